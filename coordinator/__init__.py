@@ -1,0 +1,1 @@
+"""mgcoord: a multi-agent coordination runner with an automation mode."""

@@ -1,0 +1,1 @@
+"""mgsup: a background-process supervisor for multi-agent coordination runs."""
