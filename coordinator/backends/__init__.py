@@ -1,0 +1,32 @@
+"""Agent backends: ``command`` (any program) and ``openai`` (OpenAI-compatible endpoints)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from ..config import AgentConfig, CommandBackendConfig
+from .base import Backend, Transcript, Usage
+
+__all__ = ["Backend", "Transcript", "Usage", "build_backend"]
+
+
+def build_backend(
+    agent: AgentConfig,
+    *,
+    workspace: Path,
+    transcript: Transcript,
+    timeout: float,
+    environ: Mapping[str, str],
+) -> Backend:
+    """Build the backend an agent's config names; the openai client is imported only when used."""
+    backend = agent.backend
+    if isinstance(backend, CommandBackendConfig):
+        from .command import CommandBackend
+
+        return CommandBackend(backend.command, cwd=workspace, env=backend.env, transcript=transcript)
+    from .openai import OpenAIBackend
+
+    return OpenAIBackend.from_config(
+        backend, system_message=agent.system_message, transcript=transcript, timeout=timeout, environ=environ
+    )

@@ -1,0 +1,47 @@
+"""The automation-mode stdout contract (DESIGN §6): only these lines, each flushed when known."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from .status import preview
+
+PROGRESS_LINE = "[Coordination in progress - monitor status.json for real-time updates]"
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+class Reporter:
+    """Prints the contract lines to ``stream`` (stdout by default)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream if stream is not None else sys.stdout
+
+    def _print(self, line: str = "") -> None:
+        self._stream.write(line + "\n")
+        self._stream.flush()
+
+    def started(self, log_dir: Path, status_path: Path, question: str) -> None:
+        self._print(f"LOG_DIR: {log_dir}")
+        self._print(f"STATUS: {status_path}")
+        self._print(f"QUESTION: {one_line(question)}")
+        self._print(PROGRESS_LINE)
+
+    def winner(self, agent_id: str, answer_file: Path, duration: float, answer: str) -> None:
+        self._print()
+        self._print(f"WINNER: {agent_id}")
+        self._print(f"ANSWER_FILE: {answer_file}")
+        self._print(f"DURATION: {duration:.1f}s")
+        self._print(f"ANSWER_PREVIEW: {preview(answer)}")
+
+    def error(self, reason: str) -> None:
+        self._print()
+        self._print(f"ERROR: {one_line(reason)}")
+
+    def completed(self, agent_count: int, total_seconds: float) -> None:
+        self._print()
+        self._print(f"COMPLETED: {agent_count} agents, {total_seconds:.1f}s total")
