@@ -1,0 +1,214 @@
+"""The one admission path: the concurrency limit and the queue, shared by every process on a home.
+
+Stdlib only, because monitors run it too: when a job ends, its monitor hands the freed slot to the
+oldest queued shell, so the queue drains even when every caller has exited. All decisions happen
+under an exclusive flock on `<home>/admission.lock`; a slot is a marker file `<home>/running/<id>`,
+a queue entry is `<home>/queue/<time_ns>-<id>`, so admission costs O(limit), not O(shells on record).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+
+from . import layout as lay
+from . import lifecycle, proc
+
+# A slot reserved by a process that died before its monitor reported is given back after this long.
+STARTUP_GRACE = 30.0
+LOST_GRACE = 1.0
+DEFAULT_LIMIT = 10
+
+
+class Admission:
+    """The outcome of one admission decision."""
+
+    def __init__(self) -> None:
+        self.admitted = False
+        self.queued = False
+        self.active = 0
+        self.to_start: list[str] = []
+        # Shells recorded as running whose monitor is gone: to be reconciled once the lock is released.
+        self.stale: list[str] = []
+
+
+class locked:
+    """Hold the admission lock of `layout` (an exclusive flock, released when the fd closes)."""
+
+    def __init__(self, layout: lay.Layout) -> None:
+        self.path = layout.lock
+        self.fd = -1
+
+    def __enter__(self) -> None:
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        os.close(self.fd)
+
+
+def admit(layout: lay.Layout, limit: int, shell_id: str | None = None, *, queue: bool = False,
+          env: dict[str, str] | None = None) -> Admission:
+    """Give free slots to queued shells (oldest first), then to `shell_id` when one is left.
+
+    With `shell_id`, writes its first state: `starting` when admitted, `queued` when `queue` is
+    true and no slot is free (its environment then waits in an owner-only file). Otherwise the
+    result has neither flag set and nothing is written. Shells in `to_start` must be started
+    with `start_admitted` after the lock is released.
+    """
+    now = time.time()
+    result = Admission()
+    with locked(layout):
+        result.active = _count_active(layout, result.stale)
+        for entry in sorted(os.listdir(layout.queue)):
+            if result.active >= limit:
+                break
+            queued_id = entry.partition("-")[2]
+            _reserve(layout, queued_id, now)
+            os.unlink(os.path.join(layout.queue, entry))
+            state = _read_state(layout, queued_id) or lifecycle.new(now, queued=True)
+            lay.write_json(layout.file(queued_id, lay.STATE), {**state, "status": "starting"})
+            result.to_start.append(queued_id)
+            result.active += 1
+        if shell_id is None:
+            return result
+        if result.active < limit:
+            _reserve(layout, shell_id, now)
+            lay.write_json(layout.file(shell_id, lay.STATE), lifecycle.new(now, queued=False))
+            result.admitted = True
+            result.active += 1
+        elif queue:
+            lay.write_json(layout.file(shell_id, lay.ENV), env or {})
+            lay.write_json(layout.file(shell_id, lay.STATE), lifecycle.new(now, queued=True))
+            entry = os.path.join(layout.queue, f"{time.time_ns():020d}-{shell_id}")
+            os.close(os.open(entry, os.O_CREAT | os.O_WRONLY, 0o600))
+            result.queued = True
+    return result
+
+
+def start_admitted(layout: lay.Layout, shell_ids: list[str]) -> None:
+    """Start the monitors of queued shells that `admit` gave a slot to."""
+    for shell_id in shell_ids:
+        try:
+            proc.spawn_monitor(layout.home, shell_id, None, layout.file(shell_id, lay.MONITOR_LOG))
+        except (OSError, RuntimeError):
+            # The monitor records its own failures; this covers a monitor that could not run at all.
+            state = _read_state(layout, shell_id)
+            if state is not None and state.get("status") == "starting":
+                lay.write_json(layout.file(shell_id, lay.STATE),
+                               lifecycle.not_started(state, time.time(), "the monitor could not be started"))
+            release(layout, shell_id)
+
+
+def release(layout: lay.Layout, shell_id: str) -> list[str]:
+    """Give back the slot of an ended shell; returns the queued shells to start in its place."""
+    with locked(layout):
+        try:
+            os.unlink(os.path.join(layout.running, shell_id))
+        except FileNotFoundError:
+            pass
+    return admit(layout, limit_of(layout, shell_id)).to_start
+
+
+def dequeue(layout: lay.Layout, shell_id: str) -> bool:
+    """Remove a queued shell from the queue; False when it is not (or no longer) waiting there."""
+    with locked(layout):
+        entries = [e for e in os.listdir(layout.queue) if e.endswith(f"-{shell_id}")]
+        if not entries:
+            return False
+        for entry in entries:
+            os.unlink(os.path.join(layout.queue, entry))
+        _discard_env(layout, shell_id)
+        state = _read_state(layout, shell_id) or lifecycle.new(time.time(), queued=True)
+        lay.write_json(layout.file(shell_id, lay.STATE), lifecycle.removed_from_queue(state, time.time()))
+        return True
+
+
+def reconcile(layout: lay.Layout, shell_id: str, state: lifecycle.State) -> lifecycle.State:
+    """Record `lost` for a shell whose supervising process vanished without recording an end.
+
+    Whatever is left of a lost job is killed: no process may run without a supervisor.
+    """
+    status = state.get("status")
+    if status == "running":
+        if proc.is_alive(state.get("monitor_pid"), state.get("monitor_start")):
+            return state
+        message = "the monitor process died without recording how the job ended"
+    elif status == "starting":
+        if _marker_alive(layout, shell_id):
+            return state
+        message = "the process starting this shell died before the job started"
+    elif status == "queued":
+        if any(e.endswith(f"-{shell_id}") for e in os.listdir(layout.queue)) or _marker_alive(layout, shell_id):
+            return state
+        message = "the process queueing this shell died before it was queued"
+    else:
+        return state
+    # The monitor writes its final state before it exits: read again now that it is known dead.
+    fresh = _read_state(layout, shell_id)
+    if fresh is None or fresh.get("status") != status:
+        return fresh or state
+    lost = lifecycle.lost(fresh, time.time(), message)
+    lay.write_json(layout.file(shell_id, lay.STATE), lost)
+    _discard_env(layout, shell_id)
+    proc.stop(lambda: proc.tagged(shell_id), 15, LOST_GRACE, time.sleep)
+    start_admitted(layout, release(layout, shell_id))
+    return lost
+
+
+def limit_of(layout: lay.Layout, shell_id: str) -> int:
+    """The limit that the shell was started under, which its monitor applies when it frees its slot."""
+    try:
+        return int(lay.read_json(layout.file(shell_id, lay.SPEC))["max_concurrent"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return DEFAULT_LIMIT
+
+
+def _reserve(layout: lay.Layout, shell_id: str, now: float) -> None:
+    me = os.getpid()
+    lay.write_json(os.path.join(layout.running, shell_id), {"pid": me, "start": proc.start_ticks(me), "at": now})
+
+
+def _marker_alive(layout: lay.Layout, shell_id: str) -> bool:
+    try:
+        marker = lay.read_json(os.path.join(layout.running, shell_id))
+    except (OSError, ValueError):
+        return False
+    return bool(proc.is_alive(marker.get("pid"), marker.get("start"))
+                or time.time() - float(marker.get("at", 0)) < STARTUP_GRACE)
+
+
+def _count_active(layout: lay.Layout, stale: list[str]) -> int:
+    active = 0
+    for shell_id in os.listdir(layout.running):
+        if shell_id.startswith("."):
+            continue
+        state = _read_state(layout, shell_id)
+        status = state.get("status") if state else None
+        if status == "running":
+            alive = proc.is_alive(state.get("monitor_pid"), state.get("monitor_start")) if state else False
+        else:
+            alive = status in ("starting", "queued") and _marker_alive(layout, shell_id)
+        if alive:
+            active += 1
+        else:
+            os.unlink(os.path.join(layout.running, shell_id))
+            if status == "running":
+                stale.append(shell_id)
+    return active
+
+
+def _read_state(layout: lay.Layout, shell_id: str) -> lifecycle.State | None:
+    try:
+        state = lay.read_json(layout.file(shell_id, lay.STATE))
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def _discard_env(layout: lay.Layout, shell_id: str) -> None:
+    try:
+        os.unlink(layout.file(shell_id, lay.ENV))
+    except FileNotFoundError:
+        pass

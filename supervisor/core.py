@@ -1,0 +1,303 @@
+"""The Supervisor: the one library behind the Python API, the CLI and the agent tools."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from . import admission, coordination, lifecycle, proc, request
+from . import layout as lay
+from .errors import InvalidRequest, LimitReached, SupervisorError
+from .models import ShellOutput, ShellStatus, Spec, State, iso
+from .output import read_window
+from .store import Store
+
+StatusDict = dict[str, Any]
+KILL_ANSWER_MARGIN = 10.0
+
+
+def _default_max_concurrent() -> int:
+    raw = os.environ.get("MGSUP_MAX_CONCURRENT")
+    if not raw:
+        return admission.DEFAULT_LIMIT
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidRequest(f"MGSUP_MAX_CONCURRENT must be a whole number, got {raw!r}") from None
+
+
+class Supervisor:
+    """Starts, tracks, limits and kills background shells recorded in one state directory.
+
+    Every Supervisor on the same home shares the same shells and the same limit, across processes.
+
+    >>> sup = Supervisor("/tmp/mgsup-demo", max_concurrent=4)
+    >>> sid = sup.start_shell(["python3", "-c", "print('hi')"])
+    >>> sup.wait_shell(sid)["exit_code"]
+    0
+    """
+
+    def __init__(self, home: str | os.PathLike[str] | None = None, *, max_concurrent: int | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.layout = lay.Layout(lay.default_home() if home is None else home)
+        limit = _default_max_concurrent() if max_concurrent is None else max_concurrent
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidRequest(f"max_concurrent must be a whole number >= 1, got {limit!r}")
+        self.max_concurrent = limit
+        self.store = Store(self.layout)
+        self.clock = clock
+
+    @property
+    def home(self) -> Path:
+        return Path(self.layout.home)
+
+    # -- starting ---------------------------------------------------------------------------------
+
+    def start_shell(self, command: str | list[str], *, cwd: str | os.PathLike[str] | None = None,
+                    env: dict[str, str] | None = None, inherit_env: bool = True, name: str | None = None,
+                    timeout: float | None = None, queue: bool = False, isolate: bool = False,
+                    log_dir: str | None = None, status_file: str | None = None) -> str:
+        """Start `command` in the background and return its shell id (`shell_` + 8 hex characters).
+
+        A string runs under `/bin/sh -c`; a list is executed directly. `env` is laid over the
+        caller's environment (`inherit_env=False`: exactly `env`). At the limit, `queue=False`
+        raises LimitReached and `queue=True` returns a queued shell that starts by itself.
+        `isolate=True` runs the job in a fresh `<cwd>/.mgsup/workspaces/<name>_<suffix>`.
+
+        >>> sid = Supervisor().start_shell("sleep 30", name="nap", timeout=10)
+        """
+        req = request.start_request(command, cwd=cwd, env=env, inherit_env=inherit_env, name=name,
+                                    timeout=timeout)
+        self.store.ensure()
+        shell_id = self._new_id()
+        workdir = req.cwd
+        if isolate:
+            workdir = req.cwd / ".mgsup" / "workspaces" / f"{req.name or 'shell'}_{shell_id[6:]}"
+        spec = Spec(shell_id=shell_id, name=req.name, command=req.command, argv=req.argv, cwd=str(workdir),
+                    env_names=req.env_names, inherit_env=inherit_env, timeout=req.timeout, isolate=isolate,
+                    max_concurrent=self.max_concurrent, created=self.clock(), log_dir=log_dir,
+                    status_file=status_file)
+        self.store.create(spec)
+        try:
+            result = admission.admit(self.layout, self.max_concurrent, shell_id, queue=queue, env=req.env)
+        except BaseException:
+            self.store.remove(shell_id)
+            raise
+        if not (result.admitted or result.queued):
+            self.store.remove(shell_id)
+            raise LimitReached(f"Maximum concurrent shells ({self.max_concurrent}) reached: "
+                               f"{result.active} running in {self.home}; wait for one to end, kill one, "
+                               "or start with queue=True")
+        if isolate:
+            workdir.mkdir(parents=True, exist_ok=True)
+        if result.admitted:
+            self._launch(shell_id, req.env)
+        admission.start_admitted(self.layout, result.to_start)
+        for stale in result.stale:
+            self._status(stale)
+        return shell_id
+
+    def _launch(self, shell_id: str, env: dict[str, str]) -> None:
+        try:
+            proc.spawn_monitor(self.layout.home, shell_id, env, self.layout.file(shell_id, lay.MONITOR_LOG))
+        except (OSError, RuntimeError) as exc:
+            raw = lay.read_json(self.layout.file(shell_id, lay.STATE))
+            if raw.get("status") == "starting":
+                # The monitor itself failed (not the job): give the slot back and say so.
+                lay.write_json(self.layout.file(shell_id, lay.STATE),
+                               lifecycle.not_started(raw, self.clock(), f"monitor failed: {exc}"))
+                admission.start_admitted(self.layout, admission.release(self.layout, shell_id))
+                raise SupervisorError(f"could not start the monitor of {shell_id}: {exc}") from exc
+
+    def _new_id(self) -> str:
+        while True:
+            shell_id = f"shell_{secrets.token_hex(4)}"
+            if not self.store.exists(shell_id):
+                return shell_id
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def get_shell_status(self, shell_id: str) -> StatusDict:
+        """The status of `shell_id` as a plain dict (see DESIGN §2 for the keys).
+
+        >>> Supervisor().get_shell_status(sid)["status"]
+        'running'
+        """
+        return self._status(shell_id).model_dump(mode="json")
+
+    def _status(self, shell_id: str) -> ShellStatus:
+        spec: Spec | None = None
+        try:
+            spec = self.store.spec(shell_id)
+            state = self.store.state(shell_id)
+        except ValueError as exc:
+            return self._damaged(shell_id, spec, str(exc))
+        return self._compose(spec, state)
+
+    def _compose(self, spec: Spec, state: State) -> ShellStatus:
+        status = "queued" if state.status == "starting" else state.status
+        now = self.clock()
+        duration = None
+        if state.start_time is not None:
+            duration = round((state.end_time if state.end_time is not None else now) - state.start_time, 3)
+        stdout = self.store.path(spec.shell_id, lay.STDOUT)
+        log_dir, status_file = spec.log_dir, spec.status_file
+        if log_dir is None or status_file is None:
+            announced = coordination.announced_paths(stdout)
+            log_dir, status_file = log_dir or announced[0], status_file or announced[1]
+        return ShellStatus(
+            shell_id=spec.shell_id, name=spec.name, status=status, exit_code=state.exit_code,
+            signal=state.signal, timed_out=state.timed_out, pid=state.pid, command=spec.command,
+            cwd=spec.cwd, created_at=iso(spec.created), start_time=iso(state.start_time),
+            end_time=iso(state.end_time), duration_seconds=duration, stdout_path=str(stdout),
+            stderr_path=str(self.store.path(spec.shell_id, lay.STDERR)), log_dir=log_dir,
+            status_file=status_file,
+            coordination=coordination.summarize(status_file, running=status == "running", now=now),
+            message=state.message, resource_usage=state.rusage,
+        )
+
+    def _damaged(self, shell_id: str, spec: Spec | None, problem: str) -> ShellStatus:
+        return ShellStatus(
+            shell_id=shell_id, name=spec.name if spec else None, status="lost", exit_code=None, signal=None,
+            timed_out=False, pid=None, command=spec.command if spec else "", cwd=spec.cwd if spec else "",
+            created_at=iso(spec.created) if spec else None, start_time=None, end_time=None,
+            duration_seconds=None, stdout_path=str(self.store.path(shell_id, lay.STDOUT)),
+            stderr_path=str(self.store.path(shell_id, lay.STDERR)), log_dir=None, status_file=None,
+            coordination=None, message=f"the shell's record is damaged: {problem}",
+        )
+
+    def list_shells(self, status: str | None = None) -> list[StatusDict]:
+        """The status of every shell on record, oldest first; only those in `status` when given."""
+        if status is not None and status not in lifecycle.STATUSES:
+            raise InvalidRequest(f"unknown status {status!r}: use one of {', '.join(lifecycle.STATUSES)}")
+        shells = [self._status(shell_id) for shell_id in self.store.ids() if self._is_shell(shell_id)]
+        shells.sort(key=lambda s: (s.created_at or "", s.shell_id))
+        return [s.model_dump(mode="json") for s in shells if status is None or s.status == status]
+
+    def _is_shell(self, shell_id: str) -> bool:
+        try:
+            self.store.spec(shell_id)
+        except ValueError:
+            return True
+        except SupervisorError:
+            return False
+        return True
+
+    def get_shell_output(self, shell_id: str, *, tail_lines: int | None = None, offset: int | None = None,
+                         max_bytes: int | None = None, stream: str | None = None) -> StatusDict:
+        """The output of `shell_id`: all of it, the last `tail_lines` lines, or what follows `offset`.
+
+        `max_bytes` caps each stream; `stdout_next_offset` / `stderr_next_offset` tell where to
+        continue, `*_truncated` whether text was left out. Invalid UTF-8 is replaced.
+
+        >>> out = Supervisor().get_shell_output(sid, tail_lines=20)
+        """
+        tail_lines = request.count("tail_lines", tail_lines)
+        offset = request.count("offset", offset)
+        max_bytes = request.count("max_bytes", max_bytes)
+        status = self._status(shell_id)
+        windows = {
+            name: read_window(self.store.path(shell_id, f"{name}.log"), tail_lines=tail_lines, offset=offset,
+                              max_bytes=max_bytes)
+            for name in ("stdout", "stderr")
+        }
+        return ShellOutput(
+            shell_id=shell_id, status=status.status, exit_code=status.exit_code,
+            stdout=windows["stdout"].text, stderr=windows["stderr"].text,
+            stdout_next_offset=windows["stdout"].next_offset, stderr_next_offset=windows["stderr"].next_offset,
+            stdout_truncated=windows["stdout"].truncated, stderr_truncated=windows["stderr"].truncated,
+        ).model_dump(mode="json")
+
+    # -- stopping ---------------------------------------------------------------------------------
+
+    def kill_shell(self, shell_id: str, *, signal: str | int = "SIGTERM", grace: float = 5.0) -> StatusDict:
+        """Kill the whole process tree of `shell_id`: `signal`, up to `grace` seconds, then SIGKILL.
+
+        Returns once no process of the job is left.
+
+        >>> Supervisor().kill_shell(sid)
+        {'shell_id': 'shell_...', 'status': 'killed', 'signal': 'SIGTERM'}
+        """
+        sig = request.signal_number(signal)
+        grace_s = request.seconds("grace", grace, allow_zero=True) or 0.0
+        state = self._wait_started(shell_id)
+        if state.status == "queued" and admission.dequeue(self.layout, shell_id):
+            return {"shell_id": shell_id, "status": "killed", "signal": None, "message": "Removed from queue"}
+        state = self._wait_started(shell_id)
+        if state.status == "running":
+            lay.write_json(self.layout.file(shell_id, lay.KILL_REQUEST), {"signal": sig, "grace": grace_s})
+            if proc.is_alive(state.monitor_pid, state.monitor_start):
+                proc.send([state.monitor_pid or 0], 15)
+            state = self._await_end(shell_id, state, grace_s + KILL_ANSWER_MARGIN)
+            if state.status == "killed":
+                return {"shell_id": shell_id, "status": "killed", "signal": lifecycle.signal_name(sig)}
+        return {"shell_id": shell_id, "status": self._status(shell_id).status, "signal": None,
+                "message": "Process already terminated"}
+
+    def _wait_started(self, shell_id: str) -> State:
+        """The state, once it is past `starting` (a monitor that is coming up answers within seconds)."""
+        deadline = time.monotonic() + admission.STARTUP_GRACE
+        while True:
+            self.store.spec(shell_id)
+            try:
+                state = self.store.state(shell_id)
+            except ValueError:
+                return State(status="lost")
+            if state.status != "starting" or time.monotonic() > deadline:
+                return state
+            time.sleep(0.005)
+
+    def _await_end(self, shell_id: str, state: State, patience: float) -> State:
+        deadline = time.monotonic() + patience
+        while time.monotonic() < deadline:
+            current = self.store.state(shell_id)
+            if lifecycle.is_ended(current.model_dump()):
+                return current
+            time.sleep(0.01)
+        # The monitor did not answer in time: stop it and everything of the job from here.
+        proc.stop(lambda: {state.monitor_pid or 0} if proc.is_alive(state.monitor_pid, state.monitor_start)
+                  else set(), 9, 0.0, time.sleep)
+        proc.stop(lambda: proc.tagged(shell_id), 9, 0.0, time.sleep)
+        raw = lay.read_json(self.layout.file(shell_id, lay.STATE))
+        if not lifecycle.is_ended(raw):
+            raw = lifecycle.force_killed(raw, self.clock(), 9)
+            lay.write_json(self.layout.file(shell_id, lay.STATE), raw)
+            admission.start_admitted(self.layout, admission.release(self.layout, shell_id))
+        return State.model_validate(raw)
+
+    def clean(self, *, everything: bool = False) -> list[str]:
+        """Remove the records and logs of ended shells; `everything=True` kills running ones first."""
+        removed = []
+        for status in self.list_shells():
+            if status["status"] in ("queued", "running"):
+                if not everything:
+                    continue
+                self.kill_shell(status["shell_id"])
+            self.store.remove(status["shell_id"])
+            removed.append(status["shell_id"])
+        return removed
+
+    # -- waiting ----------------------------------------------------------------------------------
+
+    def wait_shell(self, shell_id: str, timeout: float | None = None) -> StatusDict:
+        """Block until `shell_id` has ended and return its final status (file watching, no busy polling).
+
+        Raises TimeoutError when `timeout` seconds pass first.
+
+        >>> Supervisor().wait_shell(sid, timeout=60)["status"]
+        'stopped'
+        """
+        from .watch import wait_until_ended
+
+        limit = request.seconds("timeout", timeout, allow_zero=True)
+        return wait_until_ended(self, shell_id, limit)
+
+    def watch(self, shell_id: str, *, timeout: float | None = None) -> Iterator[StatusDict]:
+        """Yield the status of `shell_id` each time it (or its run's status.json) changes, until it ends."""
+        from .watch import watch_status
+
+        return watch_status(self, shell_id, request.seconds("timeout", timeout, allow_zero=True))

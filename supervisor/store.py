@@ -1,0 +1,95 @@
+"""The shell records of one state directory, read through the typed models.
+
+A damaged record (a corrupt or missing spec.json / state.json) never breaks a listing: it reads as
+`lost` with a message that says what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from . import admission, lifecycle
+from . import layout as lay
+from .errors import ShellNotFound, StateDirError
+from .models import Spec, State
+
+ID_PATTERN = re.compile(r"shell_[0-9a-f]{8}")
+
+
+class Store:
+    def __init__(self, layout: lay.Layout) -> None:
+        self.layout = layout
+        self._ready = False
+
+    def ensure(self) -> None:
+        """Create the state directory on first write; a clear error when it cannot be used."""
+        if self._ready:
+            return
+        try:
+            self.layout.ensure()
+        except OSError as exc:
+            raise StateDirError(f"cannot create the state directory {self.layout.home}: {exc.strerror}") from exc
+        if not os.access(self.layout.shells, os.W_OK | os.X_OK):
+            raise StateDirError(f"the state directory {self.layout.home} is not writable; "
+                                "choose another with --home or $MGSUP_HOME")
+        self._ready = True
+
+    def create(self, spec: Spec) -> None:
+        self.ensure()
+        try:
+            os.mkdir(self.layout.shell_dir(spec.shell_id), mode=0o700)
+            lay.write_json(self.layout.file(spec.shell_id, lay.SPEC), spec.model_dump(mode="json"))
+        except OSError as exc:
+            self.remove(spec.shell_id)
+            raise StateDirError(f"cannot write to the state directory {self.layout.home}: {exc.strerror}") from exc
+
+    def remove(self, shell_id: str) -> None:
+        shutil.rmtree(self.layout.shell_dir(shell_id), ignore_errors=True)
+
+    def exists(self, shell_id: str) -> bool:
+        return os.path.isdir(self.layout.shell_dir(shell_id))
+
+    def ids(self) -> Iterator[str]:
+        try:
+            names = os.listdir(self.layout.shells)
+        except FileNotFoundError:
+            return
+        yield from (name for name in names if not name.startswith("."))
+
+    def spec(self, shell_id: str) -> Spec:
+        """The spec of `shell_id`; ShellNotFound when there is no such shell, ValueError when damaged."""
+        if not (ID_PATTERN.fullmatch(shell_id) and self.exists(shell_id)):
+            raise ShellNotFound(f"no shell {shell_id!r} in {self.layout.home}; "
+                                "'mgsup list' shows the shells on record")
+        try:
+            return Spec.model_validate_json(Path(self.layout.file(shell_id, lay.SPEC)).read_bytes())
+        except FileNotFoundError:
+            raise ValueError("spec.json is missing") from None
+        except ValidationError as exc:
+            raise ValueError(f"spec.json is damaged ({exc.error_count()} problems)") from None
+
+    def state(self, shell_id: str) -> State:
+        """The current state, with `lost` recorded for a shell whose supervising process vanished."""
+        path = self.layout.file(shell_id, lay.STATE)
+        try:
+            raw = lay.read_json(path)
+            State.model_validate(raw)
+        except FileNotFoundError:
+            raise ValueError("state.json is missing") from None
+        except (ValueError, ValidationError):
+            raise ValueError("state.json is damaged") from None
+        return State.model_validate(admission.reconcile(self.layout, shell_id, raw))
+
+    def path(self, shell_id: str, name: str) -> Path:
+        return Path(self.layout.file(shell_id, name))
+
+
+def damaged_state(message: str) -> State:
+    return State.model_validate(lifecycle.lost(lifecycle.new(0.0, queued=False), 0.0, message) | {
+        "end_time": None, "created": None})

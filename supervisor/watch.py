@@ -1,0 +1,85 @@
+"""Following a shell by file watching (inotify through watchfiles), never by busy polling.
+
+The shell directory is watched for state.json (and for stdout.log until the run announces its
+log directory); once a coordination run's status.json is known, its folder is watched too.
+A slow periodic check (LIVENESS_MS) notices a monitor that died without writing anything.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from watchfiles._rust_notify import RustNotify
+
+from . import layout as lay
+from . import lifecycle
+
+if TYPE_CHECKING:
+    from .core import Supervisor
+
+LIVENESS_MS = 1000
+# Group the bursts of a rename (temp file written, then moved) into one wake-up.
+DEBOUNCE_MS = 200
+STEP_MS = 5
+_VOLATILE = ("duration_seconds",)
+
+
+def watch_status(sup: Supervisor, shell_id: str, timeout: float | None) -> Iterator[dict[str, Any]]:
+    """Yield the status of `shell_id` now and after every change, ending with its final status."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    status = sup.get_shell_status(shell_id)
+    last: dict[str, Any] | None = None
+    shell_dir = Path(sup.layout.shell_dir(shell_id))
+    while True:
+        folders = _folders(shell_dir, status)
+        with RustNotify([str(p) for p in folders], False, False, 300, False, True) as notify:
+            # Read again now that the watch is in place: a change in between is not missed.
+            status = sup.get_shell_status(shell_id)
+            while True:
+                if _changed(status, last):
+                    last = status
+                    yield status
+                if lifecycle.is_ended(status):
+                    return
+                if _folders(shell_dir, status) != folders:
+                    break
+                wait_ms = LIVENESS_MS
+                if deadline is not None:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError(f"{shell_id} is still {status['status']} after {timeout:g} s")
+                    wait_ms = max(1, min(wait_ms, int(left * 1000)))
+                result = notify.watch(DEBOUNCE_MS, STEP_MS, wait_ms, None)
+                if result == "signal":
+                    raise KeyboardInterrupt
+                status = sup.get_shell_status(shell_id)
+
+
+def wait_until_ended(sup: Supervisor, shell_id: str, timeout: float | None) -> dict[str, Any]:
+    """The final status of `shell_id`; TimeoutError when `timeout` seconds pass first."""
+    final: dict[str, Any] = {}
+    for final in watch_status(sup, shell_id, timeout):  # noqa: B007 - the last one is the answer
+        pass
+    return final
+
+
+def _folders(shell_dir: Path, status: dict[str, Any]) -> list[Path]:
+    folders = [shell_dir]
+    if status.get("status_file"):
+        parent = Path(status["status_file"]).parent
+        if parent.is_dir():
+            folders.append(parent)
+    return folders
+
+
+def _changed(status: dict[str, Any], last: dict[str, Any] | None) -> bool:
+    if last is None:
+        return True
+    return any(status[k] != last[k] for k in status if k not in _VOLATILE)
+
+
+# Keep the names of the watched files in one place for readers of this module.
+WATCHED = (lay.STATE, lay.STDOUT, "status.json")
