@@ -17,7 +17,15 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from .api import get_shell_output, get_shell_status, kill_shell, list_shells, start_shell, wait_shell
+    from .api import (
+        get_shell_output,
+        get_shell_status,
+        kill_shell,
+        list_shells,
+        start_coordination,
+        start_shell,
+        wait_shell,
+    )
     from .core import Supervisor
     from .errors import InvalidRequest, LimitReached, ShellNotFound, StateDirError, SupervisorError
 
@@ -32,6 +40,7 @@ __all__ = [
     "get_shell_status",
     "kill_shell",
     "list_shells",
+    "start_coordination",
     "start_shell",
     "wait_shell",
 ]

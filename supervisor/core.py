@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -59,8 +60,7 @@ class Supervisor:
 
     def start_shell(self, command: str | list[str], *, cwd: str | os.PathLike[str] | None = None,
                     env: dict[str, str] | None = None, inherit_env: bool = True, name: str | None = None,
-                    timeout: float | None = None, queue: bool = False, isolate: bool = False,
-                    log_dir: str | None = None, status_file: str | None = None) -> str:
+                    timeout: float | None = None, queue: bool = False, isolate: bool = False) -> str:
         """Start `command` in the background and return its shell id (`shell_` + 8 hex characters).
 
         A string runs under `/bin/sh -c`; a list is executed directly. `env` is laid over the
@@ -70,17 +70,47 @@ class Supervisor:
 
         >>> sid = Supervisor().start_shell("sleep 30", name="nap", timeout=10)
         """
+        return self._start(lambda _: command, cwd=cwd, env=env, inherit_env=inherit_env, name=name,
+                           timeout=timeout, queue=queue, isolate=isolate)
+
+    def start_coordination(self, config: str | os.PathLike[str], question: str, *,
+                           cwd: str | os.PathLike[str] | None = None, timeout: float | None = None,
+                           queue: bool = False, name: str | None = None) -> str:
+        """Start a coordination run: `mgcoord --automation --config CONFIG --instance-id SUFFIX QUESTION`.
+
+        The instance id is the shell id's 8 hex characters, so parallel runs of one config never
+        share a workspace. The run's `log_dir`, `status_file` and `coordination` summary appear in
+        its status as soon as it has printed them.
+
+        >>> sid = Supervisor().start_coordination("configs/demo.yaml", "What is 17 * 23?")
+        """
+        if not isinstance(question, str) or not question.strip():
+            raise InvalidRequest("question is empty: give the question the agents should answer")
+        base = Path(request.start_request("true", cwd=cwd, env=None, inherit_env=True, name=None,
+                                          timeout=None).cwd)
+        config_path = base / Path(config).expanduser()
+        if not config_path.is_file():
+            raise InvalidRequest(f"config file not found: {str(config_path)!r}")
+        program = _mgcoord_argv()
+        return self._start(
+            lambda shell_id: [*program, "--automation", "--config", str(config_path), "--instance-id",
+                              shell_id[6:], question],
+            cwd=base, env=None, inherit_env=True, name=name, timeout=timeout, queue=queue, isolate=False)
+
+    def _start(self, command_for: Callable[[str], str | list[str]], *, cwd: str | os.PathLike[str] | None,
+               env: dict[str, str] | None, inherit_env: bool, name: str | None, timeout: float | None,
+               queue: bool, isolate: bool) -> str:
+        shell_id = self._new_id()
+        command = command_for(shell_id)
         req = request.start_request(command, cwd=cwd, env=env, inherit_env=inherit_env, name=name,
                                     timeout=timeout)
         self.store.ensure()
-        shell_id = self._new_id()
         workdir = req.cwd
         if isolate:
             workdir = req.cwd / ".mgsup" / "workspaces" / f"{req.name or 'shell'}_{shell_id[6:]}"
         spec = Spec(shell_id=shell_id, name=req.name, command=req.command, argv=req.argv, cwd=str(workdir),
                     env_names=req.env_names, inherit_env=inherit_env, timeout=req.timeout, isolate=isolate,
-                    max_concurrent=self.max_concurrent, created=self.clock(), log_dir=log_dir,
-                    status_file=status_file)
+                    max_concurrent=self.max_concurrent, created=self.clock())
         self.store.create(spec)
         try:
             result = admission.admit(self.layout, self.max_concurrent, shell_id, queue=queue, env=req.env)
@@ -118,6 +148,7 @@ class Supervisor:
             shell_id = f"shell_{secrets.token_hex(4)}"
             if not self.store.exists(shell_id):
                 return shell_id
+
 
     # -- reading ----------------------------------------------------------------------------------
 
@@ -301,3 +332,9 @@ class Supervisor:
         from .watch import watch_status
 
         return watch_status(self, shell_id, request.seconds("timeout", timeout, allow_zero=True))
+
+
+def _mgcoord_argv() -> list[str]:
+    """How to run mgcoord: the console script next to this Python, else the module."""
+    script = Path(sys.executable).with_name("mgcoord")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "coordinator"]
