@@ -1,0 +1,159 @@
+"""Config loading: substitution, validation with located errors, runtime problems."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from coord_helpers import DEMO_CONFIG
+
+from coordinator.config import CommandBackendConfig, load_config, runtime_problems
+
+pytestmark = pytest.mark.timeout(10)
+
+
+def _load(tmp_path: Path, text: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    report = load_config(path, run_cwd=tmp_path)
+    return (
+        [(i.location, i.message) for i in report.errors],
+        [(i.location, i.message) for i in report.warnings],
+    )
+
+
+def test_demo_config_is_valid() -> None:
+    report = load_config(DEMO_CONFIG, run_cwd=Path.cwd())
+    assert report.valid, report.errors
+    assert report.config is not None
+    backend = report.config.agents[0].backend
+    assert isinstance(backend, CommandBackendConfig)
+    assert backend.command[0] == sys.executable
+    assert Path(backend.command[1]).resolve().is_file()
+
+
+def test_substitutes_config_dir_and_cwd(tmp_path: Path) -> None:
+    path = tmp_path / "conf" / "c.yaml"
+    path.parent.mkdir()
+    path.write_text(
+        "agents:\n  - id: a\n    system_message: 'in ${cwd}'\n"
+        "    backend: {type: command, command: ['${config_dir}/x.py', '${unknown}']}\n"
+    )
+    report = load_config(path, run_cwd=tmp_path)
+    assert report.config is not None
+    agent = report.config.agents[0]
+    assert isinstance(agent.backend, CommandBackendConfig)
+    assert agent.backend.command == [f"{path.parent}/x.py", "${unknown}"]
+    assert agent.system_message == f"in {tmp_path}"
+    assert report.raw["agents"][0]["system_message"] == "in ${cwd}"
+
+
+@pytest.mark.parametrize(
+    ("text", "location", "fragment"),
+    [
+        (
+            "agents:\n  - id: a\n    backend: {type: command, command: [x]}\n  - id: b\n    backend: {type: foo}\n",
+            "agents[1].backend.type",
+            "unknown backend type 'foo'",
+        ),
+        ("agents:\n  - id: a\n    backend: {command: [x]}\n", "agents[0].backend.type", "backend type is required"),
+        ("agents:\n  - id: a\n    backend: {type: command}\n", "agents[0].backend.command", "required"),
+        ("agents:\n  - id: a\n    backend: {type: command, command: []}\n", "agents[0].backend.command", ""),
+        ("agents:\n  - id: a\n    backend: {type: openai}\n", "agents[0].backend.model", "required"),
+        (
+            "agents:\n  - id: a\n    backend: {type: command, command: [x], cwd: /abs}\n",
+            "agents[0].backend.cwd",
+            "relative",
+        ),
+        ("agents:\n  - id: a/b\n    backend: {type: command, command: [x]}\n", "agents[0].id", "invalid agent id"),
+        (
+            "agents:\n  - id: a\n    backend: {type: command, command: [x]}\n  - id: a\n"
+            "    backend: {type: command, command: [x]}\n",
+            "agents[1].id",
+            "duplicate agent id 'a'",
+        ),
+        (
+            "agents:\n  - id: a\n    colour: red\n    backend: {type: command, command: [x]}\n",
+            "agents[0].colour",
+            "unknown key",
+        ),
+        ("agents: []\n", "agents", ""),
+        (
+            "agents:\n  - id: a\n    backend: {type: command, command: [x]}\norchestrator: {max_new_answers_per_agent: 0}\n",
+            "orchestrator.max_new_answers_per_agent",
+            "greater than or equal to 1",
+        ),
+        (
+            "agents:\n  - id: a\n    backend: {type: command, command: [x]}\norchestrator: {snapshot_storage: ../up}\n",
+            "orchestrator.snapshot_storage",
+            "'..'",
+        ),
+        (
+            "agents:\n  - id: a\n    backend: {type: command, command: [x]}\ntimeout_settings: {agent_timeout_seconds: -1}\n",
+            "timeout_settings.agent_timeout_seconds",
+            "greater than 0",
+        ),
+        ("agents:\n  - id: a\n    backend: {type: command, command: [x]\n", "line 4, column 1", "invalid YAML"),
+        ("", "(root)", "config is empty"),
+        ("- just a list\n", "(root)", "config is a list"),
+    ],
+)
+def test_each_error_is_located(tmp_path: Path, text: str, location: str, fragment: str) -> None:
+    errors, _ = _load(tmp_path, text)
+    assert any(loc == location and fragment in message for loc, message in errors), errors
+
+
+def test_reports_every_error_at_once(tmp_path: Path) -> None:
+    errors, _ = _load(
+        tmp_path,
+        "agents:\n  - id: a\n    backend: {type: nope}\n  - backend: {type: command}\n"
+        "timeout_settings: {agent_timeout_seconds: 0}\n",
+    )
+    locations = {loc for loc, _ in errors}
+    assert {
+        "agents[0].backend.type",
+        "agents[1].id",
+        "agents[1].backend.command",
+        "timeout_settings.agent_timeout_seconds",
+    } <= locations
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    report = load_config(tmp_path / "missing.yaml", run_cwd=tmp_path)
+    assert not report.valid
+    assert report.errors[0].location == "(file)"
+    assert "cannot read config" in report.errors[0].message
+
+
+def test_warnings_for_unknown_backend_keys_and_missing_programs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MY_KEY", raising=False)
+    errors, warnings = _load(
+        tmp_path,
+        "ui: {theme: dark}\nagents:\n  - id: a\n    backend: {type: command, command: [no-such-program-xyz], x: 1}\n"
+        "  - id: b\n    backend: {type: openai, model: m, api_key_env: MY_KEY}\n",
+    )
+    assert errors == []
+    locations = {loc for loc, _ in warnings}
+    assert {"ui", "agents[0].backend.x", "agents[0].backend.command[0]", "agents[1].backend.api_key_env"} <= locations
+
+
+def test_missing_api_key_is_a_runtime_problem(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("agents:\n  - id: a\n    backend: {type: openai, model: m, api_key_env: KEY_X}\n")
+    report = load_config(path, run_cwd=tmp_path)
+    assert report.config is not None
+    problems = runtime_problems(report.config, {})
+    assert [(p.location, "KEY_X" in p.message) for p in problems] == [("agents[0].backend.api_key_env", True)]
+    assert runtime_problems(report.config, {"KEY_X": "k"}) == []
+
+
+def test_report_as_json_document(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("agents:\n  - id: a\n    backend: {type: foo}\n")
+    document = load_config(path, run_cwd=tmp_path).as_dict()
+    assert document["valid"] is False
+    assert document["errors"][0]["location"] == "agents[0].backend.type"
+    assert document["warnings"] == []
