@@ -12,6 +12,8 @@ from coordinator.config import CommandBackendConfig, load_config, runtime_proble
 
 pytestmark = pytest.mark.timeout(10)
 
+ONE_AGENT = "agents:\n  - id: a\n    backend: {type: command, command: [x]}\n"
+
 
 def _load(tmp_path: Path, text: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     path = tmp_path / "config.yaml"
@@ -80,17 +82,17 @@ def test_substitutes_config_dir_and_cwd(tmp_path: Path) -> None:
         ),
         ("agents: []\n", "agents", ""),
         (
-            "agents:\n  - id: a\n    backend: {type: command, command: [x]}\norchestrator: {max_new_answers_per_agent: 0}\n",
+            ONE_AGENT + "orchestrator: {max_new_answers_per_agent: 0}\n",
             "orchestrator.max_new_answers_per_agent",
             "greater than or equal to 1",
         ),
         (
-            "agents:\n  - id: a\n    backend: {type: command, command: [x]}\norchestrator: {snapshot_storage: ../up}\n",
+            ONE_AGENT + "orchestrator: {snapshot_storage: ../up}\n",
             "orchestrator.snapshot_storage",
             "'..'",
         ),
         (
-            "agents:\n  - id: a\n    backend: {type: command, command: [x]}\ntimeout_settings: {agent_timeout_seconds: -1}\n",
+            ONE_AGENT + "timeout_settings: {agent_timeout_seconds: -1}\n",
             "timeout_settings.agent_timeout_seconds",
             "greater than 0",
         ),

@@ -140,7 +140,7 @@ def test_erroring_agent_is_retried_then_left_out() -> None:
 def test_vote_for_unknown_id_is_an_agent_error() -> None:
     good = Scripted(answer_then_vote("A"))
     rogue = Scripted(lambda request: Vote("agent42", "?"), delays=(0.02,))
-    engine, events = _engine({"good": good, "rogue": rogue}, max_retries=0)
+    engine, _ = _engine({"good": good, "rogue": rogue}, max_retries=0)
     assert asyncio.run(engine.run()) == "good"
     error = engine.state.agents["rogue"].error
     assert error is not None and "agent42" in error.message
