@@ -31,6 +31,18 @@ def _default_max_concurrent() -> int:
         raise InvalidRequest(f"MGSUP_MAX_CONCURRENT must be a whole number, got {raw!r}") from None
 
 
+def _default_stall_seconds() -> float:
+    raw = os.environ.get("MGSUP_STALL_SECONDS")
+    if not raw:
+        return coordination.DEFAULT_STALL_SECONDS
+    try:
+        value = request.seconds("MGSUP_STALL_SECONDS", float(raw))
+    except (ValueError, InvalidRequest):
+        raise InvalidRequest(f"MGSUP_STALL_SECONDS must be a number of seconds > 0, got {raw!r}") from None
+    assert value is not None
+    return value
+
+
 class Supervisor:
     """Starts, tracks, limits and kills background shells recorded in one state directory.
 
@@ -43,12 +55,15 @@ class Supervisor:
     """
 
     def __init__(self, home: str | os.PathLike[str] | None = None, *, max_concurrent: int | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 stall_seconds: float | None = None, clock: Callable[[], float] = time.time) -> None:
         self.layout = lay.Layout(lay.default_home() if home is None else home)
         limit = _default_max_concurrent() if max_concurrent is None else max_concurrent
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise InvalidRequest(f"max_concurrent must be a whole number >= 1, got {limit!r}")
         self.max_concurrent = limit
+        # A running coordination run whose status.json is older than this is reported `stalled`.
+        stall = request.seconds("stall_seconds", stall_seconds)
+        self.stall_seconds = _default_stall_seconds() if stall is None else stall
         self.store = Store(self.layout)
         self.clock = clock
 
@@ -187,7 +202,8 @@ class Supervisor:
             end_time=iso(state.end_time), duration_seconds=duration, stdout_path=str(stdout),
             stderr_path=str(self.store.path(spec.shell_id, lay.STDERR)), log_dir=log_dir,
             status_file=status_file,
-            coordination=coordination.summarize(status_file, running=status == "running", now=now),
+            coordination=coordination.summarize(status_file, running=status == "running",
+                                               stall_seconds=self.stall_seconds, now=now),
             message=state.message, resource_usage=state.rusage,
         )
 
@@ -314,10 +330,12 @@ class Supervisor:
 
     # -- waiting ----------------------------------------------------------------------------------
 
-    def wait_shell(self, shell_id: str, timeout: float | None = None) -> StatusDict:
+    def wait_shell(self, shell_id: str, timeout: float | None = None, *, kill_on_stall: bool = False) -> StatusDict:
         """Block until `shell_id` has ended and return its final status (file watching, no busy polling).
 
-        Raises TimeoutError when `timeout` seconds pass first.
+        Raises TimeoutError when `timeout` seconds pass first. `kill_on_stall=True` kills the shell
+        (like `kill_shell`) as soon as its coordination run is `stalled`: its status.json has not
+        changed for `stall_seconds`; the final status then says so in `message`.
 
         >>> Supervisor().wait_shell(sid, timeout=60)["status"]
         'stopped'
@@ -325,7 +343,7 @@ class Supervisor:
         from .watch import wait_until_ended
 
         limit = request.seconds("timeout", timeout, allow_zero=True)
-        return wait_until_ended(self, shell_id, limit)
+        return wait_until_ended(self, shell_id, limit, kill_on_stall=kill_on_stall)
 
     def watch(self, shell_id: str, *, timeout: float | None = None) -> Iterator[StatusDict]:
         """Yield the status of `shell_id` each time it (or its run's status.json) changes, until it ends."""

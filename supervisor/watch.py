@@ -58,11 +58,22 @@ def watch_status(sup: Supervisor, shell_id: str, timeout: float | None) -> Itera
                 status = sup.get_shell_status(shell_id)
 
 
-def wait_until_ended(sup: Supervisor, shell_id: str, timeout: float | None) -> dict[str, Any]:
-    """The final status of `shell_id`; TimeoutError when `timeout` seconds pass first."""
+def wait_until_ended(sup: Supervisor, shell_id: str, timeout: float | None, *,
+                     kill_on_stall: bool = False) -> dict[str, Any]:
+    """The final status of `shell_id`; TimeoutError when `timeout` seconds pass first.
+
+    With `kill_on_stall`, a run reported `stalled` is killed and its final status says why. The
+    LIVENESS_MS wake-up re-reads the status, so a stall is seen although no file changes.
+    """
     final: dict[str, Any] = {}
-    for final in watch_status(sup, shell_id, timeout):  # noqa: B007 - the last one is the answer
-        pass
+    for final in watch_status(sup, shell_id, timeout):
+        if kill_on_stall and (final.get("coordination") or {}).get("stalled"):
+            killed = sup.kill_shell(shell_id)["status"] == "killed"
+            final = sup.get_shell_status(shell_id)
+            if killed:
+                final["message"] = (f"killed because it stalled: its status.json did not change for more than "
+                                    f"{sup.stall_seconds:g} s")
+            return final
     return final
 
 
