@@ -1,0 +1,102 @@
+"""The lifecycle transitions, as pure functions: no process, no file."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from supervisor import lifecycle
+from supervisor.models import State
+
+
+def exit_status(code: int) -> int:
+    return code << 8
+
+
+def signal_status(sig: int) -> int:
+    return sig
+
+
+def test_new_admitted_and_queued() -> None:
+    admitted = lifecycle.new(100.0, queued=False)
+    queued = lifecycle.new(100.0, queued=True)
+    assert admitted["status"] == "starting" and admitted["queued_at"] is None
+    assert queued["status"] == "queued" and queued["queued_at"] == 100.0
+    for state in (admitted, queued):
+        assert state["exit_code"] is None and state["pid"] is None and state["timed_out"] is False
+        State.model_validate(state)
+
+
+def test_running_records_pids_and_start() -> None:
+    state = lifecycle.running(lifecycle.new(1.0, queued=False), 2.0, pid=10, pid_start=5, monitor_pid=9,
+                              monitor_start=4)
+    assert state["status"] == "running"
+    assert (state["start_time"], state["pid"], state["pid_start"], state["monitor_pid"]) == (2.0, 10, 5, 9)
+    assert not lifecycle.is_ended(state)
+
+
+@pytest.mark.parametrize(("wait_status", "killed", "timed_out", "status", "code", "sig"), [
+    (exit_status(0), False, False, "stopped", 0, None),
+    (exit_status(3), False, False, "failed", 3, None),
+    (signal_status(signal.SIGKILL), False, False, "killed", -9, "SIGKILL"),
+    (signal_status(signal.SIGTERM), True, False, "killed", -15, "SIGTERM"),
+    # A job that traps SIGTERM and exits 0 was still killed on request.
+    (exit_status(0), True, False, "killed", 0, None),
+    (signal_status(signal.SIGTERM), False, True, "killed", -15, "SIGTERM"),
+])
+def test_exited(wait_status: int, killed: bool, timed_out: bool, status: str, code: int, sig: str | None) -> None:
+    start = lifecycle.running(lifecycle.new(1.0, queued=False), 2.0, pid=10, pid_start=5, monitor_pid=9,
+                              monitor_start=4)
+    end = lifecycle.exited(start, 5.0, wait_status, killed=killed, timed_out=timed_out,
+                           rusage={"user_seconds": 0.5})
+    assert (end["status"], end["exit_code"], end["signal"], end["timed_out"]) == (status, code, sig, timed_out)
+    assert end["end_time"] == 5.0 and end["start_time"] == 2.0 and end["rusage"] == {"user_seconds": 0.5}
+    assert lifecycle.is_ended(end)
+    State.model_validate(end)
+
+
+def test_exited_decodes_real_wait_statuses() -> None:
+    pid = os.fork()
+    if pid == 0:
+        os._exit(42)
+    _, status = os.waitpid(pid, 0)
+    assert lifecycle.exited(lifecycle.new(0, queued=False), 1, status, killed=False, timed_out=False)[
+        "exit_code"] == 42
+
+
+def test_not_started_keeps_start_or_sets_it() -> None:
+    state = lifecycle.not_started(lifecycle.new(1.0, queued=False), 3.0, "cannot start: No such file")
+    assert (state["status"], state["exit_code"], state["start_time"], state["end_time"]) == ("failed", 127, 3.0, 3.0)
+    assert state["message"] == "cannot start: No such file"
+    assert lifecycle.not_started(lifecycle.new(1.0, queued=False), 3.0, "x", exit_code=126)["exit_code"] == 126
+
+
+def test_removed_from_queue_lost_and_force_killed() -> None:
+    queued = lifecycle.new(1.0, queued=True)
+    removed = lifecycle.removed_from_queue(queued, 2.0)
+    assert (removed["status"], removed["message"], removed["exit_code"]) == ("killed", "Removed from queue", None)
+    lost = lifecycle.lost(queued, 2.0, "monitor died")
+    assert (lost["status"], lost["message"], lost["end_time"]) == ("lost", "monitor died", 2.0)
+    forced = lifecycle.force_killed(queued, 2.0, signal.SIGKILL)
+    assert (forced["status"], forced["exit_code"], forced["signal"]) == ("killed", -9, "SIGKILL")
+    assert all(lifecycle.is_ended(s) for s in (removed, lost, forced))
+
+
+def test_transitions_do_not_mutate_their_input() -> None:
+    state = lifecycle.new(1.0, queued=True)
+    before = dict(state)
+    lifecycle.removed_from_queue(state, 2.0)
+    lifecycle.lost(state, 2.0, "x")
+    assert state == before
+
+
+def test_signal_name() -> None:
+    assert lifecycle.signal_name(signal.SIGINT) == "SIGINT"
+    assert lifecycle.signal_name(200) == "SIG200"
+
+
+def test_statuses_are_the_contract() -> None:
+    assert lifecycle.STATUSES == ("queued", "running", "stopped", "failed", "killed", "lost")
+    assert {"stopped", "failed", "killed", "lost"} == lifecycle.ENDED
