@@ -35,15 +35,11 @@ def _positive(ctx: click.Context, param: click.Parameter, value: float | None) -
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--automation", is_flag=True, help="Quiet, parseable output (DESIGN §6); use it from scripts.")
-@click.option(
-    "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="Config (YAML)."
-)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="Config (YAML).")
 @click.option("--instance-id", help="8 lowercase hex characters suffixing every per-run folder.")
 @click.option("--log-dir", type=click.Path(file_okay=False, path_type=Path), help="Log directory to use.")
 @click.option("--orchestrator-timeout", type=float, callback=_positive, help="Seconds; overrides the config.")
-@click.option(
-    "--agent-timeout", type=float, callback=_positive, help="Seconds per turn; overrides the config."
-)
+@click.option("--agent-timeout", type=float, callback=_positive, help="Seconds per turn; overrides the config.")
 @click.option("--debug", is_flag=True, help="Log to stderr as well.")
 @click.option(
     "--validate",
@@ -110,9 +106,7 @@ def _validate(path: Path, as_json: bool) -> int:
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:
         count = len(report.errors)
-        click.echo(
-            f"{path}: valid" if report.valid else f"{path}: invalid ({count} error{'s' * (count != 1)})"
-        )
+        click.echo(f"{path}: valid" if report.valid else f"{path}: invalid ({count} error{'s' * (count != 1)})")
         for issue in report.errors:
             click.echo(f"error: {issue.location}: {issue.message}")
         for issue in report.warnings:

@@ -91,9 +91,7 @@ class AgentConfig(BaseModel):
     @classmethod
     def _valid_id(cls, value: str) -> str:
         if not AGENT_ID_PATTERN.match(value):
-            raise ValueError(
-                f"invalid agent id {value!r}: use letters, digits, '_', '.', '-' (it names folders)"
-            )
+            raise ValueError(f"invalid agent id {value!r}: use letters, digits, '_', '.', '-' (it names folders)")
         return value
 
 
@@ -201,9 +199,7 @@ def load_config(path: Path, *, run_cwd: Path) -> ValidationReport:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        report.errors.append(
-            ConfigIssue("(file)", f"cannot read config {str(path)!r}: {exc.strerror or exc}")
-        )
+        report.errors.append(ConfigIssue("(file)", f"cannot read config {str(path)!r}: {exc.strerror or exc}"))
         return report
     try:
         report.raw = yaml.safe_load(text)
@@ -215,9 +211,7 @@ def load_config(path: Path, *, run_cwd: Path) -> ValidationReport:
         return report
     if not isinstance(report.raw, dict):
         kind = "empty" if report.raw is None else f"a {type(report.raw).__name__}"
-        report.errors.append(
-            ConfigIssue("(root)", f"config is {kind}; expected a mapping with an 'agents' list")
-        )
+        report.errors.append(ConfigIssue("(root)", f"config is {kind}; expected a mapping with an 'agents' list"))
         return report
     data = substitute(report.raw, config_variables(path, run_cwd))
     try:
@@ -232,9 +226,7 @@ def load_config(path: Path, *, run_cwd: Path) -> ValidationReport:
     return report
 
 
-def runtime_problems(
-    config: CoordinationConfig, environ: Mapping[str, str] | None = None
-) -> list[ConfigIssue]:
+def runtime_problems(config: CoordinationConfig, environ: Mapping[str, str] | None = None) -> list[ConfigIssue]:
     """Problems that depend on the environment of the run, such as a missing API key."""
     env = os.environ if environ is None else environ
     problems = []
@@ -284,9 +276,7 @@ def _semantic_errors(config: CoordinationConfig) -> list[ConfigIssue]:
     for index, agent in enumerate(config.agents):
         if agent.id in seen:
             errors.append(
-                ConfigIssue(
-                    f"agents[{index}].id", f"duplicate agent id {agent.id!r} (also agents[{seen[agent.id]}])"
-                )
+                ConfigIssue(f"agents[{index}].id", f"duplicate agent id {agent.id!r} (also agents[{seen[agent.id]}])")
             )
         else:
             seen[agent.id] = index
@@ -298,16 +288,12 @@ def _warnings(config: CoordinationConfig) -> list[ConfigIssue]:
     for index, agent in enumerate(config.agents):
         backend = agent.backend
         for key in backend.model_extra or {}:
-            warnings.append(
-                ConfigIssue(f"agents[{index}].backend.{key}", f"not used by the {backend.type} backend")
-            )
+            warnings.append(ConfigIssue(f"agents[{index}].backend.{key}", f"not used by the {backend.type} backend"))
         if isinstance(backend, CommandBackendConfig):
             program = backend.command[0]
             if shutil.which(program) is None and not Path(program).is_file():
                 warnings.append(
-                    ConfigIssue(
-                        f"agents[{index}].backend.command[0]", f"program {program!r} not found on PATH"
-                    )
+                    ConfigIssue(f"agents[{index}].backend.command[0]", f"program {program!r} not found on PATH")
                 )
     warnings.extend(runtime_problems(config))
     return warnings

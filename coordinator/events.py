@@ -14,9 +14,7 @@ from .fsutil import atomic_write_text
 class EventLog:
     """Appends events and rewrites the file atomically, so a reader always sees valid JSON."""
 
-    def __init__(
-        self, path: Path, session_metadata: dict[str, Any], clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, path: Path, session_metadata: dict[str, Any], clock: Callable[[], float] = time.time) -> None:
         self.path = path
         self._session = session_metadata
         self._events: list[dict[str, Any]] = []
@@ -47,6 +45,4 @@ class EventLog:
 
     def _flush(self) -> None:
         document = {"session_metadata": self._session, "events": self._events}
-        atomic_write_text(
-            self.path, json.dumps(document, indent=2, ensure_ascii=False, default=str), fsync=False
-        )
+        atomic_write_text(self.path, json.dumps(document, indent=2, ensure_ascii=False, default=str), fsync=False)

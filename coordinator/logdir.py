@@ -99,9 +99,7 @@ class LogDir:
         self._map(label, kind, agent_id, moment, folder)
         return folder
 
-    def write_final(
-        self, *, agent_id: str, moment: float, answer: str, context: str, workspace: Path | None
-    ) -> Path:
+    def write_final(self, *, agent_id: str, moment: float, answer: str, context: str, workspace: Path | None) -> Path:
         """Write ``final/<agent_id>/`` and return the path of ``answer.txt``."""
         folder = self.path / "final" / agent_id
         self._fill(folder, {"answer.txt": answer, "context.txt": context}, workspace)

@@ -223,9 +223,7 @@ class Run:
             latest = self.engine.state.agents[winner].latest
             assert latest is not None
             answer = latest.content
-        return self._save_final(
-            Outcome(ExitCode.TIMEOUT, "timeout", reason=reason, winner=winner, answer=answer)
-        )
+        return self._save_final(Outcome(ExitCode.TIMEOUT, "timeout", reason=reason, winner=winner, answer=answer))
 
     def _save_final(self, outcome: Outcome) -> Outcome:
         assert outcome.winner is not None and outcome.answer is not None
@@ -240,9 +238,7 @@ class Run:
         return outcome
 
     def _finish(self, outcome: Outcome, start: float) -> None:
-        self.status.finalize(
-            outcome.phase, int(outcome.exit_code), final_answer=outcome.answer, reason=outcome.reason
-        )
+        self.status.finalize(outcome.phase, int(outcome.exit_code), final_answer=outcome.answer, reason=outcome.reason)
         self.events.record(
             "session_end",
             outcome.winner,
@@ -269,9 +265,7 @@ class Run:
         agent_id = event.agent_id
         details = dict(event.details)
         if event.kind == "turn_started" and agent_id is not None:
-            others = {
-                a.agent_id: a.anon_id for a in state.agents.values() if a.agent_id != agent_id and a.latest
-            }
+            others = {a.agent_id: a.anon_id for a in state.agents.values() if a.agent_id != agent_id and a.latest}
             self.paths.prepare_temporary(agent_id, others)
         elif event.kind == "new_answer" and agent_id is not None and event.request is not None:
             self.paths.save_snapshot(agent_id)
@@ -300,9 +294,7 @@ class Run:
             )
             details["snapshot"] = str(folder)
         level = (
-            logging.WARNING
-            if event.kind in ("agent_error", "agent_timeout", "presentation_failed")
-            else logging.INFO
+            logging.WARNING if event.kind in ("agent_error", "agent_timeout", "presentation_failed") else logging.INFO
         )
         log.log(level, "%s %s %s", event.kind, agent_id or "-", _short(details))
         if agent_id is not None and event.kind not in ("turn_started",):

@@ -158,9 +158,7 @@ def build_status(
             times_restarted=agent.times_restarted,
             last_activity=agent.last_activity,
             error=(
-                AgentErrorInfo(
-                    type=agent.error.kind, message=agent.error.message, timestamp=agent.error.timestamp
-                )
+                AgentErrorInfo(type=agent.error.kind, message=agent.error.message, timestamp=agent.error.timestamp)
                 if agent.error
                 else None
             ),
@@ -224,9 +222,7 @@ class StatusWriter:
         if not self._final:
             self._write(None, None)
 
-    def finalize(
-        self, phase: FinalPhase, exit_code: int, *, final_answer: str | None, reason: str = ""
-    ) -> None:
+    def finalize(self, phase: FinalPhase, exit_code: int, *, final_answer: str | None, reason: str = "") -> None:
         """The last write: final phase, 100 %, the final answer preview and ``meta.exit_code``."""
         if self._final:
             return
@@ -281,8 +277,6 @@ def summarize(document: Mapping[str, Any]) -> dict[str, Any]:
         "winner": results.get("winner"),
         "active_agent": coordination.get("active_agent"),
         "agents": {agent_id: (info or {}).get("status") for agent_id, info in agents.items()},
-        "errors": {
-            agent_id: info["error"] for agent_id, info in agents.items() if info and info.get("error")
-        },
+        "errors": {agent_id: info["error"] for agent_id, info in agents.items() if info and info.get("error")},
         "last_updated": meta.get("last_updated"),
     }

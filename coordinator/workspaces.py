@@ -56,9 +56,7 @@ class RunPaths:
             run_cwd=run_cwd,
             agent_workspaces=workspaces,
             own_workspace=frozenset(owned),
-            snapshot_storage=isolated(orch.snapshot_storage, run_cwd, instance_id)
-            if orch.snapshot_storage
-            else None,
+            snapshot_storage=isolated(orch.snapshot_storage, run_cwd, instance_id) if orch.snapshot_storage else None,
             temporary_workspace=(
                 isolated(orch.agent_temporary_workspace, run_cwd, instance_id)
                 if orch.agent_temporary_workspace

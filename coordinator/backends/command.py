@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -73,25 +74,32 @@ class CommandBackend:
         return None
 
     async def _exchange(self, payload: dict[str, Any]) -> dict[str, Any]:
-        try:
-            process = await asyncio.create_subprocess_exec(
-                *self._argv,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                cwd=self._cwd,
-                env=self._env,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            raise AgentError(f"cannot start {self._argv[0]!r}: {exc.strerror or exc}") from exc
-        try:
-            stdout, stderr = await process.communicate(json.dumps(payload).encode())
-        finally:
-            # Runs on success too: an agent may leave children behind in its process group.
-            await asyncio.shield(stop_process_tree(process))
-        out = stdout.decode("utf-8", errors="replace")
-        err = stderr.decode("utf-8", errors="replace")
+        # Files rather than pipes: a child the agent leaves behind may keep a pipe open, and the
+        # turn would then wait for an end-of-file that never comes.
+        with tempfile.TemporaryFile() as stdin, tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+            stdin.write(json.dumps(payload).encode())
+            stdin.seek(0)
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    *self._argv,
+                    stdin=stdin,
+                    stdout=stdout,
+                    stderr=stderr,
+                    cwd=self._cwd,
+                    env=self._env,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                raise AgentError(f"cannot start {self._argv[0]!r}: {exc.strerror or exc}") from exc
+            try:
+                await process.wait()
+            finally:
+                # Runs on success too: an agent may leave children behind in its process group.
+                await asyncio.shield(stop_process_tree(process))
+            stdout.seek(0)
+            stderr.seek(0)
+            out = stdout.read().decode("utf-8", errors="replace")
+            err = stderr.read().decode("utf-8", errors="replace")
         self._transcript(
             f"[{payload['phase']}] stdout:\n{out}" + (f"[{payload['phase']}] stderr:\n{err}" if err else "")
         )

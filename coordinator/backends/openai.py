@@ -134,9 +134,7 @@ class OpenAIBackend:
     ) -> OpenAIBackend:
         api_key = environ.get(config.api_key_env)
         if not api_key:
-            raise ConfigError(
-                f"environment variable {config.api_key_env} is not set (API key for {config.model})"
-            )
+            raise ConfigError(f"environment variable {config.api_key_env} is not set (API key for {config.model})")
         return cls(
             model=config.model,
             base_url=config.base_url,
@@ -168,9 +166,7 @@ class OpenAIBackend:
         ]
         problems: list[str] = []
         for _ in range(self._max_rounds):
-            message = await self._complete(
-                messages, tools + list(self._toolkit.definitions if self._toolkit else [])
-            )
+            message = await self._complete(messages, tools + list(self._toolkit.definitions if self._toolkit else []))
             calls = message.get("tool_calls") or []
             messages.append({k: v for k, v in message.items() if k in ("role", "content", "tool_calls")})
             if not calls:
@@ -185,9 +181,7 @@ class OpenAIBackend:
             if action is not None:
                 return action
             if len(problems) >= self._max_attempts:
-                raise AgentError(
-                    f"no valid new_answer or vote after {len(problems)} attempts: {problems[-1]}"
-                )
+                raise AgentError(f"no valid new_answer or vote after {len(problems)} attempts: {problems[-1]}")
         raise AgentError(f"no new_answer or vote within {self._max_rounds} model calls")
 
     async def present(self, request: PresentRequest) -> str:
@@ -255,9 +249,7 @@ class OpenAIBackend:
             raise AgentError(f"malformed chat-completions response: {exc!r}") from exc
         self._usage = add_reported_usage(self._usage, data.get("usage"))
         message.setdefault("role", "assistant")
-        self._transcript(
-            json.dumps({k: message.get(k) for k in ("content", "tool_calls")}, ensure_ascii=False)
-        )
+        self._transcript(json.dumps({k: message.get(k) for k in ("content", "tool_calls")}, ensure_ascii=False))
         return message
 
     async def _post(self, body: dict[str, Any]) -> dict[str, Any]:

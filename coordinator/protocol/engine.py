@@ -255,7 +255,5 @@ class Engine:
             self._start_turn(agent_id)
 
     def _failure_summary(self) -> str:
-        reasons = [
-            f"{a.agent_id}: {a.error.message}" if a.error else a.agent_id for a in self.state.agents.values()
-        ]
+        reasons = [f"{a.agent_id}: {a.error.message}" if a.error else a.agent_id for a in self.state.agents.values()]
         return "all agents failed (" + "; ".join(reasons) + ")"

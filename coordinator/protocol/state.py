@@ -14,9 +14,7 @@ from ..errors import AgentError
 from .messages import AnswerView, CoordinateRequest, PresentRequest
 
 AgentStatus = Literal["streaming", "answered", "voted", "restarting", "error", "timeout", "completed"]
-Phase = Literal[
-    "initial_answer", "enforcement", "presentation", "completed", "timeout", "error", "interrupted"
-]
+Phase = Literal["initial_answer", "enforcement", "presentation", "completed", "timeout", "error", "interrupted"]
 FinalPhase = Literal["completed", "timeout", "error", "interrupted"]
 
 
@@ -130,9 +128,7 @@ class CoordinationState:
         return tuple(self.agents[answer.agent_id].anon_id for answer in self.current_answers())
 
     def answer_views(self) -> tuple[AnswerView, ...]:
-        return tuple(
-            AnswerView(self.agents[a.agent_id].anon_id, a.label, a.content) for a in self.current_answers()
-        )
+        return tuple(AnswerView(self.agents[a.agent_id].anon_id, a.label, a.content) for a in self.current_answers())
 
     def tally(self) -> dict[str, int]:
         """Votes per current answer label; every current answer appears, with 0 when unvoted."""
@@ -245,9 +241,7 @@ class CoordinationState:
         options = self.vote_options()
         target = self.agent_of(target_anon)
         if target_anon not in options or target is None:
-            raise AgentError(
-                f"vote for unknown agent {target_anon!r}; options: {', '.join(options) or '(none)'}"
-            )
+            raise AgentError(f"vote for unknown agent {target_anon!r}; options: {', '.join(options) or '(none)'}")
         target_answer = self.agents[target].latest
         assert target_answer is not None
         agent = self.agents[agent_id]

@@ -1,0 +1,133 @@
+"""status.json building, writing, finalising and summarising."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from coordinator.backends.base import Usage
+from coordinator.protocol.state import AgentSpec, CoordinationState
+from coordinator.status import StatusDocument, StatusWriter, build_status, preview, summarize
+
+pytestmark = pytest.mark.timeout(10)
+
+
+def _writer(tmp_path: Path, state: CoordinationState, heartbeat: float = 1.0) -> StatusWriter:
+    usage = {"a": Usage(10, 5, 15), "b": None}
+    return StatusWriter(
+        tmp_path / "status.json",
+        state,
+        session_id="log_x",
+        instance_id="0badcafe",
+        start_time=100.0,
+        usage=lambda: usage,
+        clock=lambda: 110.5,
+        heartbeat=heartbeat,
+    )
+
+
+def _state() -> CoordinationState:
+    return CoordinationState([AgentSpec("a"), AgentSpec("b")], question="q?", clock=lambda: 105.0)
+
+
+def test_preview() -> None:
+    assert preview("a\nb") == "a b"
+    assert preview("x" * 200) == "x" * 200
+    assert preview("x" * 201) == "x" * 200 + "..."
+
+
+def test_write_matches_the_schema(tmp_path: Path) -> None:
+    state = _state()
+    state.record_answer("a", "answer")
+    state.record_vote("b", "agent1", "because\nit is right")
+    writer = _writer(tmp_path, state)
+    writer.write()
+    data = json.loads(writer.path.read_text())
+    StatusDocument.model_validate(data)
+    assert "exit_code" not in data["meta"]
+    assert data["meta"]["elapsed_seconds"] == 10.5
+    assert data["meta"]["log_dir"] == str(tmp_path)
+    assert data["agents"]["b"]["vote_cast"] == {
+        "voted_for_agent": "a",
+        "voted_for_label": "agent1.1",
+        "reason_preview": "because it is right",
+    }
+    assert data["agents"]["a"]["usage"] == {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+    assert data["results"] == {
+        "votes": {"agent1.1": 1},
+        "winner": None,
+        "final_answer_preview": None,
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+    }
+    assert data["coordination"]["completion_percentage"] < 100
+    assert list(tmp_path.iterdir()) == [writer.path]  # no temporary files left
+
+
+def test_finalize_is_the_last_write(tmp_path: Path) -> None:
+    state = _state()
+    state.record_answer("a", "answer")
+    writer = _writer(tmp_path, state)
+    state.begin_presentation("a")
+    state.end_presentation()
+    writer.finalize("completed", 0, final_answer="the\nfinal answer")
+    data = json.loads(writer.path.read_text())
+    assert data["meta"]["exit_code"] == 0
+    assert data["coordination"] == {
+        "phase": "completed",
+        "active_agent": "a",
+        "completion_percentage": 100,
+        "is_final_presentation": False,
+    }
+    assert data["results"]["final_answer_preview"] == "the final answer"
+    assert data["results"]["winner"] == "a"
+    before = writer.path.read_text()
+    writer.write()
+    assert writer.path.read_text() == before
+
+
+def test_heartbeat_rewrites_while_running(tmp_path: Path) -> None:
+    writer = _writer(tmp_path, _state(), heartbeat=0.02)
+
+    async def scenario() -> int:
+        writer.start_heartbeat()
+        writes = 0
+        last = None
+        for _ in range(200):
+            await asyncio.sleep(0.005)
+            if writer.path.exists():
+                stat = writer.path.stat().st_ino
+                if stat != last:
+                    writes += 1
+                    last = stat
+            if writes >= 3:
+                break
+        await writer.stop_heartbeat()
+        return writes
+
+    assert asyncio.run(scenario()) >= 3
+
+
+def test_summarize() -> None:
+    state = _state()
+    state.record_answer("a", "x")
+    for message in ("bad", "bad", "worse"):
+        state.record_failure("b", message)
+    document = build_status(
+        state,
+        session_id="s",
+        log_dir=Path("/tmp/x"),
+        instance_id="0badcafe",
+        start_time=100.0,
+        now=110.5,
+        usage={},
+        completion_percentage=state.completion_percentage(),
+    )
+    summary = summarize(json.loads(document.to_json()))
+    assert summary["phase"] == "enforcement"  # the only agent left has answered
+    assert summary["agents"] == {"a": "answered", "b": "error"}
+    assert summary["errors"]["b"]["message"] == "worse"
+    assert summary["last_updated"] == 110.5
+    assert summarize({})["agents"] == {}
