@@ -145,7 +145,7 @@ class Monitor:
         try:
             env = dict(lay.read_json(env_file))
         except FileNotFoundError:
-            env = dict(os.environ)
+            env = _initial_environ()
         else:
             os.unlink(env_file)
         env.setdefault("PYTHONUNBUFFERED", "1")
@@ -198,6 +198,22 @@ class Monitor:
         from supervisor import admission
 
         admission.start_admitted(self.layout, admission.release(self.layout, self.shell_id))
+
+
+def _initial_environ() -> dict[str, str]:
+    """The environment this process was started with, as the caller gave it.
+
+    Not `os.environ`: Python's start-up coerces a C locale by setting LC_CTYPE (PEP 538, even
+    under -I), which the job must not inherit. /proc/self/environ still holds the original block.
+    """
+    with open("/proc/self/environ", "rb") as f:
+        entries = f.read().split(b"\0")
+    env = {}
+    for entry in entries:
+        name, sep, value = entry.partition(b"=")
+        if sep and name:
+            env[os.fsdecode(name)] = os.fsdecode(value)
+    return env
 
 
 def _become_subreaper() -> None:
