@@ -1,0 +1,431 @@
+"""The `mgsup` command line: a thin adapter over `supervisor.core.Supervisor`.
+
+Each verb parses its options, calls the library and prints the result. Errors become exit codes in
+one place (`main`), always as a single `mgsup: error: ...` line on stderr.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import signal
+import sys
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.live import Live
+
+from . import lifecycle, render
+from .core import Supervisor
+from .errors import SupervisorError
+from .logfollow import copy_output
+
+EXIT_WAIT_TIMEOUT = 124
+EXIT_LOST = 125
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+SUMMARY_TAIL_LINES = 20
+# Output that goes to a file or a pipe is read later, in an editor or by grep: do not cut it at
+# rich's default of 80 columns.
+PIPE_WIDTH = 200
+
+EPILOG = """\b
+Examples:
+  mgsup start -- 'sleep 1; echo hi'          one argument: run under /bin/sh -c
+  mgsup start --name build -- make -j4       several arguments: run directly, no shell
+  mgsup start --config configs/demo.yaml --wait "What is 17 * 23?"
+  mgsup status                               table of all shells
+  mgsup status shell_0a1b2c3d --follow       live view until it ends
+  mgsup logs shell_0a1b2c3d --tail 50 --follow
+  mgsup wait shell_0a1b2c3d --timeout 600 && echo done
+  mgsup kill --all
+
+\b
+Exit codes:
+  0    success (wait / start --wait: the job exited 0)
+  1    error (unexpected errors too; MGSUP_DEBUG=1 shows the traceback)
+  2    bad input or usage (empty command, missing cwd, bad --env, negative timeout, unknown option)
+  3    no such shell
+  4    concurrency limit reached (start with --queue to wait for a slot)
+  5    state directory unusable (cannot be created or written)
+  124  wait --timeout passed before the shell ended
+  125  the shell was lost (its monitor vanished; outcome unknown)
+  130  interrupted (Ctrl-C)
+  141  stdout closed early (broken pipe)
+  wait and start --wait otherwise exit with the job's own code: 0-255 as the job
+  exited, 128+N when signal N ended it, 143 when killed without a signal of its own
+  (it exited after the stop request, or was removed from the queue).
+"""
+
+
+class Session:
+    """The global options, and the Supervisor built from them on first use."""
+
+    def __init__(self, home: str | None, max_concurrent: int | None) -> None:
+        self.home = home
+        self.max_concurrent = max_concurrent
+        self._sup: Supervisor | None = None
+
+    @property
+    def sup(self) -> Supervisor:
+        if self._sup is None:
+            self._sup = Supervisor(self.home, max_concurrent=self.max_concurrent)
+        return self._sup
+
+
+pass_session = click.make_pass_decorator(Session)
+
+
+@click.group(epilog=EPILOG, invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--home", metavar="PATH", help="State directory. Default: $MGSUP_HOME, else "
+              "$XDG_STATE_HOME/mgsup, else ~/.local/state/mgsup.")
+@click.option("--max-concurrent", type=click.IntRange(min=1), metavar="N",
+              help="Most shells running at once in this home. Default: $MGSUP_MAX_CONCURRENT, else 10.")
+@click.version_option(package_name="mgsup", prog_name="mgsup")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None, max_concurrent: int | None) -> None:
+    """mgsup: start, watch and stop background jobs and coordination runs.
+
+    Shells are recorded in a state directory shared by every mgsup command, Python caller and agent
+    tool on the machine; a shell keeps running after the command that started it has exited.
+    """
+    ctx.obj = Session(home, max_concurrent)
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+
+
+# -- start ----------------------------------------------------------------------------------------
+
+
+def _env_pairs(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    env = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r} is not of the form NAME=VALUE", ctx, param)
+        env[key] = value
+    return env
+
+
+@cli.command(context_settings={"allow_interspersed_args": False})
+@click.option("--name", help="A name for the shell (letters, digits, '.', '_', '-').")
+@click.option("--cwd", metavar="DIR", help="Working directory of the job. Default: the current directory.")
+@click.option("--env", "env", multiple=True, metavar="NAME=VALUE", callback=_env_pairs,
+              help="Set an environment variable for the job (repeatable); laid over the current environment.")
+@click.option("--timeout", type=float, metavar="S", help="Kill the job after S seconds (status: killed, "
+              "timed_out: true).")
+@click.option("--queue", is_flag=True, help="At the concurrency limit, queue the shell instead of failing; "
+              "it starts by itself when a slot frees.")
+@click.option("--isolate", is_flag=True, help="Run in a fresh workspace <cwd>/.mgsup/workspaces/<name>_<suffix>.")
+@click.option("--wait", is_flag=True, help="Wait for the shell to end, showing progress, and exit with its "
+              "exit code.")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON instead of the shell id.")
+@click.option("--config", metavar="CONFIG", help='Start a coordination run of CONFIG; the argument is the '
+              'QUESTION: mgsup start --config CONFIG "QUESTION".')
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="-- COMMAND [ARG...] | QUESTION")
+@pass_session
+def start(session: Session, name: str | None, cwd: str | None, env: dict[str, str], timeout: float | None,
+          queue: bool, isolate: bool, wait: bool, as_json: bool, config: str | None, args: tuple[str, ...]) -> None:
+    """Start a job in the background and print its shell id.
+
+    One argument after -- is a shell command line, run under /bin/sh -c (so pipes, ';' and
+    variables work); several arguments are run directly as a program and its arguments.
+    With --config, the one argument is the question of a coordination run
+    (mgcoord --automation --config CONFIG --instance-id <suffix> "QUESTION").
+
+    \b
+    Examples:
+      mgsup start -- 'sleep 1; echo hi'
+      mgsup start --name py --env DEBUG=1 -- python3 script.py --fast
+      mgsup start --queue --timeout 600 -- ./long-job.sh
+      mgsup start --config configs/demo.yaml --wait "What is 17 * 23?"
+    """
+    sup = session.sup
+    if config is not None:
+        if env or isolate:
+            raise click.UsageError("--env and --isolate do not apply to a coordination run (--config)")
+        if len(args) != 1:
+            raise click.UsageError('give the question as one quoted argument: mgsup start --config CONFIG '
+                                   '"QUESTION"')
+        shell_id = sup.start_coordination(config, args[0], cwd=cwd, timeout=timeout, queue=queue, name=name)
+    else:
+        if not args:
+            raise click.UsageError("no command given: mgsup start [OPTIONS] -- COMMAND [ARG...]")
+        command: str | list[str] = args[0] if len(args) == 1 else list(args)
+        shell_id = sup.start_shell(command, cwd=cwd, env=env or None, name=name, timeout=timeout, queue=queue,
+                                   isolate=isolate)
+    if not wait:
+        if as_json:
+            _print_json(sup.get_shell_status(shell_id))
+        else:
+            click.echo(shell_id)
+        return
+    if as_json:
+        final = _follow(sup, shell_id, None, _console(stderr=True), plain=False)
+        _print_json(final)
+    else:
+        click.echo(shell_id)
+        final = _follow(sup, shell_id, None, _console(), plain=True)
+    raise click.exceptions.Exit(job_exit_code(final))
+
+
+# -- watching ---------------------------------------------------------------------------------------
+
+
+def _follow(sup: Supervisor, shell_id: str, timeout: float | None, console: Console, *, plain: bool) -> dict[str, Any]:
+    """Wait for the shell to end, showing progress on `console`: live on a terminal, else plain lines
+    (or nothing when `plain` is false). Returns the final status."""
+    if console.is_terminal:
+        view = render.ShellView(sup.get_shell_status(shell_id))
+        with Live(view, console=console, refresh_per_second=4):
+            for status in sup.watch(shell_id, timeout=timeout):
+                view.update(status)
+            view.update(status, _run_summary(sup, status))
+        return status
+    if not plain:
+        return sup.wait_shell(shell_id, timeout=timeout)
+    last = ""
+    for status in sup.watch(shell_id, timeout=timeout):
+        line = render.plain_line({**status, "duration_seconds": None})
+        if line != last:
+            click.echo(render.plain_line(status))
+            last = line
+    for line in render.plain_summary(status, _run_summary(sup, status)):
+        click.echo(line)
+    return status
+
+
+def _run_summary(sup: Supervisor, status: dict[str, Any]) -> dict[str, str]:
+    """The closing lines of a coordination run (winner, answer file ...) once it has ended."""
+    if not (status.get("log_dir") or status.get("status_file")) or not lifecycle.is_ended(status):
+        return {}
+    tail = sup.get_shell_output(status["shell_id"], tail_lines=SUMMARY_TAIL_LINES)["stdout"]
+    return render.parse_run_summary(tail)
+
+
+def job_exit_code(status: dict[str, Any]) -> int:
+    """The exit code `mgsup wait` passes on for a shell that has ended (see EPILOG)."""
+    code = status.get("exit_code")
+    if status["status"] == "stopped":
+        return 0
+    if status["status"] == "failed":
+        return code if isinstance(code, int) and 0 < code < 256 else 1
+    if status["status"] == "killed":
+        return 128 - code if isinstance(code, int) and code < 0 else 128 + signal.SIGTERM
+    if status["status"] == "lost":
+        return EXIT_LOST
+    return 1
+
+
+@cli.command()
+@click.argument("shell_id", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: the list of statuses, or one status "
+              "(with --follow: one JSON document per line, per change).")
+@click.option("--follow", is_flag=True, help="Keep showing the shell's status until it ends (file watching).")
+@pass_session
+def status(session: Session, shell_id: str | None, as_json: bool, follow: bool) -> None:
+    """Show a table of all shells, or the details and progress of one.
+
+    The table shows each shell's id, name, status, pid, age, duration, exit code, the progress of
+    coordination runs (phase and percentage) and the command.
+    """
+    sup = session.sup
+    if shell_id is None:
+        if follow:
+            raise click.UsageError("--follow needs a SHELL_ID")
+        shells = sup.list_shells()
+        if as_json:
+            _print_json(shells)
+        elif shells:
+            _console().print(render.shells_table(shells))
+        else:
+            click.echo(f"no shells on record in {sup.home}")
+        return
+    if follow and as_json:
+        for update in sup.watch(shell_id):
+            click.echo(json.dumps(update))
+    elif follow:
+        _follow(sup, shell_id, None, _console(), plain=True)
+    else:
+        current = sup.get_shell_status(shell_id)
+        if as_json:
+            _print_json(current)
+        else:
+            _console().print(render.details(current, _run_summary(sup, current)))
+
+
+@cli.command(name="list")
+@click.option("--status", "status_filter", type=click.Choice(lifecycle.STATUSES), help="Only shells in this status.")
+@click.option("--json", "as_json", is_flag=True, help="Print the statuses as one JSON list.")
+@pass_session
+def list_(session: Session, status_filter: str | None, as_json: bool) -> None:
+    """List shells, oldest first: one tab-separated line each (id, status, exit code, name, command)."""
+    shells = session.sup.list_shells(status_filter)
+    if as_json:
+        _print_json(shells)
+        return
+    for s in shells:
+        exit_code = "-" if s["exit_code"] is None else str(s["exit_code"])
+        click.echo("\t".join((s["shell_id"], s["status"], exit_code, s["name"] or "-",
+                              render.command_text(s["command"]))))
+
+
+@cli.command()
+@click.argument("shell_id")
+@click.option("--tail", type=click.IntRange(min=0), metavar="N", help="Start from the last N lines.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new output until the shell ends.")
+@click.option("--stderr", is_flag=True, help="Show the job's stderr instead of its stdout.")
+@pass_session
+def logs(session: Session, shell_id: str, tail: int | None, follow: bool, stderr: bool) -> None:
+    """Print a shell's output (stdout, or stderr with --stderr) as the job wrote it.
+
+    Invalid UTF-8 is shown as U+FFFD. With --follow, new output appears as it is written and the
+    command ends when the shell ends.
+    """
+    def write(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    copy_output(session.sup, shell_id, write, stream="stderr" if stderr else "stdout", tail_lines=tail,
+                follow=follow)
+
+
+@cli.command()
+@click.argument("shell_id")
+@click.option("--timeout", type=float, metavar="S", help=f"Give up after S seconds (exit {EXIT_WAIT_TIMEOUT}).")
+@click.option("--json", "as_json", is_flag=True, help="Print the final status as JSON.")
+@pass_session
+def wait(session: Session, shell_id: str, timeout: float | None, as_json: bool) -> None:
+    """Wait for a shell to end and exit with its exit code (progress on stderr when it is a terminal)."""
+    final = _follow(session.sup, shell_id, timeout, _console(stderr=True), plain=False)
+    if as_json:
+        _print_json(final)
+    raise click.exceptions.Exit(job_exit_code(final))
+
+
+# -- stopping ---------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("shell_ids", nargs=-1, metavar="SHELL_ID...")
+@click.option("--all", "kill_all", is_flag=True, help="Kill every running and queued shell of the home.")
+@click.option("--signal", "sig", default="SIGTERM", show_default=True, metavar="SIG",
+              help="Signal sent first (name or number).")
+@click.option("--grace", type=float, default=5.0, show_default=True, metavar="S",
+              help="Seconds to wait after SIG before SIGKILL.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON list.")
+@pass_session
+def kill(session: Session, shell_ids: tuple[str, ...], kill_all: bool, sig: str, grace: float, as_json: bool) -> None:
+    """Kill shells with their whole process tree; queued shells are removed from the queue."""
+    sup = session.sup
+    if kill_all == bool(shell_ids):
+        raise click.UsageError("give SHELL_IDs or --all (not both)")
+    signal_arg: str | int = int(sig) if sig.isdigit() else sig
+    if kill_all:
+        targets = [s for s in sup.list_shells() if s["status"] in ("queued", "running")]
+    else:
+        targets = [sup.get_shell_status(shell_id) for shell_id in dict.fromkeys(shell_ids)]
+    # Queued ones first, so that killing a running shell does not hand its slot to one of them.
+    queued = [s["shell_id"] for s in targets if s["status"] == "queued"]
+    others = [s["shell_id"] for s in targets if s["status"] != "queued"]
+    results = [sup.kill_shell(shell_id, signal=signal_arg, grace=grace) for shell_id in queued]
+    with ThreadPoolExecutor(max_workers=max(1, min(len(others), 16))) as pool:
+        results += pool.map(lambda shell_id: sup.kill_shell(shell_id, signal=signal_arg, grace=grace), others)
+    if as_json:
+        _print_json(results)
+        return
+    for result in results:
+        if result.get("message") == "Removed from queue":
+            click.echo(f"{result['shell_id']} removed from queue")
+        elif result.get("signal"):
+            click.echo(f"{result['shell_id']} killed ({result['signal']})")
+        else:
+            click.echo(f"{result['shell_id']} already {result['status']}")
+    if not results:
+        click.echo("no running or queued shells")
+
+
+@cli.command()
+@click.option("--all", "everything", is_flag=True, help="Also kill and remove running and queued shells.")
+@click.option("--json", "as_json", is_flag=True, help="Print the removed shell ids as one JSON list.")
+@pass_session
+def clean(session: Session, everything: bool, as_json: bool) -> None:
+    """Remove the records and logs of ended shells (with --all: of every shell)."""
+    removed = session.sup.clean(everything=everything)
+    if as_json:
+        _print_json(removed)
+        return
+    for shell_id in removed:
+        click.echo(shell_id)
+    click.echo(f"removed {len(removed)} shell{'' if len(removed) == 1 else 's'}", err=True)
+
+
+@cli.command()
+@pass_session
+def mcp(session: Session) -> None:
+    """Serve the supervisor tools over MCP on stdin/stdout (for agents and MCP clients)."""
+    # The server builds its Supervisor from the environment; pass the global options on that way.
+    if session.home is not None:
+        os.environ["MGSUP_HOME"] = os.path.abspath(os.path.expanduser(session.home))
+    if session.max_concurrent is not None:
+        os.environ["MGSUP_MAX_CONCURRENT"] = str(session.max_concurrent)
+    try:
+        server = importlib.import_module("supervisor.tools.mcp_server")
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").startswith("supervisor.tools"):
+            raise SupervisorError("the MCP server is not part of this installation "
+                                  "(module supervisor.tools.mcp_server is missing)") from exc
+        raise
+    server.main()
+
+
+# -- entry point ------------------------------------------------------------------------------------
+
+
+def _console(*, stderr: bool = False) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty() or os.environ.get("COLUMNS"):
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, width=PIPE_WIDTH)
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run `mgsup` and return its exit code; every error is one `mgsup: error: ...` line on stderr."""
+    try:
+        code = cli.main(args=argv, prog_name="mgsup", standalone_mode=False)
+        sys.stdout.flush()
+        return code if isinstance(code, int) else 0
+    except click.UsageError as exc:
+        where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        return _fail(exc.format_message() + where, exc.exit_code)
+    except click.ClickException as exc:
+        return _fail(exc.format_message(), exc.exit_code)
+    except SupervisorError as exc:
+        return _fail(str(exc), exc.exit_code)
+    except TimeoutError as exc:
+        return _fail(str(exc) or "timed out", EXIT_WAIT_TIMEOUT)
+    except (KeyboardInterrupt, click.Abort):
+        return _fail("interrupted", EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        # The reader went away (`mgsup logs ID | head`): say nothing, and keep the interpreter's
+        # final flush from failing too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except Exception as exc:
+        if os.environ.get("MGSUP_DEBUG") == "1":
+            traceback.print_exc()
+        return _fail(f"unexpected {type(exc).__name__}: {exc} (set MGSUP_DEBUG=1 for the traceback)", 1)
+
+
+def _fail(message: str, code: int) -> int:
+    click.echo(f"mgsup: error: {' '.join(message.split())}", err=True)
+    return code

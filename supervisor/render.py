@@ -1,0 +1,290 @@
+"""How `mgsup` shows shells: rich tables and live views for a terminal, plain lines for pipes.
+
+Everything here turns status dicts (as `Supervisor.get_shell_status` returns them) into text; nothing
+here reads the state directory or touches a process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+StatusDict = Mapping[str, Any]
+
+STATUS_STYLES = {
+    "queued": "yellow",
+    "running": "bold cyan",
+    "stopped": "green",
+    "failed": "bold red",
+    "killed": "magenta",
+    "lost": "red",
+}
+AGENT_STYLES = {
+    "streaming": "cyan",
+    "answered": "blue",
+    "voted": "green",
+    "restarting": "yellow",
+    "error": "bold red",
+    "timeout": "red",
+    "completed": "bold green",
+}
+# The lines of the automation output contract that summarise a finished run (DESIGN §6).
+SUMMARY_KEYS = ("WINNER", "ANSWER_FILE", "DURATION", "ANSWER_PREVIEW", "ERROR", "COMPLETED")
+COMMAND_WIDTH = 40
+
+
+def human_seconds(seconds: float | None) -> str:
+    """A short duration: `0.4s`, `12s`, `3m05s`, `2h07m`, `3d04h`.
+
+    >>> human_seconds(185)
+    '3m05s'
+    """
+    if seconds is None:
+        return "-"
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    if whole < 86400:
+        return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+    return f"{whole // 86400}d{whole % 86400 // 3600:02d}h"
+
+
+def age(iso_time: str | None, now: float | None = None) -> str:
+    """How long ago an ISO 8601 time was, as `human_seconds` writes it."""
+    if not iso_time:
+        return "-"
+    now = time.time() if now is None else now
+    return human_seconds(max(0.0, now - datetime.fromisoformat(iso_time).timestamp()))
+
+
+def live_duration(status: StatusDict, now: float | None = None) -> float | None:
+    """The shell's duration, still growing while it runs (the status dict froze it when it was read)."""
+    if status.get("status") == "running" and status.get("start_time"):
+        now = time.time() if now is None else now
+        return max(0.0, now - datetime.fromisoformat(status["start_time"]).timestamp())
+    duration = status.get("duration_seconds")
+    return float(duration) if duration is not None else None
+
+
+def command_text(command: str | list[str]) -> str:
+    """The command as one line: a shell string as given, an argv list joined with spaces."""
+    text = command if isinstance(command, str) else " ".join(command)
+    return " ".join(text.split())
+
+
+def progress_text(status: StatusDict) -> str:
+    """`phase 65%` for a coordination run, `-` for anything else."""
+    coordination = status.get("coordination")
+    if not coordination:
+        return "-"
+    phase = coordination.get("phase") or "starting"
+    percent = coordination.get("completion_percentage")
+    stalled = " (stalled)" if coordination.get("stalled") else ""
+    return f"{phase} {percent}%{stalled}" if percent is not None else f"{phase}{stalled}"
+
+
+def styled_status(status: str) -> Text:
+    return Text(status, style=STATUS_STYLES.get(status, ""))
+
+
+def shells_table(shells: list[dict[str, Any]], now: float | None = None) -> Table:
+    """The table of `mgsup status`: one row per shell, oldest first."""
+    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1))
+    table.add_column("SHELL", no_wrap=True)
+    table.add_column("NAME", min_width=4, max_width=16)
+    table.add_column("STATUS", no_wrap=True)
+    table.add_column("PID", justify="right", no_wrap=True)
+    table.add_column("AGE", justify="right", no_wrap=True)
+    table.add_column("DURATION", justify="right", no_wrap=True)
+    table.add_column("EXIT", justify="right", no_wrap=True)
+    table.add_column("PROGRESS", no_wrap=True)
+    table.add_column("COMMAND", min_width=12, max_width=COMMAND_WIDTH)
+    for s in shells:
+        table.add_row(
+            s["shell_id"], _cut(s.get("name") or "-"), styled_status(s["status"]),
+            str(s["pid"]) if s.get("pid") else "-", age(s.get("created_at"), now),
+            human_seconds(live_duration(s, now)), "-" if s.get("exit_code") is None else str(s["exit_code"]),
+            progress_text(s), _cut(command_text(s["command"])),
+        )
+    return table
+
+
+def _cut(text: str) -> Text:
+    # Wrappable columns are the ones rich narrows first on a small screen; the cell itself is cut
+    # to one line with an ellipsis rather than wrapped.
+    return Text(text, no_wrap=True, overflow="ellipsis")
+
+
+def parse_run_summary(stdout_tail: str) -> dict[str, str]:
+    """The `WINNER:` ... `COMPLETED:` lines a coordination run printed at its end, by key.
+
+    >>> parse_run_summary("WINNER: agent_a\\nDURATION: 1.5s\\n")
+    {'WINNER': 'agent_a', 'DURATION': '1.5s'}
+    """
+    found: dict[str, str] = {}
+    for line in stdout_tail.splitlines():
+        key, sep, value = line.partition(": ")
+        if sep and key in SUMMARY_KEYS:
+            found[key] = value.strip()
+    return found
+
+
+class ShellView:
+    """A shell's status for a terminal: header, coordination progress, agents, votes and the outcome.
+
+    Rendered again on every refresh of a `rich.live.Live`, so the elapsed time keeps moving between
+    status updates; `update` swaps in the newest status.
+    """
+
+    def __init__(self, status: StatusDict, summary: Mapping[str, str] | None = None) -> None:
+        self.status = status
+        self.summary = summary or {}
+
+    def update(self, status: StatusDict, summary: Mapping[str, str] | None = None) -> None:
+        self.status = status
+        if summary is not None:
+            self.summary = summary
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield _view(self.status, self.summary)
+
+
+def _view(status: StatusDict, summary: Mapping[str, str]) -> RenderableType:
+    header = Text.assemble(
+        (status["shell_id"], "bold"), "  ", styled_status(status["status"]),
+        f"  {human_seconds(live_duration(status))}",
+        f"  exit {status['exit_code']}" if status.get("exit_code") is not None else "",
+        "  (timed out)" if status.get("timed_out") else "",
+    )
+    parts: list[RenderableType] = [header, Text(command_text(status["command"]), style="dim", overflow="ellipsis",
+                                                no_wrap=True)]
+    coordination = status.get("coordination")
+    if coordination:
+        parts.extend(_coordination_parts(coordination))
+    elif status.get("status_file"):
+        parts.append(Text("waiting for the run's status.json ...", style="dim"))
+    parts.extend(_outcome_parts(status, summary, coordination))
+    if status.get("message"):
+        parts.append(Text(status["message"], style="yellow"))
+    return Group(*parts)
+
+
+def _coordination_parts(coordination: Mapping[str, Any]) -> list[RenderableType]:
+    percent = coordination.get("completion_percentage") or 0
+    bar = Table.grid(padding=(0, 1))
+    bar.add_row(Text(f"{coordination.get('phase') or 'starting':<15}", style="bold"),
+                ProgressBar(total=100, completed=percent, width=40), Text(f"{percent:>3}%"),
+                Text("stalled" if coordination.get("stalled") else "", style="bold red"))
+    agents = Table(box=None, header_style="bold", pad_edge=False)
+    agents.add_column("AGENT")
+    agents.add_column("STATUS")
+    agents.add_column("ERROR", overflow="ellipsis")
+    errors = coordination.get("errors") or {}
+    for agent_id, agent_status in (coordination.get("agents") or {}).items():
+        marker = " *" if agent_id == coordination.get("active_agent") else ""
+        error = errors.get(agent_id)
+        agents.add_row(agent_id + marker, Text(agent_status or "-", style=AGENT_STYLES.get(agent_status or "", "")),
+                       (error or {}).get("message", "") if isinstance(error, dict) else str(error or ""))
+    parts: list[RenderableType] = [bar, agents]
+    votes = coordination.get("votes") or {}
+    if votes:
+        parts.append(Text("votes: " + "  ".join(f"{label}={count}" for label, count in votes.items())))
+    return parts
+
+
+def _outcome_parts(status: StatusDict, summary: Mapping[str, str],
+                   coordination: Mapping[str, Any] | None) -> list[RenderableType]:
+    winner = summary.get("WINNER") or (coordination or {}).get("winner")
+    preview = summary.get("ANSWER_PREVIEW") or (coordination or {}).get("final_answer_preview")
+    parts: list[RenderableType] = []
+    if winner:
+        parts.append(Text.assemble(("winner: ", "bold"), (winner, "bold green")))
+    if preview and status.get("status") not in ("queued", "running"):
+        parts.append(Text.assemble(("answer: ", "bold"), preview))
+    if summary.get("ANSWER_FILE"):
+        parts.append(Text.assemble(("answer file: ", "bold"), summary["ANSWER_FILE"]))
+    if summary.get("ERROR"):
+        parts.append(Text.assemble(("error: ", "bold red"), summary["ERROR"]))
+    return parts
+
+
+def details(status: StatusDict, summary: Mapping[str, str] | None = None) -> RenderableType:
+    """`mgsup status SHELL_ID`: every key of the status, then the coordination view when there is one."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for key, value in status.items():
+        if key == "coordination":
+            continue
+        shown: Text | str = styled_status(value) if key == "status" else _plain_value(value)
+        grid.add_row(key, shown)
+    if not status.get("coordination") and not summary:
+        return grid
+    return Group(grid, Text(""), ShellView(status, summary))
+
+
+def _plain_value(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return command_text(value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
+
+
+def plain_line(status: StatusDict) -> str:
+    """One line for a pipe or a log: where the shell is, and how far its coordination run has come.
+
+    >>> plain_line({"shell_id": "shell_0a1b2c3d", "status": "running", "pid": 42, "exit_code": None,
+    ...             "duration_seconds": 1.5, "coordination": None})
+    'shell_0a1b2c3d running pid=42 duration=1.5s'
+    """
+    words = [status["shell_id"], status["status"]]
+    if status.get("pid") and status["status"] == "running":
+        words.append(f"pid={status['pid']}")
+    if status.get("exit_code") is not None:
+        words.append(f"exit={status['exit_code']}")
+    if status.get("timed_out"):
+        words.append("timed_out")
+    words.append(f"duration={human_seconds(status.get('duration_seconds'))}")
+    coordination = status.get("coordination")
+    if coordination:
+        words.append(f"phase={coordination.get('phase')}")
+        words.append(f"progress={coordination.get('completion_percentage')}%")
+        agents = coordination.get("agents") or {}
+        if agents:
+            words.append("agents=" + ",".join(f"{a}:{s}" for a, s in agents.items()))
+        if coordination.get("stalled"):
+            words.append("stalled")
+    return " ".join(words)
+
+
+def plain_summary(status: StatusDict, summary: Mapping[str, str]) -> list[str]:
+    """The closing lines of a followed run: winner, answer preview and answer file (or the error)."""
+    coordination = status.get("coordination") or {}
+    lines = []
+    winner = summary.get("WINNER") or coordination.get("winner")
+    if winner:
+        lines.append(f"winner: {winner}")
+    preview = summary.get("ANSWER_PREVIEW") or coordination.get("final_answer_preview")
+    if preview:
+        lines.append(f"answer: {preview}")
+    if summary.get("ANSWER_FILE"):
+        lines.append(f"answer file: {summary['ANSWER_FILE']}")
+    if summary.get("ERROR"):
+        lines.append(f"error: {summary['ERROR']}")
+    if status.get("message"):
+        lines.append(f"message: {status['message']}")
+    return lines
