@@ -136,6 +136,11 @@ def main(argv: list[str] | None = None) -> NoReturn:
         click.echo(f"ERROR: {one_line(str(exc))}")
         click.echo(f"mgcoord: {exc}", err=True)
         code = exc.exit_code
+    except OSError as exc:
+        # Raised before the run could start (e.g. the log directory cannot be created).
+        click.echo(f"ERROR: {one_line(str(exc))}")
+        click.echo(f"mgcoord: {exc}", err=True)
+        code = ExitCode.EXECUTION_ERROR
     except (KeyboardInterrupt, click.Abort):
         click.echo("mgcoord: interrupted", err=True)
         code = ExitCode.INTERRUPTED

@@ -164,7 +164,12 @@ class Run:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self._on_signal, sig)
             self.status.start_heartbeat()
-            outcome = await self._run_until_interrupted()
+            try:
+                outcome = await self._run_until_interrupted()
+            except Exception as exc:
+                # A bug or an I/O failure (disk full...) must still end in a truthful final status.
+                log.exception("coordination failed unexpectedly")
+                outcome = Outcome(ExitCode.EXECUTION_ERROR, "error", reason=f"internal error: {exc!r}")
             self._finish(outcome, start)
             return int(outcome.exit_code)
         finally:

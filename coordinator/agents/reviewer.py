@@ -40,7 +40,10 @@ def main() -> None:
     others = [a for a in answers if a["anon_id"] != request["anon_id"]]
     if request["phase"] == "present":
         lines = [mine["content"] if mine else _verified(request["question"], None), "", "Built from:"]
-        lines += [f"- {a['anon_id']} ({a['label']}): {a['content'].splitlines()[0]}" for a in answers]
+        for answer in answers:
+            content = answer["content"].splitlines()
+            contribution = next((line for line in content if line.startswith("Check")), content[0])
+            lines.append(f"- {answer['anon_id']} ({answer['label']}): {contribution}")
         votes = request["vote_results"]["votes"]
         lines.append("Votes: " + ", ".join(f"{anon} {count}" for anon, count in votes.items()))
         reply = {"content": "\n".join(lines)}

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from coord_helpers import DEMO_CONFIG
+from coord_helpers import DEMO_CONFIG, REPO
 
 from coordinator.config import CommandBackendConfig, load_config, runtime_problems
 
@@ -159,3 +159,9 @@ def test_report_as_json_document(tmp_path: Path) -> None:
     assert document["valid"] is False
     assert document["errors"][0]["location"] == "agents[0].backend.type"
     assert document["warnings"] == []
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_configs_are_valid(path: Path) -> None:
+    report = load_config(path, run_cwd=Path.cwd())
+    assert report.valid, report.errors

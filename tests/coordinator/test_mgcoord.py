@@ -363,3 +363,20 @@ def test_console_script(run_dir: Path) -> None:
         check=False,
     )
     assert done.returncode == 0 and json.loads(done.stdout)["valid"] is True
+
+
+def test_without_automation_the_full_answer_follows_the_summary(run_dir: Path) -> None:
+    result = run_mgcoord("--config", str(DEMO_CONFIG), QUESTION, cwd=run_dir)
+    assert result.returncode == 0, result.stderr
+    answer = Path(result.value("ANSWER_FILE")).read_text()
+    assert result.stdout.endswith("\n" + answer.rstrip("\n") + "\n")
+
+
+def test_unwritable_log_dir_is_an_execution_error(run_dir: Path) -> None:
+    blocker = run_dir / "file"
+    blocker.write_text("")
+    result = run_mgcoord(
+        "--automation", "--config", str(DEMO_CONFIG), "--log-dir", str(blocker / "logs"), QUESTION, cwd=run_dir
+    )
+    assert result.returncode == 2, result
+    assert result.stdout.startswith("ERROR: ")
