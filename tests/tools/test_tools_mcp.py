@@ -64,7 +64,8 @@ def test_lists_the_seven_tools_with_schemas(with_client: Callable[..., Any]) -> 
 def test_start_read_wait_kill(with_client: Callable[..., Any], home: Supervisor, tmp_path: Path) -> None:
     async def scenario(client: Client) -> None:
         started = await ok(client, "start_shell", {
-            "command": [PY, "-c", "import os, sys; print('out', os.environ['GREETING']); print('err', file=sys.stderr)"],
+            "command": [PY, "-c", "import os, sys; print('out', os.environ['GREETING']); "
+                                  "print('err', file=sys.stderr)"],
             "env": ["GREETING=hello=world"], "name": "greeter", "cwd": str(tmp_path)})
         assert started["status"] in ("running", "stopped") and started["name"] == "greeter"
         shell_id = started["shell_id"]
