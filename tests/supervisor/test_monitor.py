@@ -1,0 +1,240 @@
+"""Faults around the monitor and the job: killed callers and monitors, stubborn and escaping jobs, big output."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from supervisor import Supervisor
+
+PY = sys.executable
+IGNORE_TERM = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); " \
+              "time.sleep(60)"
+
+
+def raw_state(sup: Supervisor, shell_id: str) -> dict[str, Any]:
+    return json.loads((sup.home / "shells" / shell_id / "state.json").read_text())  # type: ignore[no-any-return]
+
+
+def tree(pid: int) -> list[psutil.Process]:
+    """`pid` and its descendants (a child that exits while the tree is read is left out)."""
+    while True:
+        try:
+            root = psutil.Process(pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            if not psutil.pid_exists(pid):
+                return []
+
+
+def tagged(shell_id: str) -> list[psutil.Process]:
+    found = []
+    for p in psutil.process_iter():
+        try:
+            if p.environ().get("MGSUP_SHELL_ID") == shell_id and p.status() != psutil.STATUS_ZOMBIE:
+                found.append(p)
+        except psutil.Error:
+            pass
+    return found
+
+
+def _cmdline(p: psutil.Process) -> list[str]:
+    try:
+        return p.cmdline()
+    except psutil.Error:
+        return []
+
+
+def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
+    """The processes of `processes` that still run (same pid *and* creation time, not a zombie)."""
+    alive = []
+    for p in processes:
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                alive.append(p)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+@pytest.mark.timeout(30)
+def test_caller_killed_right_after_start(home: Supervisor) -> None:
+    script = textwrap.dedent("""
+        import os, signal, sys
+        from supervisor import start_shell
+        sid = start_shell("echo begin; sleep 0.3; echo end; exit 7")
+        print(sid, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    done = subprocess.run([PY, "-c", script], capture_output=True, text=True, timeout=30)
+    assert done.returncode == -signal.SIGKILL
+    sid = done.stdout.strip()
+    final = home.wait_shell(sid, timeout=10)
+    assert (final["status"], final["exit_code"]) == ("failed", 7)
+    assert home.get_shell_output(sid)["stdout"] == "begin\nend\n"
+
+
+@pytest.mark.timeout(30)
+def test_caller_process_group_killed_does_not_touch_the_job(home: Supervisor) -> None:
+    """The monitor has its own session: a signal to the caller's group (a terminal's Ctrl-C) misses it."""
+    script = textwrap.dedent("""
+        import os, signal, time
+        from supervisor import start_shell
+        print(start_shell("sleep 0.5; echo survived"), flush=True)
+        os.killpg(0, signal.SIGINT)
+        time.sleep(5)
+    """)
+    done = subprocess.run([PY, "-c", script], capture_output=True, text=True, timeout=30, start_new_session=True)
+    assert done.returncode == -signal.SIGINT or "KeyboardInterrupt" in done.stderr
+    sid = done.stdout.strip()
+    assert home.wait_shell(sid, timeout=10)["status"] == "stopped"
+    assert home.get_shell_output(sid)["stdout"] == "survived\n"
+
+
+@pytest.mark.timeout(30)
+def test_monitor_killed_makes_the_shell_lost(sup_factory: Callable[..., Supervisor],
+                                             wait_for: Callable[..., Any]) -> None:
+    sup = sup_factory(max_concurrent=1)
+    sid = sup.start_shell("sleep 60 & setsid sleep 60 & sleep 60")
+    state = raw_state(sup, sid)
+    job = tree(state["pid"])
+    monitor = psutil.Process(state["monitor_pid"])
+    monitor.kill()
+    wait_for(lambda: not alive([monitor]), what="the monitor to die")
+    status = sup.get_shell_status(sid)
+    assert status["status"] == "lost"
+    assert "monitor" in status["message"] and status["end_time"] is not None
+    assert not alive(job), "the job's processes end with the read that found the shell lost"
+    assert sup.list_shells("running") == []
+    # The slot is free again.
+    other = sup.start_shell("true")
+    assert sup.wait_shell(other, timeout=10)["status"] == "stopped"
+    assert sup.get_shell_status(sid)["status"] == "lost"
+
+
+@pytest.mark.timeout(30)
+def test_monitor_killed_is_never_reported_running(home: Supervisor, wait_for: Callable[..., Any]) -> None:
+    sid = home.start_shell("sleep 60")
+    monitor = psutil.Process(raw_state(home, sid)["monitor_pid"])
+    monitor.kill()
+    wait_for(lambda: not alive([monitor]), what="the monitor to die")
+    # Whichever read comes first after the monitor's death reports it lost.
+    assert [s["status"] for s in home.list_shells()] == ["lost"]
+    assert home.get_shell_output(sid)["status"] == "lost"
+    assert home.get_shell_status(sid)["status"] == "lost"
+    assert home.kill_shell(sid)["message"] == "Process already terminated"
+
+
+@pytest.mark.timeout(30)
+def test_job_ignoring_sigterm_is_killed_after_grace(home: Supervisor, wait_for: Callable[..., Any]) -> None:
+    sid = home.start_shell([PY, "-c", IGNORE_TERM])
+    wait_for(lambda: home.get_shell_output(sid)["stdout"] == "ready\n", what="the job to ignore SIGTERM")
+    job = tree(home.get_shell_status(sid)["pid"])
+    began = time.monotonic()
+    result = home.kill_shell(sid, grace=0.5)
+    took = time.monotonic() - began
+    assert not alive(job), "kill_shell returns only when nothing of the job is left"
+    assert result == {"shell_id": sid, "status": "killed", "signal": "SIGTERM"}
+    assert 0.5 <= took < 5
+    final = home.get_shell_status(sid)
+    assert (final["status"], final["exit_code"], final["signal"]) == ("killed", -signal.SIGKILL, "SIGKILL")
+
+
+@pytest.mark.timeout(30)
+def test_kill_leaves_no_process_of_the_tree(home: Supervisor, wait_for: Callable[..., Any], tmp_path: Path) -> None:
+    """Like pueue's kill test: list every pid of the job before the kill and check each is gone after."""
+    pidfile = tmp_path / "daemon.pid"
+    script = textwrap.dedent(f"""
+        sleep 60 &
+        (sleep 60 & sleep 60) &
+        sh -c 'trap "" TERM; sleep 60' &
+        setsid sleep 60 &
+        echo $! > {pidfile}
+        {PY} -c "import os, time; os.fork() or os.setsid(); os.fork() or time.sleep(60); time.sleep(60)" &
+        {PY} -c "import os; os.fork() or (os.setsid(), os.fork() or os.execvp('sleep', ['sleep', '62']))"
+        wait
+    """)
+    sid = home.start_shell(script)
+    pid = home.get_shell_status(sid)["pid"]
+    # The double-forked `sleep 62` left the tree (re-parented to the monitor): found by its tag.
+    escaped = wait_for(lambda: [p for p in tagged(sid) if _cmdline(p) == ["sleep", "62"] and p not in tree(pid)],
+                       what="the escaped daemon")
+    wait_for(lambda: len(tree(pid)) >= 10 and pidfile.exists(), what="the whole tree to start")
+    job = tree(pid) + escaped
+    daemon = psutil.Process(int(pidfile.read_text()))
+    assert os.getsid(daemon.pid) == daemon.pid and daemon in job
+    assert home.kill_shell(sid, grace=0.5)["status"] == "killed"
+    assert not alive(job), [p.cmdline() for p in alive(job)]
+
+
+@pytest.mark.timeout(30)
+def test_setsid_daemon_ends_with_its_shell(home: Supervisor, tmp_path: Path) -> None:
+    """A daemon that leaves the job's session and process group still ends when the main process exits."""
+    pidfile = tmp_path / "daemon.pid"
+    sid = home.start_shell(f"setsid sleep 60 & echo $! > {pidfile}; "
+                           f"{PY} -c \"import os; os.fork() or (os.setsid(), os.fork() or os.execvp('sleep', "
+                           f"['sleep', '61']))\"; sleep 0.2; exit 0")
+    final = home.wait_shell(sid, timeout=15)
+    assert final["status"] == "stopped" and final["exit_code"] == 0
+    daemon_pid = int(pidfile.read_text())
+    assert not psutil.pid_exists(daemon_pid) or psutil.Process(daemon_pid).status() == psutil.STATUS_ZOMBIE
+    leftovers = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "61"]]
+    assert not alive(leftovers)
+
+
+@pytest.mark.timeout(30)
+def test_timeout_kills_a_job_that_ignores_sigterm(home: Supervisor) -> None:
+    sid = home.start_shell([PY, "-c", IGNORE_TERM], timeout=0.5)
+    final = home.wait_shell(sid, timeout=20)
+    assert final["status"] == "killed" and final["timed_out"] is True and final["exit_code"] == -signal.SIGKILL
+
+
+def test_invalid_utf8_output_is_replaced(home: Supervisor) -> None:
+    sid = home.start_shell(r"printf 'ok \377\376 done\n'; printf '\300 err\n' >&2")
+    home.wait_shell(sid, timeout=10)
+    out = home.get_shell_output(sid)
+    assert out["stdout"] == "ok \ufffd\ufffd done\n"
+    assert out["stderr"] == "\ufffd err\n"
+    assert home.get_shell_output(sid, tail_lines=1)["stdout"] == "ok \ufffd\ufffd done\n"
+
+
+@pytest.mark.timeout(60)
+def test_100_mb_of_output(home: Supervisor) -> None:
+    lines = 1024 * 1024  # lines of exactly 100 bytes: 100 MiB
+    code = (f"import sys; w = sys.stdout.buffer.write\n"
+            f"for k in range(0, {lines}, 1024): w(b''.join(b'%09d ' % i + b'x' * 89 + b'\\n' "
+            f"for i in range(k, k + 1024)))")
+    sid = home.start_shell([PY, "-c", code])
+    final = home.wait_shell(sid, timeout=50)
+    assert final["status"] == "stopped"
+    log = Path(final["stdout_path"])
+    assert log.stat().st_size == lines * 100
+
+    def line(i: int) -> str:
+        return f"{i:09d} " + "x" * 89 + "\n"
+
+    tail = home.get_shell_output(sid, tail_lines=3)
+    assert tail["stdout"] == line(lines - 3) + line(lines - 2) + line(lines - 1)
+    assert tail["stdout_next_offset"] == lines * 100 and tail["stdout_truncated"]
+    window = home.get_shell_output(sid, offset=500_000 * 100, max_bytes=250)
+    assert window["stdout"] == line(500_000) + line(500_001) + line(500_002)[:50]
+    assert window["stdout_next_offset"] == 500_000 * 100 + 250 and window["stdout_truncated"]
+    rest = home.get_shell_output(sid, offset=(lines - 1) * 100)
+    assert rest["stdout"] == line(lines - 1) and not rest["stdout_truncated"]
+    capped = home.get_shell_output(sid, max_bytes=1000)
+    assert capped["stdout"] == "".join(line(i) for i in range(10)) and capped["stdout_next_offset"] == 1000
+    with log.open("rb") as f:
+        for i in (0, 123_456, lines - 1):
+            f.seek(i * 100)
+            assert f.read(100).decode() == line(i)
