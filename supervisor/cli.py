@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import click
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.live import Live
 
 from . import lifecycle, render
@@ -242,7 +242,7 @@ def status(session: Session, shell_id: str | None, as_json: bool, follow: bool) 
         if as_json:
             _print_json(shells)
         elif shells:
-            _console().print(render.shells_table(shells))
+            _show(render.shells_table(shells))
         else:
             click.echo(f"no shells on record in {sup.home}")
         return
@@ -256,7 +256,7 @@ def status(session: Session, shell_id: str | None, as_json: bool, follow: bool) 
         if as_json:
             _print_json(current)
         else:
-            _console().print(render.details(current, _run_summary(sup, current)))
+            _show(render.details(current, _run_summary(sup, current)))
 
 
 @cli.command(name="list")
@@ -392,6 +392,18 @@ def _console(*, stderr: bool = False) -> Console:
     if stream.isatty() or os.environ.get("COLUMNS"):
         return Console(stderr=stderr)
     return Console(stderr=stderr, width=PIPE_WIDTH)
+
+
+def _show(renderable: RenderableType) -> None:
+    """Print on stdout; in a pipe, without the padding that fills table cells to their width."""
+    console = _console()
+    if console.is_terminal:
+        console.print(renderable)
+        return
+    with console.capture() as captured:
+        console.print(renderable)
+    for line in captured.get().splitlines():
+        click.echo(line.rstrip())
 
 
 def _print_json(value: Any) -> None:

@@ -1,0 +1,50 @@
+"""`mgsup start --config`: a coordination run of the demo config, followed to its end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .conftest import DEMO_CONFIG, Mgsup
+
+QUESTION = "What is 17 * 23?"
+
+
+@pytest.mark.timeout(90)
+def test_start_config_wait_shows_progress_and_the_outcome(mgsup: Mgsup) -> None:
+    result = mgsup.run("start", "--name", "demo", "--config", str(DEMO_CONFIG), "--wait", QUESTION)
+    assert result.code == 0, result
+    lines = result.out.splitlines()
+    shell_id = lines[0]
+    assert any(f"{shell_id} running" in line and "phase=" in line and "progress=" in line for line in lines)
+    assert any(line.startswith(f"{shell_id} stopped exit=0") and "progress=100%" in line for line in lines)
+    winner = next(line.removeprefix("winner: ") for line in lines if line.startswith("winner: "))
+    answer_file = Path(next(line.removeprefix("answer file: ") for line in lines if line.startswith("answer file: ")))
+    assert answer_file.parent.name == winner and "391" in answer_file.read_text()
+    assert any(line.startswith("answer: ") and "391" in line for line in lines)
+
+    status = json.loads(mgsup.ok("status", "--json", shell_id))
+    assert status["command"][-3:] == ["--instance-id", shell_id[6:], QUESTION]
+    assert status["coordination"]["phase"] == "completed"
+    assert status["coordination"]["completion_percentage"] == 100
+    assert Path(status["log_dir"]).is_relative_to(mgsup.work)
+    table = mgsup.ok("status")
+    assert "completed 100%" in table and "demo" in table
+    details = mgsup.ok("status", shell_id)
+    assert f"winner: {winner}" in details and f"answer file: {answer_file}" in details
+
+
+@pytest.mark.timeout(90)
+def test_start_config_json_wait_is_one_document(mgsup: Mgsup) -> None:
+    result = mgsup.run("start", "--config", str(DEMO_CONFIG), "--wait", "--json", QUESTION)
+    assert result.code == 0, result
+    final = json.loads(result.out)
+    assert final["status"] == "stopped" and final["coordination"]["winner"]
+
+
+def test_empty_question_is_bad_input(mgsup: Mgsup) -> None:
+    result = mgsup.run("start", "--config", str(DEMO_CONFIG), "  ")
+    assert result.code == 2 and "question is empty" in result.error_line()
+    assert mgsup.shell_dirs() == []
