@@ -129,7 +129,7 @@ def _list_shells(sup: Supervisor, a: ListShellsArgs) -> ShellList:
 def _wait_shell(sup: Supervisor, a: WaitShellArgs) -> WaitResult:
     began = time.monotonic()
     try:
-        status, timed_out = sup.wait_shell(a.shell_id, timeout=a.timeout), False
+        status, timed_out = sup.wait_shell(a.shell_id, timeout=a.timeout, kill_on_stall=a.kill_on_stall), False
     except TimeoutError:
         status, timed_out = sup.get_shell_status(a.shell_id), True
     return WaitResult(**status, timed_out_waiting=timed_out, waited_seconds=round(time.monotonic() - began, 3))

@@ -78,6 +78,8 @@ class WaitShellArgs(Arguments):
     shell_id: ShellId
     timeout: float = Field(DEFAULT_WAIT_SECONDS, ge=0, le=MAX_WAIT_SECONDS,
                            description=f"Longest time to block, in seconds (at most {MAX_WAIT_SECONDS:g}).")
+    kill_on_stall: bool = Field(False, description="For a coordination run: kill it as soon as its progress "
+                                                   "file stops changing (status 'stalled'), and return.")
 
 
 class StartCoordinationArgs(Arguments):
