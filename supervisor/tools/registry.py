@@ -207,8 +207,8 @@ def call(spec: ToolSpec, arguments: BaseModel, supervisor: SupervisorFactory) ->
         raise ToolFailure(f"unknown shell id {getattr(arguments, 'shell_id', None)!r}: call list_shells to see "
                           "the shells on record (ids look like 'shell_1a2b3c4d')") from None
     except LimitReached as exc:
-        raise ToolFailure(f"{exc}. Call list_shells to see what runs, wait_shell for one to end, kill_shell one "
-                          f"you no longer need, or call {spec.name} again with queue=true") from None
+        raise ToolFailure(f"{exc}. As tools: call {spec.name} again with queue=true to wait in line, or "
+                          "list_shells to see what runs, then wait_shell or kill_shell") from None
     except InvalidRequest as exc:
         raise ToolFailure(f"invalid request: {exc}. Correct the arguments and call {spec.name} again") from None
     except SupervisorError as exc:
