@@ -148,6 +148,7 @@ class Monitor:
             env = _initial_environ()
         else:
             os.unlink(env_file)
+        env.pop(proc.MONITOR_VAR, None)
         env.setdefault("PYTHONUNBUFFERED", "1")
         env[proc.SHELL_ID_VAR] = self.shell_id
         return env

@@ -23,6 +23,10 @@ else:
 
 MONITOR_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "monitor.py")
 SHELL_ID_VAR = "MGSUP_SHELL_ID"
+# Set in a monitor's own environment (not its job's): a monitor and its tree belong to their own
+# shell, so stopping another tree (a job that started nested shells, a coordination run's sweep)
+# leaves them alone.
+MONITOR_VAR = "MGSUP_MONITOR_OF"
 
 
 def start_ticks(pid: int) -> int | None:
@@ -60,7 +64,7 @@ def _all_pids() -> list[int]:
 
 
 def descendants(root: int, *, include_zombies: bool = False) -> set[int]:
-    """Every process below `root` in the process tree."""
+    """Every process below `root` in the process tree, except monitors of other shells and their trees."""
     children: dict[int, list[int]] = {}
     zombies: set[int] = set()
     for pid in _all_pids():
@@ -74,23 +78,34 @@ def descendants(root: int, *, include_zombies: bool = False) -> set[int]:
     todo = [root]
     while todo:
         for child in children.get(todo.pop(), []):
-            if child not in found:
+            if child not in found and not _is_monitor(child):
                 found.add(child)
                 todo.append(child)
     return found if include_zombies else found - zombies
 
 
+def _environ(pid: int) -> list[bytes]:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return f.read().split(b"\0")
+    except OSError:
+        return []
+
+
+def _is_monitor(pid: int) -> bool:
+    prefix = MONITOR_VAR.encode() + b"="
+    return any(item.startswith(prefix) for item in _environ(pid))
+
+
 def tagged(shell_id: str) -> set[int]:
     """Live processes whose environment names `shell_id` (jobs and what they started, even after setsid)."""
     needle = f"{SHELL_ID_VAR}={shell_id}".encode()
+    monitor = MONITOR_VAR.encode() + b"="
     found: set[int] = set()
     for pid in _all_pids():
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                env = f.read()
-        except OSError:
-            continue
-        if needle in env.split(b"\0"):
+        env = _environ(pid)
+        # A monitor inherits the tag of the shell whose job started it; it belongs to its own shell.
+        if needle in env and not any(item.startswith(monitor) for item in env):
             info = _stat(pid)
             if info is not None and info[1] != "Z":
                 found.add(pid)
@@ -138,7 +153,8 @@ def spawn_monitor(home: str, shell_id: str, env: dict[str, str] | None, log: str
         with open(log, "ab") as log_file:
             intermediate = subprocess.Popen(
                 argv,
-                env=env if env is not None else {"PATH": os.environ.get("PATH", os.defpath)},
+                env={**(env if env is not None else {"PATH": os.environ.get("PATH", os.defpath)}),
+                     MONITOR_VAR: shell_id},
                 pass_fds=(write_end,),
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
