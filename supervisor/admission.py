@@ -37,10 +37,13 @@ class locked:
     """Hold the admission lock of `layout` (an exclusive flock, released when the fd closes)."""
 
     def __init__(self, layout: lay.Layout) -> None:
+        self.layout = layout
         self.path = layout.lock
         self.fd = -1
 
     def __enter__(self) -> None:
+        # A home copied, restored or partly deleted may lack its subdirectories; decisions need them.
+        self.layout.ensure()
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         fcntl.flock(self.fd, fcntl.LOCK_EX)
 
@@ -140,7 +143,7 @@ def reconcile(layout: lay.Layout, shell_id: str, state: lifecycle.State) -> life
             return state
         message = "the process starting this shell died before the job started"
     elif status == "queued":
-        if any(e.endswith(f"-{shell_id}") for e in os.listdir(layout.queue)) or _marker_alive(layout, shell_id):
+        if _in_queue(layout, shell_id) or _marker_alive(layout, shell_id):
             return state
         message = "the process queueing this shell died before it was queued"
     else:
@@ -168,6 +171,14 @@ def limit_of(layout: lay.Layout, shell_id: str) -> int:
 def _reserve(layout: lay.Layout, shell_id: str, now: float) -> None:
     me = os.getpid()
     lay.write_json(os.path.join(layout.running, shell_id), {"pid": me, "start": proc.start_ticks(me), "at": now})
+
+
+def _in_queue(layout: lay.Layout, shell_id: str) -> bool:
+    try:
+        entries = os.listdir(layout.queue)
+    except FileNotFoundError:
+        return False
+    return any(e.endswith(f"-{shell_id}") for e in entries)
 
 
 def _marker_alive(layout: lay.Layout, shell_id: str) -> bool:

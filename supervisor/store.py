@@ -60,11 +60,23 @@ class Store:
             names = os.listdir(self.layout.shells)
         except FileNotFoundError:
             return
+        except OSError as exc:
+            raise StateDirError(f"cannot read the state directory {self.layout.home}: {exc.strerror}") from exc
         yield from (name for name in names if not name.startswith("."))
+
+    def _check_readable(self) -> None:
+        """A clear error when the home is not a directory we can read (rather than 'no such shell')."""
+        try:
+            os.listdir(self.layout.home)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StateDirError(f"cannot read the state directory {self.layout.home}: {exc.strerror}") from exc
 
     def spec(self, shell_id: str) -> Spec:
         """The spec of `shell_id`; ShellNotFound when there is no such shell, ValueError when damaged."""
         if not (ID_PATTERN.fullmatch(shell_id) and self.exists(shell_id)):
+            self._check_readable()
             raise ShellNotFound(f"no shell {shell_id!r} in {self.layout.home}; "
                                 "'mgsup list' shows the shells on record")
         try:
