@@ -9,57 +9,18 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import signal
 import sys
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import click
-from rich.console import Console, RenderableType
-from rich.live import Live
 
-from . import lifecycle, render
+from . import lifecycle, progress, render
 from .core import Supervisor
 from .errors import SupervisorError
+from .exitcodes import EPILOG, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_WAIT_TIMEOUT, job_exit_code
 from .logfollow import copy_output
-
-EXIT_WAIT_TIMEOUT = 124
-EXIT_LOST = 125
-EXIT_INTERRUPTED = 130
-EXIT_BROKEN_PIPE = 141
-SUMMARY_TAIL_LINES = 20
-# Output that goes to a file or a pipe is read later, in an editor or by grep: do not cut it at
-# rich's default of 80 columns.
-PIPE_WIDTH = 200
-
-EPILOG = """\b
-Examples:
-  mgsup start -- 'sleep 1; echo hi'          one argument: run under /bin/sh -c
-  mgsup start --name build -- make -j4       several arguments: run directly, no shell
-  mgsup start --config configs/demo.yaml --wait "What is 17 * 23?"
-  mgsup status                               table of all shells
-  mgsup status shell_0a1b2c3d --follow       live view until it ends
-  mgsup logs shell_0a1b2c3d --tail 50 --follow
-  mgsup wait shell_0a1b2c3d --timeout 600 && echo done
-  mgsup kill --all
-
-\b
-Exit codes:
-  0    success (wait / start --wait: the job exited 0)
-  1    error (unexpected errors too; MGSUP_DEBUG=1 shows the traceback)
-  2    bad input or usage (empty command, missing cwd, bad --env, negative timeout, unknown option)
-  3    no such shell
-  4    concurrency limit reached (start with --queue to wait for a slot)
-  5    state directory unusable (cannot be created or written)
-  124  wait --timeout passed before the shell ended
-  125  the shell was lost (its monitor vanished; outcome unknown)
-  130  interrupted (Ctrl-C)
-  141  stdout closed early (broken pipe)
-  wait and start --wait otherwise exit with the job's own code: 0-255 as the job
-  exited, 128+N when signal N ended it, 143 when killed without a signal of its own
-  (it exited after the stop request, or was removed from the queue).
-"""
 
 
 class Session:
@@ -166,60 +127,15 @@ def start(session: Session, name: str | None, cwd: str | None, env: dict[str, st
             click.echo(shell_id)
         return
     if as_json:
-        final = _follow(sup, shell_id, None, _console(stderr=True), plain=False)
+        final = progress.follow(sup, shell_id, None, progress.console(stderr=True), plain=False)
         _print_json(final)
     else:
         click.echo(shell_id)
-        final = _follow(sup, shell_id, None, _console(), plain=True)
+        final = progress.follow(sup, shell_id, None, progress.console(), plain=True)
     raise click.exceptions.Exit(job_exit_code(final))
 
 
 # -- watching ---------------------------------------------------------------------------------------
-
-
-def _follow(sup: Supervisor, shell_id: str, timeout: float | None, console: Console, *, plain: bool) -> dict[str, Any]:
-    """Wait for the shell to end, showing progress on `console`: live on a terminal, else plain lines
-    (or nothing when `plain` is false). Returns the final status."""
-    if console.is_terminal:
-        view = render.ShellView(sup.get_shell_status(shell_id))
-        with Live(view, console=console, refresh_per_second=4):
-            for status in sup.watch(shell_id, timeout=timeout):
-                view.update(status)
-            view.update(status, _run_summary(sup, status))
-        return status
-    if not plain:
-        return sup.wait_shell(shell_id, timeout=timeout)
-    last = ""
-    for status in sup.watch(shell_id, timeout=timeout):
-        line = render.plain_line({**status, "duration_seconds": None})
-        if line != last:
-            click.echo(render.plain_line(status))
-            last = line
-    for line in render.plain_summary(status, _run_summary(sup, status)):
-        click.echo(line)
-    return status
-
-
-def _run_summary(sup: Supervisor, status: dict[str, Any]) -> dict[str, str]:
-    """The closing lines of a coordination run (winner, answer file ...) once it has ended."""
-    if not (status.get("log_dir") or status.get("status_file")) or not lifecycle.is_ended(status):
-        return {}
-    tail = sup.get_shell_output(status["shell_id"], tail_lines=SUMMARY_TAIL_LINES)["stdout"]
-    return render.parse_run_summary(tail)
-
-
-def job_exit_code(status: dict[str, Any]) -> int:
-    """The exit code `mgsup wait` passes on for a shell that has ended (see EPILOG)."""
-    code = status.get("exit_code")
-    if status["status"] == "stopped":
-        return 0
-    if status["status"] == "failed":
-        return code if isinstance(code, int) and 0 < code < 256 else 1
-    if status["status"] == "killed":
-        return 128 - code if isinstance(code, int) and code < 0 else 128 + signal.SIGTERM
-    if status["status"] == "lost":
-        return EXIT_LOST
-    return 1
 
 
 @cli.command()
@@ -242,7 +158,7 @@ def status(session: Session, shell_id: str | None, as_json: bool, follow: bool) 
         if as_json:
             _print_json(shells)
         elif shells:
-            _show(render.shells_table(shells))
+            progress.show(render.shells_table(shells))
         else:
             click.echo(f"no shells on record in {sup.home}")
         return
@@ -250,13 +166,13 @@ def status(session: Session, shell_id: str | None, as_json: bool, follow: bool) 
         for update in sup.watch(shell_id):
             click.echo(json.dumps(update))
     elif follow:
-        _follow(sup, shell_id, None, _console(), plain=True)
+        progress.follow(sup, shell_id, None, progress.console(), plain=True)
     else:
         current = sup.get_shell_status(shell_id)
         if as_json:
             _print_json(current)
         else:
-            _show(render.details(current, _run_summary(sup, current)))
+            progress.show(render.details(current, progress.run_summary(sup, current)))
 
 
 @cli.command(name="list")
@@ -302,7 +218,7 @@ def logs(session: Session, shell_id: str, tail: int | None, follow: bool, stderr
 @pass_session
 def wait(session: Session, shell_id: str, timeout: float | None, as_json: bool) -> None:
     """Wait for a shell to end and exit with its exit code (progress on stderr when it is a terminal)."""
-    final = _follow(session.sup, shell_id, timeout, _console(stderr=True), plain=False)
+    final = progress.follow(session.sup, shell_id, timeout, progress.console(stderr=True), plain=False)
     if as_json:
         _print_json(final)
     raise click.exceptions.Exit(job_exit_code(final))
@@ -385,25 +301,6 @@ def mcp(session: Session) -> None:
 
 
 # -- entry point ------------------------------------------------------------------------------------
-
-
-def _console(*, stderr: bool = False) -> Console:
-    stream = sys.stderr if stderr else sys.stdout
-    if stream.isatty() or os.environ.get("COLUMNS"):
-        return Console(stderr=stderr)
-    return Console(stderr=stderr, width=PIPE_WIDTH)
-
-
-def _show(renderable: RenderableType) -> None:
-    """Print on stdout; in a pipe, without the padding that fills table cells to their width."""
-    console = _console()
-    if console.is_terminal:
-        console.print(renderable)
-        return
-    with console.capture() as captured:
-        console.print(renderable)
-    for line in captured.get().splitlines():
-        click.echo(line.rstrip())
 
 
 def _print_json(value: Any) -> None:

@@ -162,7 +162,9 @@ class ShellView:
 
 def _view(status: StatusDict, summary: Mapping[str, str]) -> RenderableType:
     header = Text.assemble(
-        (status["shell_id"], "bold"), "  ", styled_status(status["status"]),
+        (status["shell_id"], "bold"), f" ({status['name']})" if status.get("name") else "", "  ",
+        styled_status(status["status"]),
+        f"  pid {status['pid']}" if status.get("pid") and status["status"] == "running" else "",
         f"  {human_seconds(live_duration(status))}",
         f"  exit {status['exit_code']}" if status.get("exit_code") is not None else "",
         "  (timed out)" if status.get("timed_out") else "",
@@ -189,13 +191,17 @@ def _coordination_parts(coordination: Mapping[str, Any]) -> list[RenderableType]
     agents = Table(box=None, header_style="bold", pad_edge=False)
     agents.add_column("AGENT")
     agents.add_column("STATUS")
-    agents.add_column("ERROR", overflow="ellipsis")
     errors = coordination.get("errors") or {}
+    if errors:
+        agents.add_column("ERROR", overflow="ellipsis")
     for agent_id, agent_status in (coordination.get("agents") or {}).items():
         marker = " *" if agent_id == coordination.get("active_agent") else ""
-        error = errors.get(agent_id)
-        agents.add_row(agent_id + marker, Text(agent_status or "-", style=AGENT_STYLES.get(agent_status or "", "")),
-                       (error or {}).get("message", "") if isinstance(error, dict) else str(error or ""))
+        row: list[RenderableType] = [agent_id + marker,
+                                     Text(agent_status or "-", style=AGENT_STYLES.get(agent_status or "", ""))]
+        if errors:
+            error = errors.get(agent_id)
+            row.append((error or {}).get("message", "") if isinstance(error, dict) else str(error or ""))
+        agents.add_row(*row)
     parts: list[RenderableType] = [bar, agents]
     votes = coordination.get("votes") or {}
     if votes:
