@@ -15,7 +15,7 @@ from . import layout as lay
 from .errors import InvalidRequest, LimitReached, SupervisorError
 from .models import ShellOutput, ShellStatus, Spec, State, iso
 from .output import read_window
-from .store import Store
+from .store import StateMissing, Store
 
 StatusDict = dict[str, Any]
 KILL_ANSWER_MARGIN = 10.0
@@ -180,6 +180,12 @@ class Supervisor:
         try:
             spec = self.store.spec(shell_id)
             state = self.store.state(shell_id)
+        except StateMissing as exc:
+            # Between its creation and its admission a shell has a spec but no state yet.
+            assert spec is not None
+            if self.clock() - spec.created > admission.STARTUP_GRACE:
+                return self._damaged(shell_id, spec, str(exc))
+            state = State(status="starting", created=spec.created)
         except ValueError as exc:
             return self._damaged(shell_id, spec, str(exc))
         return self._compose(spec, state)

@@ -22,6 +22,10 @@ from .models import Spec, State
 ID_PATTERN = re.compile(r"shell_[0-9a-f]{8}")
 
 
+class StateMissing(ValueError):
+    """The shell has no state.json: being admitted right now, or damaged when that lasts."""
+
+
 class Store:
     def __init__(self, layout: lay.Layout) -> None:
         self.layout = layout
@@ -41,16 +45,25 @@ class Store:
         self._ready = True
 
     def create(self, spec: Spec) -> None:
+        """Create the shell's directory with its spec.json in one step: readers never see it half made."""
         self.ensure()
+        draft = os.path.join(self.layout.shells, f".{spec.shell_id}.new")
         try:
-            os.mkdir(self.layout.shell_dir(spec.shell_id), mode=0o700)
-            lay.write_json(self.layout.file(spec.shell_id, lay.SPEC), spec.model_dump(mode="json"))
+            os.mkdir(draft, mode=0o700)
+            lay.write_json(os.path.join(draft, lay.SPEC), spec.model_dump(mode="json"))
+            os.rename(draft, self.layout.shell_dir(spec.shell_id))
         except OSError as exc:
-            self.remove(spec.shell_id)
+            shutil.rmtree(draft, ignore_errors=True)
             raise StateDirError(f"cannot write to the state directory {self.layout.home}: {exc.strerror}") from exc
 
     def remove(self, shell_id: str) -> None:
-        shutil.rmtree(self.layout.shell_dir(shell_id), ignore_errors=True)
+        """Remove the shell's directory in one step (then its files), so readers never see it half gone."""
+        doomed = os.path.join(self.layout.shells, f".{shell_id}.{os.getpid()}.removed")
+        try:
+            os.rename(self.layout.shell_dir(shell_id), doomed)
+        except FileNotFoundError:
+            return
+        shutil.rmtree(doomed, ignore_errors=True)
 
     def exists(self, shell_id: str) -> bool:
         return os.path.isdir(self.layout.shell_dir(shell_id))
@@ -93,7 +106,7 @@ class Store:
             raw = lay.read_json(path)
             State.model_validate(raw)
         except FileNotFoundError:
-            raise ValueError("state.json is missing") from None
+            raise StateMissing("state.json is missing") from None
         except (ValueError, ValidationError):
             raise ValueError("state.json is damaged") from None
         return State.model_validate(admission.reconcile(self.layout, shell_id, raw))
