@@ -20,10 +20,11 @@ from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 AGENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 BACKEND_TYPES = ("command", "openai")
+DEFAULT_MAX_TOOL_ROUNDS = 10
 
 
 def _relative_path(value: str | None) -> str | None:
@@ -64,8 +65,28 @@ class CommandBackendConfig(_BackendBase):
         return value
 
 
+def _supervisor_tool_names() -> tuple[str, ...]:
+    # Imported on use: only configs that ask for the supervisor tools pay for loading the supervisor.
+    from supervisor.tools import TOOLS
+
+    return tuple(spec.name for spec in TOOLS)
+
+
+def _known_supervisor_tool(name: str) -> str:
+    names = _supervisor_tool_names()
+    if name not in names:
+        raise ValueError(f"unknown supervisor tool {name!r}; the tools are: {', '.join(names)}")
+    return name
+
+
 class OpenAIBackendConfig(_BackendBase):
-    """Any OpenAI-compatible chat-completions endpoint."""
+    """Any OpenAI-compatible chat-completions endpoint.
+
+    ``supervisor_tools`` offers the model the supervisor's agent tools beside ``new_answer`` and
+    ``vote``: ``true`` for all of them, or a list of names such as ``[start_coordination, wait_shell]``.
+    ``max_tool_rounds`` bounds the model calls of one turn, so a model that keeps calling tools ends
+    the turn with an error instead of looping.
+    """
 
     type: Literal["openai"]
     model: str = Field(min_length=1)
@@ -73,6 +94,28 @@ class OpenAIBackendConfig(_BackendBase):
     api_key_env: str = Field(default="OPENAI_API_KEY", min_length=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, gt=0)
+    supervisor_tools: list[Annotated[str, AfterValidator(_known_supervisor_tool)]] | None = None
+    max_tool_rounds: int = Field(default=DEFAULT_MAX_TOOL_ROUNDS, ge=1)
+
+    @field_validator("supervisor_tools", mode="before")
+    @classmethod
+    def _all_or_named(cls, value: Any) -> Any:
+        if value is True:
+            return list(_supervisor_tool_names())
+        if value is False or value is None:
+            return None
+        if not isinstance(value, list):
+            raise ValueError(f"expected true, false or a list of tool names, got {value!r}")
+        return value
+
+    @field_validator("supervisor_tools")
+    @classmethod
+    def _no_duplicates(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            twice = sorted({name for name in value if value.count(name) > 1})
+            if twice:
+                raise ValueError(f"tool listed more than once: {', '.join(twice)}")
+        return value
 
 
 BackendConfig = Annotated[CommandBackendConfig | OpenAIBackendConfig, Field(discriminator="type")]

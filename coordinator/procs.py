@@ -19,6 +19,7 @@ import psutil
 log = logging.getLogger(__name__)
 
 STOP_GRACE_SECONDS = 1.0
+MONITOR_MARK = "MGSUP_MONITOR_OF"
 _PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -63,8 +64,14 @@ async def stop_process_tree(process: asyncio.subprocess.Process, grace: float = 
 
 
 def end_descendants(grace: float = STOP_GRACE_SECONDS) -> int:
-    """Stop every remaining descendant of this process; returns how many were found."""
-    children = psutil.Process().children(recursive=True)
+    """Stop every remaining descendant of this process but supervised shells; returns how many were found.
+
+    Shells started from inside the run (an agent calling ``start_shell`` or ``start_coordination``)
+    are independent supervised jobs that outlive it. Their monitors detach and, since the run is a
+    subreaper, re-parent to it; they carry ``MGSUP_MONITOR_OF`` in their environment, and the
+    sweep leaves such a process and everything below it alone.
+    """
+    children = _sweepable(psutil.Process())
     for child in children:
         with contextlib.suppress(psutil.Error):
             child.terminate()
@@ -76,3 +83,31 @@ def end_descendants(grace: float = STOP_GRACE_SECONDS) -> int:
     if children:
         log.debug("ended %d leftover agent process(es)", len(children))
     return len(children)
+
+
+def _sweepable(root: psutil.Process) -> list[psutil.Process]:
+    found = []
+    todo = [root]
+    while todo:
+        try:
+            children = todo.pop().children()
+        except psutil.Error:
+            continue
+        for child in children:
+            if not is_shell_monitor(child):
+                found.append(child)
+                todo.append(child)
+    return found
+
+
+def is_shell_monitor(process: psutil.Process) -> bool:
+    """True when ``process`` is the monitor of a supervised shell (``MGSUP_MONITOR_OF`` in its environment).
+
+    A value equal to our own does not count: a monitor may pass its mark on to the job it runs,
+    and then this run and every agent of it inherited the mark without being a monitor.
+    """
+    try:
+        mark = process.environ().get(MONITOR_MARK)
+    except psutil.Error:
+        return False
+    return mark is not None and mark != os.environ.get(MONITOR_MARK)

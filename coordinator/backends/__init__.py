@@ -19,7 +19,7 @@ def build_backend(
     timeout: float,
     environ: Mapping[str, str],
 ) -> Backend:
-    """Build the backend an agent's config names; the openai client is imported only when used."""
+    """Build the backend an agent's config names; the openai client and the supervisor are imported only when used."""
     backend = agent.backend
     if isinstance(backend, CommandBackendConfig):
         from .command import CommandBackend
@@ -27,6 +27,16 @@ def build_backend(
         return CommandBackend(backend.command, cwd=workspace, env=backend.env, transcript=transcript)
     from .openai import OpenAIBackend
 
+    toolkit = None
+    if backend.supervisor_tools:
+        from .supervisor_tools import supervisor_toolkit
+
+        toolkit = supervisor_toolkit(backend.supervisor_tools)
     return OpenAIBackend.from_config(
-        backend, system_message=agent.system_message, transcript=transcript, timeout=timeout, environ=environ
+        backend,
+        system_message=agent.system_message,
+        transcript=transcript,
+        timeout=timeout,
+        environ=environ,
+        toolkit=toolkit,
     )

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from ..config import OpenAIBackendConfig
+from ..config import DEFAULT_MAX_TOOL_ROUNDS, OpenAIBackendConfig
 from ..errors import AgentError, ConfigError
 from ..protocol.messages import Action, CoordinateRequest, NewAnswer, PresentRequest, Vote, render_context
 from .base import Transcript, Usage, add_reported_usage
@@ -100,7 +100,7 @@ class OpenAIBackend:
         timeout: float = 180.0,
         toolkit: ToolKit | None = None,
         max_attempts: int = 3,
-        max_rounds: int = 10,
+        max_rounds: int = DEFAULT_MAX_TOOL_ROUNDS,
         http_retries: int = 2,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -145,6 +145,7 @@ class OpenAIBackend:
             max_tokens=config.max_tokens,
             timeout=timeout,
             toolkit=toolkit,
+            max_rounds=config.max_tool_rounds,
         )
 
     @property
@@ -182,7 +183,7 @@ class OpenAIBackend:
                 return action
             if len(problems) >= self._max_attempts:
                 raise AgentError(f"no valid new_answer or vote after {len(problems)} attempts: {problems[-1]}")
-        raise AgentError(f"no new_answer or vote within {self._max_rounds} model calls")
+        raise AgentError(f"no new_answer or vote within {self._max_rounds} model calls (backend.max_tool_rounds)")
 
     async def present(self, request: PresentRequest) -> str:
         messages: list[dict[str, Any]] = [
@@ -202,7 +203,7 @@ class OpenAIBackend:
             for call in calls:
                 result, _ = await self._run_call(call, None, [])
                 messages.append({"role": "tool", "tool_call_id": str(call.get("id", "")), "content": result})
-        raise AgentError(f"no final answer within {self._max_rounds} model calls")
+        raise AgentError(f"no final answer within {self._max_rounds} model calls (backend.max_tool_rounds)")
 
     async def _run_call(
         self, call: Mapping[str, Any], request: CoordinateRequest | None, problems: list[str]
