@@ -77,8 +77,12 @@ class Reaper:
         return problems
 
 
-def processes_of(shell_ids: set[str]) -> list[psutil.Process]:
-    """Live (non-zombie) processes tagged with one of `shell_ids`, and monitors of them."""
+    def leftovers(self) -> list[psutil.Process]:
+        """Live processes of the shells of these homes: tagged jobs and their monitors."""
+        return _processes_of(self.shell_ids())
+
+
+def _processes_of(shell_ids: set[str]) -> list[psutil.Process]:
     if not shell_ids:
         return []
     found = []
@@ -115,12 +119,11 @@ def reaper(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Reaper]:
     if Path(request.node.path).parent.name not in REAPED_DIRS:
         return
     problems = reaper.kill_running()
-    ids = reaper.shell_ids()
     deadline = time.monotonic() + REAP_PATIENCE
-    left = processes_of(ids)
+    left = reaper.leftovers()
     while left and time.monotonic() < deadline:
         time.sleep(0.05)
-        left = processes_of(ids)
+        left = reaper.leftovers()
     described = _describe(left)
     for p in left:
         try:

@@ -238,3 +238,37 @@ def test_100_mb_of_output(home: Supervisor) -> None:
         for i in (0, 123_456, lines - 1):
             f.seek(i * 100)
             assert f.read(100).decode() == line(i)
+
+
+@pytest.mark.timeout(30)
+def test_kill_when_the_monitor_does_not_answer(home: Supervisor, monkeypatch: pytest.MonkeyPatch,
+                                               wait_for: Callable[..., Any]) -> None:
+    from supervisor import core
+
+    monkeypatch.setattr(core, "KILL_ANSWER_MARGIN", 0.5)
+    sid = home.start_shell("sleep 60 & sleep 60; exit 0")
+    state = raw_state(home, sid)
+    wait_for(lambda: len(tree(state["pid"])) >= 3, what="the job's children")
+    job = tree(state["pid"])
+    monitor = psutil.Process(state["monitor_pid"])
+    monitor.suspend()
+    assert home.kill_shell(sid, grace=0.2) == {"shell_id": sid, "status": "killed", "signal": "SIGTERM"}
+    assert not alive([*job, monitor])
+    final = home.get_shell_status(sid)
+    assert (final["status"], final["exit_code"]) == ("killed", -9)
+    assert "did not answer" in final["message"]
+    assert home.list_shells("running") == []
+
+
+def test_the_reaper_finds_what_a_test_leaves_behind(home: Supervisor, reaper: Any) -> None:
+    """The no-process-left-behind check must be able to fail: a process tagged with a shell's id is found."""
+    sid = home.start_shell("true")
+    home.wait_shell(sid, timeout=10)
+    assert reaper.leftovers() == []
+    stray = subprocess.Popen(["sleep", "30"], env={**os.environ, "MGSUP_SHELL_ID": sid})
+    try:
+        assert [p.pid for p in reaper.leftovers()] == [stray.pid]
+    finally:
+        stray.kill()
+        stray.wait()
+    assert reaper.leftovers() == []
