@@ -16,10 +16,11 @@ import sys
 
 import psutil
 
+from supervisor.proc import MONITOR_VAR
+
 log = logging.getLogger(__name__)
 
 STOP_GRACE_SECONDS = 1.0
-MONITOR_MARK = "MGSUP_MONITOR_OF"
 _PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -68,8 +69,8 @@ def end_descendants(grace: float = STOP_GRACE_SECONDS) -> int:
 
     Shells started from inside the run (an agent calling ``start_shell`` or ``start_coordination``)
     are independent supervised jobs that outlive it. Their monitors detach and, since the run is a
-    subreaper, re-parent to it; they carry ``MGSUP_MONITOR_OF`` in their environment, and the
-    sweep leaves such a process and everything below it alone.
+    subreaper, re-parent to it; they carry ``MGSUP_MONITOR_OF`` in their environment (never passed on
+    to their jobs), and the sweep leaves such a process and everything below it alone.
     """
     children = _sweepable(psutil.Process())
     for child in children:
@@ -101,13 +102,8 @@ def _sweepable(root: psutil.Process) -> list[psutil.Process]:
 
 
 def is_shell_monitor(process: psutil.Process) -> bool:
-    """True when ``process`` is the monitor of a supervised shell (``MGSUP_MONITOR_OF`` in its environment).
-
-    A value equal to our own does not count: a monitor may pass its mark on to the job it runs,
-    and then this run and every agent of it inherited the mark without being a monitor.
-    """
+    """True when ``process`` is the monitor of a supervised shell (the supervisor marks its environment)."""
     try:
-        mark = process.environ().get(MONITOR_MARK)
+        return MONITOR_VAR in process.environ()
     except psutil.Error:
         return False
-    return mark is not None and mark != os.environ.get(MONITOR_MARK)
