@@ -143,7 +143,12 @@ def reconcile(layout: lay.Layout, shell_id: str, state: lifecycle.State) -> life
             return state
         message = "the process starting this shell died before the job started"
     elif status == "queued":
-        if _in_queue(layout, shell_id) or _marker_alive(layout, shell_id):
+        position = _queue_position(layout, shell_id)
+        if position == 0:
+            # A monitor that died may hold the slot this shell waits for; nobody else would notice.
+            _drain(layout, shell_id)
+            return _read_state(layout, shell_id) or state
+        if position is not None or _marker_alive(layout, shell_id):
             return state
         message = "the process queueing this shell died before it was queued"
     else:
@@ -173,12 +178,27 @@ def _reserve(layout: lay.Layout, shell_id: str, now: float) -> None:
     lay.write_json(os.path.join(layout.running, shell_id), {"pid": me, "start": proc.start_ticks(me), "at": now})
 
 
-def _in_queue(layout: lay.Layout, shell_id: str) -> bool:
+def _queue_position(layout: lay.Layout, shell_id: str) -> int | None:
+    """Where `shell_id` waits in the queue (0: next to start), or None when it is not there."""
     try:
-        entries = os.listdir(layout.queue)
+        entries = sorted(os.listdir(layout.queue))
     except FileNotFoundError:
-        return False
-    return any(e.endswith(f"-{shell_id}") for e in entries)
+        return None
+    for position, entry in enumerate(entries):
+        if entry.endswith(f"-{shell_id}"):
+            return position
+    return None
+
+
+def _drain(layout: lay.Layout, shell_id: str) -> None:
+    """Reclaim the slots of dead monitors and start queued shells in them."""
+    result = admit(layout, limit_of(layout, shell_id))
+    # End what is left of the lost jobs before their slots are used again.
+    for stale in result.stale:
+        state = _read_state(layout, stale)
+        if state is not None:
+            reconcile(layout, stale, state)
+    start_admitted(layout, result.to_start)
 
 
 def _marker_alive(layout: lay.Layout, shell_id: str) -> bool:

@@ -23,6 +23,7 @@ from supervisor import Supervisor
 from supervisor.proc import MONITOR_FILE, SHELL_ID_VAR
 
 T = TypeVar("T")
+TESTS = Path(__file__).parent
 REAPED_DIRS = ("supervisor", "integration")
 # How long processes of killed shells may take to disappear (monitors exit after recording the end).
 REAP_PATIENCE = 5.0
@@ -116,7 +117,7 @@ def reaper(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Reaper]:
     """Kill what a test left running and fail it when any process of its shells survives."""
     reaper = Reaper(tmp_path)
     yield reaper
-    if Path(request.node.path).parent.name not in REAPED_DIRS:
+    if Path(request.node.path).relative_to(TESTS).parts[0] not in REAPED_DIRS:
         return
     problems = reaper.kill_running()
     deadline = time.monotonic() + REAP_PATIENCE

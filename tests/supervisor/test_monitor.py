@@ -117,9 +117,23 @@ def test_monitor_killed_makes_the_shell_lost(sup_factory: Callable[..., Supervis
     assert "monitor" in status["message"] and status["end_time"] is not None
     assert not alive(job), "the job's processes end with the read that found the shell lost"
     assert sup.list_shells("running") == []
-    # The slot is free again.
+    # The slot is free again, and the read that found the shell lost handed it to the queue.
     other = sup.start_shell("true")
     assert sup.wait_shell(other, timeout=10)["status"] == "stopped"
+    assert sup.get_shell_status(sid)["status"] == "lost"
+
+
+@pytest.mark.timeout(30)
+def test_monitor_killed_hands_its_slot_to_the_queue(sup_factory: Callable[..., Supervisor],
+                                                    wait_for: Callable[..., Any]) -> None:
+    sup = sup_factory(max_concurrent=1)
+    sid = sup.start_shell("sleep 60")
+    queued = sup.start_shell("echo next", queue=True)
+    monitor = psutil.Process(raw_state(sup, sid)["monitor_pid"])
+    monitor.kill()
+    wait_for(lambda: not alive([monitor]), what="the monitor to die")
+    assert sup.wait_shell(queued, timeout=10)["status"] == "stopped"
+    assert sup.get_shell_output(queued)["stdout"] == "next\n"
     assert sup.get_shell_status(sid)["status"] == "lost"
 
 
