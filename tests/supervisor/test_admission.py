@@ -39,11 +39,12 @@ def test_limit_comes_from_the_environment(home: Supervisor, monkeypatch: pytest.
         sup.start_shell("sleep 30")
 
 
-def test_ended_shells_free_their_slot(sup_factory: Callable[..., Supervisor]) -> None:
+def test_ended_shells_free_their_slot(sup_factory: Callable[..., Supervisor], wait_for: Callable[..., Any]) -> None:
     sup = sup_factory(max_concurrent=1)
     for _ in range(3):
         sup.wait_shell(sup.start_shell("true"), timeout=10)
-    assert os.listdir(sup.home / "running") == []
+    # The monitor gives its slot back just after recording the end that wait_shell returns on.
+    wait_for(lambda: os.listdir(sup.home / "running") == [], what="the slots to be given back")
 
 
 @pytest.mark.timeout(30)
@@ -91,7 +92,8 @@ def test_queue_drains_after_the_caller_exited(home: Supervisor, tmp_path: Path) 
 
 
 @pytest.mark.timeout(60)
-def test_processes_starting_at_the_same_instant_respect_the_limit(home: Supervisor, tmp_path: Path) -> None:
+def test_processes_starting_at_the_same_instant_respect_the_limit(home: Supervisor, tmp_path: Path,
+                                                                   wait_for: Callable[..., Any]) -> None:
     limit, callers, starts = 3, 4, 6
     spans = tmp_path / "spans"
     spans.mkdir()
@@ -123,7 +125,8 @@ def test_processes_starting_at_the_same_instant_respect_the_limit(home: Supervis
         peak = max(peak, overlap)
     assert peak <= limit
     assert peak == limit, "the limit is also used: shells ran side by side"
-    assert os.listdir(home.home / "running") == [] and os.listdir(home.home / "queue") == []
+    assert os.listdir(home.home / "queue") == []
+    wait_for(lambda: os.listdir(home.home / "running") == [], what="the slots to be given back")
 
 
 @pytest.mark.timeout(30)

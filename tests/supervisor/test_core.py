@@ -10,6 +10,7 @@ import textwrap
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,7 +77,7 @@ def test_kill_arguments_are_checked(home: Supervisor) -> None:
     assert home.get_shell_status(sid)["exit_code"] == -9
 
 
-def test_clean(sup_factory: Callable[..., Supervisor]) -> None:
+def test_clean(sup_factory: Callable[..., Supervisor], wait_for: Callable[..., Any]) -> None:
     sup = sup_factory(max_concurrent=1)
     ended = sup.start_shell("true")
     sup.wait_shell(ended, timeout=10)
@@ -87,7 +88,8 @@ def test_clean(sup_factory: Callable[..., Supervisor]) -> None:
     assert [s["shell_id"] for s in sup.list_shells()] == [running, queued]
     assert sorted(sup.clean(everything=True)) == sorted([running, queued])
     assert sup.list_shells() == []
-    assert os.listdir(sup.home / "running") == [] and os.listdir(sup.home / "queue") == []
+    assert os.listdir(sup.home / "queue") == []
+    wait_for(lambda: os.listdir(sup.home / "running") == [], what="the slots to be given back")
 
 
 def test_start_coordination_passes_the_suffix_as_instance_id(home: Supervisor, tmp_path: Path) -> None:
