@@ -245,25 +245,25 @@ class Supervisor:
         """The output of `shell_id`: all of it, the last `tail_lines` lines, or what follows `offset`.
 
         `max_bytes` caps each stream; `stdout_next_offset` / `stderr_next_offset` tell where to
-        continue, `*_truncated` whether text was left out. Invalid UTF-8 is replaced.
+        continue, `*_truncated` whether text was left out, `*_remaining_bytes` how much of the log
+        follows the window. `stream="stdout"` or `"stderr"` reads only that one (the other's keys
+        are None). Invalid UTF-8 is replaced.
 
         >>> out = Supervisor().get_shell_output(sid, tail_lines=20)
         """
         tail_lines = request.count("tail_lines", tail_lines)
         offset = request.count("offset", offset)
         max_bytes = request.count("max_bytes", max_bytes)
+        streams = request.streams(stream)
         status = self._status(shell_id)
-        windows = {
-            name: read_window(self.store.path(shell_id, f"{name}.log"), tail_lines=tail_lines, offset=offset,
-                              max_bytes=max_bytes)
-            for name in ("stdout", "stderr")
-        }
-        return ShellOutput(
-            shell_id=shell_id, status=status.status, exit_code=status.exit_code,
-            stdout=windows["stdout"].text, stderr=windows["stderr"].text,
-            stdout_next_offset=windows["stdout"].next_offset, stderr_next_offset=windows["stderr"].next_offset,
-            stdout_truncated=windows["stdout"].truncated, stderr_truncated=windows["stderr"].truncated,
-        ).model_dump(mode="json")
+        fields: dict[str, Any] = {}
+        for name in streams:
+            window = read_window(self.store.path(shell_id, f"{name}.log"), tail_lines=tail_lines, offset=offset,
+                                 max_bytes=max_bytes)
+            fields |= {name: window.text, f"{name}_next_offset": window.next_offset,
+                       f"{name}_truncated": window.truncated, f"{name}_remaining_bytes": window.remaining_bytes}
+        return ShellOutput(shell_id=shell_id, status=status.status, exit_code=status.exit_code,
+                           **fields).model_dump(mode="json")
 
     # -- stopping ---------------------------------------------------------------------------------
 

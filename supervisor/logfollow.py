@@ -37,7 +37,7 @@ def copy_output(sup: Supervisor, shell_id: str, write: Callable[[str], object], 
     """
     offset = 0
     if tail_lines is not None:
-        tail = sup.get_shell_output(shell_id, tail_lines=tail_lines, max_bytes=CHUNK_BYTES)
+        tail = sup.get_shell_output(shell_id, tail_lines=tail_lines, max_bytes=CHUNK_BYTES, stream=stream)
         write(tail[stream])
         offset = tail[f"{stream}_next_offset"]
     offset, status = _drain(sup, shell_id, stream, offset, write)
@@ -58,7 +58,7 @@ def _drain(sup: Supervisor, shell_id: str, stream: str, offset: int,
     The status is read before each window, so when it says ended the window holds the last output.
     """
     while True:
-        out = sup.get_shell_output(shell_id, offset=offset, max_bytes=CHUNK_BYTES)
+        out = sup.get_shell_output(shell_id, offset=offset, max_bytes=CHUNK_BYTES, stream=stream)
         if out[stream]:
             write(out[stream])
         offset = out[f"{stream}_next_offset"]

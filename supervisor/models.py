@@ -80,20 +80,23 @@ class StreamWindow(BaseModel):
     text: str
     next_offset: int
     truncated: bool
+    remaining_bytes: int
 
 
 class ShellOutput(BaseModel):
-    """What `get_shell_output` returns."""
+    """What `get_shell_output` returns; the keys of a stream that was not asked for are None."""
 
     shell_id: str
     status: Status
     exit_code: int | None
-    stdout: str
-    stderr: str
-    stdout_next_offset: int
-    stderr_next_offset: int
-    stdout_truncated: bool
-    stderr_truncated: bool
+    stdout: str | None = None
+    stderr: str | None = None
+    stdout_next_offset: int | None = None
+    stderr_next_offset: int | None = None
+    stdout_truncated: bool | None = None
+    stderr_truncated: bool | None = None
+    stdout_remaining_bytes: int | None = None
+    stderr_remaining_bytes: int | None = None
 
 
 def iso(timestamp: float | None) -> str | None:

@@ -17,12 +17,13 @@ def read_window(path: Path, *, tail_lines: int | None = None, offset: int | None
 
     `max_bytes` caps the bytes returned (for a tail, the last bytes are kept). `next_offset` is
     the byte offset where the returned text ends, to continue from; `truncated` says whether
-    text between the requested start and the end of the file was left out.
+    text between the requested start and the end of the file was left out; `remaining_bytes` how
+    many bytes of the file (as it was when read) follow the window.
     """
     try:
         f = open(path, "rb")  # noqa: SIM115 - closed by the with-block below, after the size check
     except FileNotFoundError:
-        return StreamWindow(text="", next_offset=offset or 0, truncated=False)
+        return StreamWindow(text="", next_offset=offset or 0, truncated=False, remaining_bytes=0)
     with f:
         size = os.fstat(f.fileno()).st_size
         start = min(offset or 0, size)
@@ -42,7 +43,8 @@ def read_window(path: Path, *, tail_lines: int | None = None, offset: int | None
         data = data[: len(data) - cut]
         end -= cut
     truncated = start > (offset or 0) or end < size
-    return StreamWindow(text=data.decode("utf-8", errors="replace"), next_offset=end, truncated=truncated)
+    return StreamWindow(text=data.decode("utf-8", errors="replace"), next_offset=end, truncated=truncated,
+                        remaining_bytes=size - end)
 
 
 def _tail_start(f: BinaryIO, size: int, lines: int) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 from .errors import InvalidRequest
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+STREAMS = ("stdout", "stderr")
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,15 @@ def count(what: str, value: Any) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidRequest(f"{what} must be a whole number >= 0, got {value!r}")
     return value
+
+
+def streams(value: Any) -> tuple[str, ...]:
+    """The output streams asked for: None means both."""
+    if value is None:
+        return STREAMS
+    if value not in STREAMS:
+        raise InvalidRequest(f"unknown stream {value!r}: use 'stdout' or 'stderr' (or None for both)")
+    return (value,)
 
 
 def signal_number(value: Any) -> int:

@@ -88,31 +88,12 @@ def _get_shell_status(sup: Supervisor, a: ShellIdArgs) -> ShellStatus:
 
 def _get_shell_output(sup: Supervisor, a: GetShellOutputArgs) -> ToolShellOutput:
     budget = a.max_bytes if a.max_bytes is not None else default_max_bytes()
-    out = sup.get_shell_output(a.shell_id, tail_lines=a.tail_lines, offset=a.offset, max_bytes=budget)
-    fields: dict[str, Any] = {}
-    hints = []
-    for stream in ("stdout", "stderr"):
-        if a.stream not in ("both", stream):
-            fields |= dict.fromkeys((stream, f"{stream}_next_offset", f"{stream}_truncated",
-                                     f"{stream}_remaining_bytes"))
-            continue
-        next_offset = out[f"{stream}_next_offset"]
-        # Measured after the read, so it counts at least what the window left out after its end.
-        remaining = max(0, _size(sup.store.path(a.shell_id, f"{stream}.log")) - next_offset)
-        fields |= {stream: out[stream], f"{stream}_next_offset": next_offset,
-                   f"{stream}_truncated": out[f"{stream}_truncated"], f"{stream}_remaining_bytes": remaining}
-        if remaining:
-            hints.append(f"{remaining} more bytes of {stream}: call get_shell_output with stream='{stream}' "
-                         f"and offset={next_offset}")
-    return ToolShellOutput(shell_id=a.shell_id, status=out["status"], exit_code=out["exit_code"], max_bytes=budget,
-                           hint="; ".join(hints) or None, **fields)
-
-
-def _size(path: Any) -> int:
-    try:
-        return os.stat(path).st_size
-    except FileNotFoundError:
-        return 0
+    out = sup.get_shell_output(a.shell_id, tail_lines=a.tail_lines, offset=a.offset, max_bytes=budget,
+                               stream=None if a.stream == "both" else a.stream)
+    hints = [f"{out[f'{stream}_remaining_bytes']} more bytes of {stream}: call get_shell_output with "
+             f"stream='{stream}' and offset={out[f'{stream}_next_offset']}"
+             for stream in ("stdout", "stderr") if out[f"{stream}_remaining_bytes"]]
+    return ToolShellOutput(**out, max_bytes=budget, hint="; ".join(hints) or None)
 
 
 def _kill_shell(sup: Supervisor, a: KillShellArgs) -> KillResult:

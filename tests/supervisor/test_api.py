@@ -234,6 +234,23 @@ def test_kill_queued_shell(sup_factory: Callable[..., Supervisor]) -> None:
     assert sup.get_shell_output(queued)["stdout"] == ""
 
 
+def test_output_of_one_stream(home: Supervisor) -> None:
+    sid = home.start_shell("printf 'out1\\nout2\\n'; printf 'err1\\nerr2\\n' >&2")
+    home.wait_shell(sid, timeout=10)
+    only_err = home.get_shell_output(sid, stream="stderr", tail_lines=1)
+    assert only_err.keys() >= OUTPUT_KEYS
+    assert (only_err["stderr"], only_err["stderr_next_offset"], only_err["stderr_remaining_bytes"]) == ("err2\n", 10, 0)
+    assert all(only_err[key] is None for key in ("stdout", "stdout_next_offset", "stdout_truncated",
+                                                  "stdout_remaining_bytes"))
+    page = home.get_shell_output(sid, stream="stdout", max_bytes=5)
+    assert (page["stdout"], page["stdout_next_offset"], page["stdout_remaining_bytes"]) == ("out1\n", 5, 5)
+    assert page["stdout_truncated"] is True and page["stderr"] is None
+    both = home.get_shell_output(sid)
+    assert (both["stdout"], both["stderr"]) == ("out1\nout2\n", "err1\nerr2\n")
+    with pytest.raises(InvalidRequest, match="unknown stream 'both': use 'stdout' or 'stderr'"):
+        home.get_shell_output(sid, stream="both")
+
+
 def test_wait_shell_timeout(home: Supervisor) -> None:
     sid = home.start_shell("sleep 30")
     with pytest.raises(TimeoutError, match=f"{sid} is still running after 0.2 s"):
