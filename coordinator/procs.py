@@ -1,7 +1,8 @@
-"""Process handling for agent subprocesses: one stop protocol, and a sweep at the end of a run.
+"""Process handling for agent subprocesses: stopping one agent's tree, and a sweep at the end of a run.
 
-Every agent runs in its own process group. Stopping it signals the group and every descendant
-found, waits a short grace, then SIGKILLs what is left and reaps the main process.
+Process lookups, signals and the stop protocol are the supervisor's (:mod:`supervisor.proc`), so a
+coordination run and a supervised shell stop their processes the same way and both spare the
+monitors of supervised shells started from inside them.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ import logging
 import os
 import signal
 import sys
+import time
 
-import psutil
-
-from supervisor.proc import MONITOR_VAR
+from supervisor import proc
 
 log = logging.getLogger(__name__)
 
@@ -35,32 +35,27 @@ def become_subreaper() -> bool:
         return False
 
 
-def _descendants(pid: int) -> list[psutil.Process]:
-    try:
-        return psutil.Process(pid).children(recursive=True)
-    except psutil.Error:
-        return []
-
-
-def _signal_all(pgid: int, processes: list[psutil.Process], sig: signal.Signals) -> None:
+def _signal_tree(pgid: int, pids: set[int], sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    for process in processes:
-        with contextlib.suppress(psutil.Error):
-            process.send_signal(sig)
+    proc.send(pids, sig)
 
 
 async def stop_process_tree(process: asyncio.subprocess.Process, grace: float = STOP_GRACE_SECONDS) -> None:
-    """Stop an agent process started with ``start_new_session=True``, its group and its descendants."""
+    """Stop an agent process started with ``start_new_session=True``, its group and its descendants.
+
+    Not :func:`supervisor.proc.stop`: its waits block, and here the other agents' turns and the
+    status heartbeat share the thread. The run is the subreaper of every agent at once, so an
+    agent's orphans are told apart from the others' by process group, which a pid list cannot say.
+    """
     pgid = process.pid
-    family = _descendants(process.pid)
+    family = proc.descendants(process.pid)
     if process.returncode is None:
-        _signal_all(pgid, family, signal.SIGTERM)
+        _signal_tree(pgid, family, signal.SIGTERM)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(process.wait(), grace)
-    family += [p for p in _descendants(process.pid) if p not in family]
     # Members that survived SIGTERM, or that the agent left behind after exiting normally.
-    _signal_all(pgid, family, signal.SIGKILL)
+    _signal_tree(pgid, family | proc.descendants(process.pid), signal.SIGKILL)
     await process.wait()
 
 
@@ -69,41 +64,18 @@ def end_descendants(grace: float = STOP_GRACE_SECONDS) -> int:
 
     Shells started from inside the run (an agent calling ``start_shell`` or ``start_coordination``)
     are independent supervised jobs that outlive it. Their monitors detach and, since the run is a
-    subreaper, re-parent to it; they carry ``MGSUP_MONITOR_OF`` in their environment (never passed on
-    to their jobs), and the sweep leaves such a process and everything below it alone.
+    subreaper, re-parent to it; :func:`supervisor.proc.descendants` leaves such a monitor and its
+    tree alone. Orphans that end here stay zombies until the run's process exits a moment later.
     """
-    children = _sweepable(psutil.Process())
-    for child in children:
-        with contextlib.suppress(psutil.Error):
-            child.terminate()
-    _, alive = psutil.wait_procs(children, timeout=grace)
-    for child in alive:
-        with contextlib.suppress(psutil.Error):
-            child.kill()
-    psutil.wait_procs(alive, timeout=grace)
-    if children:
-        log.debug("ended %d leftover agent process(es)", len(children))
-    return len(children)
+    me = os.getpid()
+    found: set[int] = set()
 
+    def remaining() -> set[int]:
+        pids = proc.descendants(me)
+        found.update(pids)
+        return pids
 
-def _sweepable(root: psutil.Process) -> list[psutil.Process]:
-    found = []
-    todo = [root]
-    while todo:
-        try:
-            children = todo.pop().children()
-        except psutil.Error:
-            continue
-        for child in children:
-            if not is_shell_monitor(child):
-                found.append(child)
-                todo.append(child)
-    return found
-
-
-def is_shell_monitor(process: psutil.Process) -> bool:
-    """True when ``process`` is the monitor of a supervised shell (the supervisor marks its environment)."""
-    try:
-        return MONITOR_VAR in process.environ()
-    except psutil.Error:
-        return False
+    proc.stop(remaining, signal.SIGTERM, grace, time.sleep)
+    if found:
+        log.debug("ended %d leftover agent process(es)", len(found))
+    return len(found)

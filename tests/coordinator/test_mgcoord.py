@@ -304,6 +304,15 @@ def test_signal_mid_run_exits_4_and_ends_every_agent(run_dir: Path, sig: signal.
     assert processes_mentioning(str(run_dir)) == []
 
 
+def test_the_final_sweep_ends_processes_started_while_it_runs(run_dir: Path) -> None:
+    # The agent leaves a detached child that, told to stop, starts another detached process and exits.
+    config = write_config(run_dir / "c.yaml", [command_agent("a", scripted("respawner", run_dir))])
+    result = run_mgcoord("--automation", "--config", str(config), QUESTION, cwd=run_dir)
+    assert result.returncode == 0, result
+    assert (run_dir / "respawner.ready").is_file()
+    assert processes_mentioning(str(run_dir)) == []
+
+
 def test_parallel_copies_of_one_config_share_nothing(run_dir: Path) -> None:
     copies = 3
     with ThreadPoolExecutor(copies) as pool:

@@ -20,9 +20,9 @@ from coord_helpers import REPO, ChatServer, chat_response, child_env, run_mgcoor
 from coordinator.backends import build_backend
 from coordinator.config import AgentConfig, OpenAIBackendConfig, load_config
 from coordinator.errors import AgentError
-from coordinator.procs import is_shell_monitor
 from coordinator.protocol.messages import CoordinateRequest
 from supervisor import Supervisor
+from supervisor import proc
 from supervisor.proc import MONITOR_VAR
 from supervisor.tools import TOOLS
 
@@ -197,7 +197,7 @@ def test_sweep_spares_supervised_monitors_and_their_trees(run_dir: Path, tmp_pat
             spared = [monitor, *monitor.children(recursive=True)]
         assert result.returncode == 0, result
         assert len(spared) == 2, "the marked process or the child below it was killed by the sweep"
-        assert is_shell_monitor(spared[0]) and not is_shell_monitor(spared[1])
+        assert _marked(spared[0]) and not _marked(spared[1])
         assert all(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in spared)
         assert not _alive(pids["plain"]), "an ordinary detached child survived the run"
     finally:
@@ -346,13 +346,18 @@ def test_shipped_meta_config_is_valid_and_finds_the_demo(tmp_path: Path) -> None
     assert report.config.timeout_settings.agent_timeout_seconds > 60
 
 
-def test_is_shell_monitor_reads_the_mark() -> None:
+def _marked(process: psutil.Process) -> bool:
+    return MONITOR_VAR in process.environ()
+
+
+def test_the_sweeps_lookup_reads_the_mark() -> None:
     marked = subprocess.Popen(["sleep", "30"], env={**os.environ, MONITOR_VAR: "shell_0badcafe"})
     plain = subprocess.Popen(["sleep", "30"])
     try:
         wait_for(lambda: psutil.Process(marked.pid).name() == "sleep")
-        assert is_shell_monitor(psutil.Process(marked.pid))
-        assert not is_shell_monitor(psutil.Process(plain.pid))
+        swept = proc.descendants(os.getpid())
+        assert marked.pid not in swept
+        assert plain.pid in swept
     finally:
         for process in (marked, plain):
             process.kill()

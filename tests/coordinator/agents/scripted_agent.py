@@ -3,7 +3,9 @@
     scripted_agent.py MODE [--text T] [--delay S] [--marker M]
 
 MODE: answer (answer once, then vote for the first option), answer_then_sleep, crash, garbage,
-sleep, unknown_vote, spawn_and_sleep (leaves a detached grandchild), present_crash.
+sleep, unknown_vote, spawn_and_sleep (leaves a detached grandchild), present_crash,
+respawner (like answer, but its first turn leaves a detached child that, told to stop, starts a new
+detached process and exits).
 ``--marker`` is unused; it only makes the process findable by the tests.
 """
 
@@ -15,6 +17,29 @@ import os
 import subprocess
 import sys
 import time
+
+
+RESPAWNER = """
+import signal, subprocess, sys, time
+def respawn(signum, frame):
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)", "--marker", sys.argv[2]],
+                     start_new_session=True)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, respawn)
+open(sys.argv[1], "w").close()
+time.sleep(3600)
+"""
+
+
+def leave_respawner(marker: str) -> None:
+    """Start the respawning child and return once its SIGTERM handler is in place."""
+    ready = f"{marker}/respawner.ready"
+    if os.path.exists(ready):
+        return
+    subprocess.Popen([sys.executable, "-c", RESPAWNER, ready, marker], start_new_session=True)
+    deadline = time.monotonic() + 10
+    while not os.path.exists(ready) and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def main() -> None:
@@ -42,6 +67,8 @@ def main() -> None:
             start_new_session=True,
         )
         time.sleep(3600)
+    if mode == "respawner":
+        leave_respawner(args.marker)
     if mode == "unknown_vote":
         reply = {"action": "vote", "agent_id": "agent99", "reason": "no such agent"}
     elif request["phase"] == "present":
