@@ -21,8 +21,7 @@ from coordinator.backends import build_backend
 from coordinator.config import AgentConfig, OpenAIBackendConfig, load_config
 from coordinator.errors import AgentError
 from coordinator.protocol.messages import CoordinateRequest
-from supervisor import Supervisor
-from supervisor import proc
+from supervisor import Supervisor, proc
 from supervisor.proc import MONITOR_VAR
 from supervisor.tools import TOOLS
 

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import time
 
-
 RESPAWNER = """
 import signal, subprocess, sys, time
 def respawn(signum, frame):
