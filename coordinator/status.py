@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -24,6 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from .backends.base import Usage
 from .fsutil import atomic_write_text
 from .protocol.state import AgentStatus, CoordinationState, FinalPhase, Phase
+
+log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 1.0
 PREVIEW_CHARS = 200
@@ -243,7 +246,12 @@ class StatusWriter:
     async def _beat(self) -> None:
         while True:
             await asyncio.sleep(self._heartbeat)
-            self.write()
+            # A refresh that fails (disk full for a moment) must neither stop the next ones nor
+            # resurface when the run stops the heartbeat on its way out.
+            try:
+                self.write()
+            except Exception:
+                log.exception("heartbeat write of %s failed", self.path)
 
     def _write(self, final_answer: str | None, exit_code: int | None) -> None:
         document = build_status(

@@ -110,6 +110,33 @@ def test_heartbeat_rewrites_while_running(tmp_path: Path) -> None:
     assert asyncio.run(scenario()) >= 3
 
 
+def test_heartbeat_outlives_a_failed_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from coordinator import status
+
+    writer = _writer(tmp_path, _state(), heartbeat=0.01)
+    real_write = status.atomic_write_text
+    attempts: list[int] = []
+
+    def flaky_disk(path: Path, text: str, *, fsync: bool = True) -> None:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise OSError(28, "No space left on device")
+        real_write(path, text, fsync=fsync)
+
+    monkeypatch.setattr(status, "atomic_write_text", flaky_disk)
+
+    async def scenario() -> None:
+        writer.start_heartbeat()
+        for _ in range(500):
+            await asyncio.sleep(0.005)
+            if writer.path.exists():
+                break
+        await writer.stop_heartbeat()  # must not raise the failed write's error
+
+    asyncio.run(scenario())
+    assert len(attempts) >= 2 and writer.path.exists()
+
+
 def test_summarize() -> None:
     state = _state()
     state.record_answer("a", "x")
