@@ -7,6 +7,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,6 +33,7 @@ from coordinator.status import StatusDocument
 pytestmark = pytest.mark.timeout(60)
 
 QUESTION = "What is 17 * 23?"
+STATUS_RECORDER = Path(__file__).resolve().parent / "status_recorder.py"
 
 
 def _status(result: Result) -> dict[str, Any]:
@@ -102,29 +104,38 @@ def test_demo_runs_with_real_coordination(run_dir: Path) -> None:
     assert (log_dir / "final" / winner / "workspace").is_dir()
 
 
-def test_status_json_is_valid_at_every_write(run_dir: Path) -> None:
-    process = start_mgcoord("--automation", "--config", str(DEMO_CONFIG), QUESTION, cwd=run_dir)
+def test_status_json_is_valid_at_every_write(run_dir: Path, tmp_path: Path) -> None:
+    history = tmp_path / "status_history.jsonl"
+    process = subprocess.Popen(
+        [sys.executable, str(STATUS_RECORDER), "--automation", "--config", str(DEMO_CONFIG), QUESTION],
+        cwd=run_dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(STATUS_HISTORY=str(history)),
+    )
     assert process.stdout is not None
     log_dir = Path(process.stdout.readline().split(": ", 1)[1].strip())
     status_path = Path(process.stdout.readline().split(": ", 1)[1].strip())
     assert status_path == log_dir / "status.json"
     assert status_path.is_file()  # STATUS is printed after the first write
-    versions: list[tuple[str, bool]] = []
+    # A reader polling the file sees whole documents only.
+    observed: list[str] = []
     while True:
         finished = process.poll() is not None
         text = status_path.read_text()
-        if not versions or versions[-1][0] != text:
-            document = json.loads(text)
-            answer_exists = (
-                bool(document["results"]["winner"])
-                and (log_dir / "final" / document["results"]["winner"] / "answer.txt").is_file()
-            )
-            versions.append((text, answer_exists))
+        if not observed or observed[-1] != text:
+            StatusDocument.model_validate(json.loads(text))
+            observed.append(text)
         if finished:
             break
         time.sleep(0.005)
     process.communicate(timeout=10)
     assert process.returncode == 0
+    # Every write, in order, as the run made it.
+    versions = [(r["text"], r["answer_exists"]) for r in map(json.loads, history.read_text().splitlines())]
+    assert set(observed) <= {text for text, _ in versions}
+    assert observed[-1] == versions[-1][0]
     assert len(versions) >= 5
     percentages = []
     phases = set()
