@@ -103,8 +103,23 @@ class Run:
 
     async def execute(self) -> int:
         """Run coordination to its end and return the exit code (DESIGN §6)."""
-        req = self.request
         start = self._clock()
+        loop = asyncio.get_running_loop()
+        # From the first moment to the end of the sweep a signal only records the interrupt: a
+        # handler that raised or killed here would leave status.json unfinished or agents running.
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        for sig in previous:
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        try:
+            return await self._execute(start)
+        finally:
+            for sig, before in previous.items():
+                loop.remove_signal_handler(sig)
+                if before is not None:
+                    signal.signal(sig, before)
+
+    async def _execute(self, start: float) -> int:
+        req = self.request
         procs.become_subreaper()
         self.paths = RunPaths.plan(req.config, req.run_cwd, req.instance_id)
         self.paths.create()
@@ -112,7 +127,6 @@ class Run:
         handlers = _setup_logging(self.logdir.log_file, req.debug)
         self.backends: dict[str, Backend] = {}
         self._transcripts = {agent.id: self.logdir.transcript(agent.id) for agent in req.config.agents}
-        loop = asyncio.get_running_loop()
         try:
             self._write_metadata(start)
             specs = []
@@ -161,8 +175,6 @@ class Run:
             )
             self.status.write()
             self._reporter.started(self.logdir.path, self.logdir.status_path, req.question)
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, self._on_signal, sig)
             self.status.start_heartbeat()
             try:
                 outcome = await self._run_until_interrupted()
@@ -173,8 +185,6 @@ class Run:
             self._finish(outcome, start)
             return int(outcome.exit_code)
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
             if hasattr(self, "status"):
                 await self.status.stop_heartbeat()
             for backend in self.backends.values():

@@ -324,6 +324,25 @@ def test_the_final_sweep_ends_processes_started_while_it_runs(run_dir: Path) -> 
     assert processes_mentioning(str(run_dir)) == []
 
 
+def test_a_signal_during_the_final_sweep_neither_kills_the_run_nor_spares_agents(run_dir: Path) -> None:
+    # The respawner's child keeps the sweep busy for its grace period: the signal arrives mid-sweep.
+    config = write_config(run_dir / "c.yaml", [command_agent("a", scripted("respawner", run_dir))])
+    process = start_mgcoord("--automation", "--config", str(config), QUESTION, cwd=run_dir)
+    assert process.stdout is not None
+    lines = []
+    while not lines or not lines[-1].startswith("COMPLETED: "):
+        line = process.stdout.readline()
+        assert line, f"mgcoord ended early: {lines}"
+        lines.append(line.rstrip("\n"))
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=15)
+    result = Result(process.returncode, "\n".join(lines) + "\n" + stdout, stderr)
+    status = _status(result)
+    assert result.returncode == status["meta"]["exit_code"] == 0, result
+    _assert_contract_lines(result, winner=True)
+    assert processes_mentioning(str(run_dir)) == []
+
+
 def test_parallel_copies_of_one_config_share_nothing(run_dir: Path) -> None:
     copies = 3
     with ThreadPoolExecutor(copies) as pool:
