@@ -20,8 +20,8 @@ class AnswerView:
 
 
 @dataclass(frozen=True)
-class CoordinateRequest:
-    """One coordination turn: answer anew or vote for one of ``vote_options``."""
+class _Turn:
+    """What every turn shows the agent: the question, its own identity and the current answers."""
 
     agent_id: str
     anon_id: str
@@ -29,50 +29,41 @@ class CoordinateRequest:
     system_message: str | None
     workspace: str
     answers: tuple[AnswerView, ...]
+
+    def _wire(self, phase: str) -> dict[str, Any]:
+        return {
+            "protocol": 1,
+            "phase": phase,
+            "agent_id": self.agent_id,
+            "anon_id": self.anon_id,
+            "question": self.question,
+            "system_message": self.system_message,
+            "workspace": self.workspace,
+            "answers": [answer.as_dict() for answer in self.answers],
+        }
+
+
+@dataclass(frozen=True)
+class CoordinateRequest(_Turn):
+    """One coordination turn: answer anew or vote for one of ``vote_options``."""
+
     vote_options: tuple[str, ...]
     can_answer: bool
 
     def as_dict(self) -> dict[str, Any]:
         """The command-backend wire format (DESIGN §6)."""
-        return {
-            "protocol": 1,
-            "phase": "coordinate",
-            "agent_id": self.agent_id,
-            "anon_id": self.anon_id,
-            "question": self.question,
-            "system_message": self.system_message,
-            "workspace": self.workspace,
-            "answers": [answer.as_dict() for answer in self.answers],
-            "vote_options": list(self.vote_options),
-            "can_answer": self.can_answer,
-        }
+        return {**self._wire("coordinate"), "vote_options": list(self.vote_options), "can_answer": self.can_answer}
 
 
 @dataclass(frozen=True)
-class PresentRequest:
+class PresentRequest(_Turn):
     """The winner's final turn: every answer and the vote results; the reply is the final answer."""
 
-    agent_id: str
-    anon_id: str
-    question: str
-    system_message: str | None
-    workspace: str
-    answers: tuple[AnswerView, ...]
     votes: Mapping[str, int] = field(default_factory=dict)
     winner: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "protocol": 1,
-            "phase": "present",
-            "agent_id": self.agent_id,
-            "anon_id": self.anon_id,
-            "question": self.question,
-            "system_message": self.system_message,
-            "workspace": self.workspace,
-            "answers": [answer.as_dict() for answer in self.answers],
-            "vote_results": {"votes": dict(self.votes), "winner": self.winner},
-        }
+        return {**self._wire("present"), "vote_results": {"votes": dict(self.votes), "winner": self.winner}}
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from ..errors import AgentError
 from .messages import AnswerView, CoordinateRequest, PresentRequest
@@ -158,31 +158,26 @@ class CoordinationState:
         return best
 
     def coordinate_request(self, agent_id: str) -> CoordinateRequest:
-        agent = self.agents[agent_id]
         return CoordinateRequest(
-            agent_id=agent_id,
-            anon_id=agent.anon_id,
-            question=self.question,
-            system_message=agent.system_message,
-            workspace=agent.workspace,
-            answers=self.answer_views(),
+            **self._shown_to(agent_id),
             vote_options=self.vote_options(),
             can_answer=self.can_answer(agent_id),
         )
 
     def present_request(self, agent_id: str) -> PresentRequest:
-        agent = self.agents[agent_id]
         votes = {self.agents[a].anon_id: n for a, n in self.votes_by_agent().items()}
-        return PresentRequest(
-            agent_id=agent_id,
-            anon_id=agent.anon_id,
-            question=self.question,
-            system_message=agent.system_message,
-            workspace=agent.workspace,
-            answers=self.answer_views(),
-            votes=votes,
-            winner=agent.anon_id,
-        )
+        return PresentRequest(**self._shown_to(agent_id), votes=votes, winner=self.agents[agent_id].anon_id)
+
+    def _shown_to(self, agent_id: str) -> dict[str, Any]:
+        agent = self.agents[agent_id]
+        return {
+            "agent_id": agent_id,
+            "anon_id": agent.anon_id,
+            "question": self.question,
+            "system_message": agent.system_message,
+            "workspace": agent.workspace,
+            "answers": self.answer_views(),
+        }
 
     def completion_percentage(self) -> int:
         """Progress estimate that never decreases and stays below 100 until :meth:`finish`."""
