@@ -172,7 +172,7 @@ def status(session: Session, shell_id: str | None, as_json: bool, follow: bool) 
         if as_json:
             _print_json(current)
         else:
-            progress.show(render.details(current, progress.run_summary(sup, current)))
+            progress.show(render.details(current))
 
 
 @cli.command(name="list")

@@ -12,7 +12,7 @@ from typing import Any
 
 from . import admission, coordination, lifecycle, proc, request
 from . import layout as lay
-from .errors import InvalidRequest, LimitReached, SupervisorError
+from .errors import InvalidRequest, LimitReached, ShellNotFound, SupervisorError
 from .models import ShellOutput, ShellStatus, Spec, State, iso
 from .output import read_window
 from .store import StateMissing, Store
@@ -196,20 +196,21 @@ class Supervisor:
         duration = None
         if state.start_time is not None:
             duration = round((state.end_time if state.end_time is not None else now) - state.start_time, 3)
-        stdout = self.store.path(spec.shell_id, lay.STDOUT)
-        log_dir, status_file = spec.log_dir, spec.status_file
-        if log_dir is None or status_file is None:
-            announced = coordination.announced_paths(stdout)
-            log_dir, status_file = log_dir or announced[0], status_file or announced[1]
+        stdout = self.layout.file(spec.shell_id, lay.STDOUT)
+        # A lost shell's leftovers may still be writing while they are stopped: only a recorded end is final.
+        final = status in ("stopped", "failed", "killed")
+        printed = coordination.printed(stdout, ended=final,
+                                       record=self.layout.file(spec.shell_id, lay.PRINTED) if final else None)
+        log_dir, status_file = spec.log_dir or printed.log_dir, spec.status_file or printed.status_file
         return ShellStatus(
             shell_id=spec.shell_id, name=spec.name, status=status, exit_code=state.exit_code,
             signal=state.signal, timed_out=state.timed_out, pid=state.pid, command=spec.command,
             cwd=spec.cwd, created_at=iso(spec.created), start_time=iso(state.start_time),
-            end_time=iso(state.end_time), duration_seconds=duration, stdout_path=str(stdout),
-            stderr_path=str(self.store.path(spec.shell_id, lay.STDERR)), log_dir=log_dir,
+            end_time=iso(state.end_time), duration_seconds=duration, stdout_path=stdout,
+            stderr_path=self.layout.file(spec.shell_id, lay.STDERR), log_dir=log_dir,
             status_file=status_file,
             coordination=coordination.summarize(status_file, running=status == "running",
-                                               stall_seconds=self.stall_seconds, now=now),
+                                               stall_seconds=self.stall_seconds, now=now, outcome=printed),
             message=state.message, resource_usage=state.rusage,
         )
 
@@ -227,18 +228,14 @@ class Supervisor:
         """The status of every shell on record, oldest first; only those in `status` when given."""
         if status is not None and status not in lifecycle.STATUSES:
             raise InvalidRequest(f"unknown status {status!r}: use one of {', '.join(lifecycle.STATUSES)}")
-        shells = [self._status(shell_id) for shell_id in self.store.ids() if self._is_shell(shell_id)]
+        shells = []
+        for shell_id in self.store.ids():
+            try:
+                shells.append(self._status(shell_id))
+            except ShellNotFound:
+                continue  # not a shell's directory, or removed since the listing
         shells.sort(key=lambda s: (s.created_at or "", s.shell_id))
         return [s.model_dump(mode="json") for s in shells if status is None or s.status == status]
-
-    def _is_shell(self, shell_id: str) -> bool:
-        try:
-            self.store.spec(shell_id)
-        except ValueError:
-            return True
-        except SupervisorError:
-            return False
-        return True
 
     def get_shell_output(self, shell_id: str, *, tail_lines: int | None = None, offset: int | None = None,
                          max_bytes: int | None = None, stream: str | None = None) -> StatusDict:

@@ -270,15 +270,14 @@ def result_from_status(exp: Experiment, status: dict[str, Any]) -> Result:
     """The results row of `exp` from its shell's status (final or not)."""
     summary = status.get("coordination") or {}
     usage = summary.get("usage") or {}
-    winner, log_dir = summary.get("winner"), status.get("log_dir")
-    answer = Path(log_dir, "final", winner, "answer.txt") if log_dir and winner else None
     return Result(
         experiment_id=exp.experiment_id, label=exp.label, config=exp.config, question=exp.question,
-        shell_id=status["shell_id"], status=status["status"], exit_code=status.get("exit_code"), winner=winner,
+        shell_id=status["shell_id"], status=status["status"], exit_code=status.get("exit_code"),
+        winner=summary.get("winner"),
         duration_seconds=status.get("duration_seconds"), votes=summary.get("votes") or {},
         prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
-        total_tokens=usage.get("total_tokens"), log_dir=log_dir,
-        answer_file=str(answer) if answer is not None and answer.is_file() else None, message=status.get("message"),
+        total_tokens=usage.get("total_tokens"), log_dir=status.get("log_dir"), answer_file=summary.get("answer_file"),
+        message=status.get("message"),
     )
 
 

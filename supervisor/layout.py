@@ -23,6 +23,8 @@ STDERR = "stderr.log"
 ENV = "env.json"
 KILL_REQUEST = "kill.json"
 MONITOR_LOG = "monitor.log"
+# What an ended job printed of the automation output contract, recorded by its first reader.
+PRINTED = "printed.json"
 
 
 def default_home() -> str:

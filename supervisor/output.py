@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import BinaryIO
 
 from .models import StreamWindow
@@ -11,7 +10,7 @@ from .models import StreamWindow
 BLOCK = 64 * 1024
 
 
-def read_window(path: Path, *, tail_lines: int | None = None, offset: int | None = None,
+def read_window(path: str | os.PathLike[str], *, tail_lines: int | None = None, offset: int | None = None,
                 max_bytes: int | None = None) -> StreamWindow:
     """The text of `path` asked for: everything, the last `tail_lines` lines, or what follows `offset`.
 

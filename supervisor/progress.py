@@ -14,10 +14,9 @@ import click
 from rich.console import Console, RenderableType
 from rich.live import Live
 
-from . import lifecycle, render
+from . import render
 from .core import Supervisor
 
-SUMMARY_TAIL_LINES = 20
 # Output that goes to a file or a pipe is read later, in an editor or by grep: do not cut it at
 # rich's default of 80 columns.
 PIPE_WIDTH = 200
@@ -37,7 +36,6 @@ def follow(sup: Supervisor, shell_id: str, timeout: float | None, screen: Consol
         with Live(view, console=screen, refresh_per_second=4):
             for status in sup.watch(shell_id, timeout=timeout):
                 view.update(status)
-            view.update(status, run_summary(sup, status))
         return status
     if not plain:
         return sup.wait_shell(shell_id, timeout=timeout)
@@ -47,17 +45,9 @@ def follow(sup: Supervisor, shell_id: str, timeout: float | None, screen: Consol
         if line != last:
             click.echo(render.plain_line(status))
             last = line
-    for line in render.plain_summary(status, run_summary(sup, status)):
+    for line in render.plain_summary(status):
         click.echo(line)
     return status
-
-
-def run_summary(sup: Supervisor, status: dict[str, Any]) -> dict[str, str]:
-    """The closing lines of a coordination run (winner, answer file ...) once it has ended."""
-    if not (status.get("log_dir") or status.get("status_file")) or not lifecycle.is_ended(status):
-        return {}
-    tail = sup.get_shell_output(status["shell_id"], tail_lines=SUMMARY_TAIL_LINES)["stdout"]
-    return render.parse_run_summary(tail)
 
 
 def console(*, stderr: bool = False) -> Console:

@@ -35,8 +35,6 @@ AGENT_STYLES = {
     "timeout": "red",
     "completed": "bold green",
 }
-# The lines of the automation output contract that summarise a finished run (DESIGN §6).
-SUMMARY_KEYS = ("WINNER", "ANSWER_FILE", "DURATION", "ANSWER_PREVIEW", "ERROR", "COMPLETED")
 COMMAND_WIDTH = 40
 
 
@@ -126,20 +124,6 @@ def _cut(text: str) -> Text:
     return Text(text, no_wrap=True, overflow="ellipsis")
 
 
-def parse_run_summary(stdout_tail: str) -> dict[str, str]:
-    """The `WINNER:` ... `COMPLETED:` lines a coordination run printed at its end, by key.
-
-    >>> parse_run_summary("WINNER: agent_a\\nDURATION: 1.5s\\n")
-    {'WINNER': 'agent_a', 'DURATION': '1.5s'}
-    """
-    found: dict[str, str] = {}
-    for line in stdout_tail.splitlines():
-        key, sep, value = line.partition(": ")
-        if sep and key in SUMMARY_KEYS:
-            found[key] = value.strip()
-    return found
-
-
 class ShellView:
     """A shell's status for a terminal: header, coordination progress, agents, votes and the outcome.
 
@@ -147,20 +131,17 @@ class ShellView:
     status updates; `update` swaps in the newest status.
     """
 
-    def __init__(self, status: StatusDict, summary: Mapping[str, str] | None = None) -> None:
+    def __init__(self, status: StatusDict) -> None:
         self.status = status
-        self.summary = summary or {}
 
-    def update(self, status: StatusDict, summary: Mapping[str, str] | None = None) -> None:
+    def update(self, status: StatusDict) -> None:
         self.status = status
-        if summary is not None:
-            self.summary = summary
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield _view(self.status, self.summary)
+        yield _view(self.status)
 
 
-def _view(status: StatusDict, summary: Mapping[str, str]) -> RenderableType:
+def _view(status: StatusDict) -> RenderableType:
     header = Text.assemble(
         (status["shell_id"], "bold"), f" ({status['name']})" if status.get("name") else "", "  ",
         styled_status(status["status"]),
@@ -174,9 +155,9 @@ def _view(status: StatusDict, summary: Mapping[str, str]) -> RenderableType:
     coordination = status.get("coordination")
     if coordination:
         parts.extend(_coordination_parts(coordination))
+        parts.extend(_outcome_parts(status, coordination))
     elif status.get("status_file"):
         parts.append(Text("waiting for the run's status.json ...", style="dim"))
-    parts.extend(_outcome_parts(status, summary, coordination))
     if status.get("message"):
         parts.append(Text(status["message"], style="yellow"))
     return Group(*parts)
@@ -209,23 +190,20 @@ def _coordination_parts(coordination: Mapping[str, Any]) -> list[RenderableType]
     return parts
 
 
-def _outcome_parts(status: StatusDict, summary: Mapping[str, str],
-                   coordination: Mapping[str, Any] | None) -> list[RenderableType]:
-    winner = summary.get("WINNER") or (coordination or {}).get("winner")
-    preview = summary.get("ANSWER_PREVIEW") or (coordination or {}).get("final_answer_preview")
+def _outcome_parts(status: StatusDict, coordination: Mapping[str, Any]) -> list[RenderableType]:
     parts: list[RenderableType] = []
-    if winner:
-        parts.append(Text.assemble(("winner: ", "bold"), (winner, "bold green")))
-    if preview and status.get("status") not in ("queued", "running"):
-        parts.append(Text.assemble(("answer: ", "bold"), preview))
-    if summary.get("ANSWER_FILE"):
-        parts.append(Text.assemble(("answer file: ", "bold"), summary["ANSWER_FILE"]))
-    if summary.get("ERROR"):
-        parts.append(Text.assemble(("error: ", "bold red"), summary["ERROR"]))
+    if coordination.get("winner"):
+        parts.append(Text.assemble(("winner: ", "bold"), (coordination["winner"], "bold green")))
+    if coordination.get("final_answer_preview") and status.get("status") not in ("queued", "running"):
+        parts.append(Text.assemble(("answer: ", "bold"), coordination["final_answer_preview"]))
+    if coordination.get("answer_file"):
+        parts.append(Text.assemble(("answer file: ", "bold"), coordination["answer_file"]))
+    if coordination.get("error"):
+        parts.append(Text.assemble(("error: ", "bold red"), coordination["error"]))
     return parts
 
 
-def details(status: StatusDict, summary: Mapping[str, str] | None = None) -> RenderableType:
+def details(status: StatusDict) -> RenderableType:
     """`mgsup status SHELL_ID`: every key of the status, then the coordination view when there is one."""
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
@@ -235,9 +213,9 @@ def details(status: StatusDict, summary: Mapping[str, str] | None = None) -> Ren
             continue
         shown: Text | str = styled_status(value) if key == "status" else _plain_value(value)
         grid.add_row(key, shown)
-    if not status.get("coordination") and not summary:
+    if not status.get("coordination"):
         return grid
-    return Group(grid, Text(""), ShellView(status, summary))
+    return Group(grid, Text(""), ShellView(status))
 
 
 def _plain_value(value: Any) -> str:
@@ -277,20 +255,12 @@ def plain_line(status: StatusDict) -> str:
     return " ".join(words)
 
 
-def plain_summary(status: StatusDict, summary: Mapping[str, str]) -> list[str]:
+def plain_summary(status: StatusDict) -> list[str]:
     """The closing lines of a followed run: winner, answer preview and answer file (or the error)."""
     coordination = status.get("coordination") or {}
-    lines = []
-    winner = summary.get("WINNER") or coordination.get("winner")
-    if winner:
-        lines.append(f"winner: {winner}")
-    preview = summary.get("ANSWER_PREVIEW") or coordination.get("final_answer_preview")
-    if preview:
-        lines.append(f"answer: {preview}")
-    if summary.get("ANSWER_FILE"):
-        lines.append(f"answer file: {summary['ANSWER_FILE']}")
-    if summary.get("ERROR"):
-        lines.append(f"error: {summary['ERROR']}")
+    labels = (("winner", "winner"), ("final_answer_preview", "answer"), ("answer_file", "answer file"),
+              ("error", "error"))
+    lines = [f"{label}: {coordination[key]}" for key, label in labels if coordination.get(key)]
     if status.get("message"):
         lines.append(f"message: {status['message']}")
     return lines

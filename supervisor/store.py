@@ -93,7 +93,8 @@ class Store:
             raise ShellNotFound(f"no shell {shell_id!r} in {self.layout.home}; "
                                 "'mgsup list' shows the shells on record")
         try:
-            return Spec.model_validate_json(Path(self.layout.file(shell_id, lay.SPEC)).read_bytes())
+            with open(self.layout.file(shell_id, lay.SPEC), "rb") as f:
+                return Spec.model_validate_json(f.read())
         except FileNotFoundError:
             raise ValueError("spec.json is missing") from None
         except ValidationError as exc:
@@ -104,12 +105,13 @@ class Store:
         path = self.layout.file(shell_id, lay.STATE)
         try:
             raw = lay.read_json(path)
-            State.model_validate(raw)
+            state = State.model_validate(raw)
         except FileNotFoundError:
             raise StateMissing("state.json is missing") from None
         except (ValueError, ValidationError):
             raise ValueError("state.json is damaged") from None
-        return State.model_validate(admission.reconcile(self.layout, shell_id, raw))
+        current = admission.reconcile(self.layout, shell_id, raw)
+        return state if current is raw else State.model_validate(current)
 
     def path(self, shell_id: str, name: str) -> Path:
         return Path(self.layout.file(shell_id, name))

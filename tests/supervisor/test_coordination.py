@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from supervisor import Supervisor
-from supervisor.coordination import announced_paths, summarize
+from supervisor import layout as lay
+from supervisor.coordination import HEAD_BLOCK, Printed, announced_paths, parse_outcome, printed, summarize
 
 STATUS = {
     "meta": {"last_updated": 1730678901.234, "session_id": "log_x", "log_dir": "/l", "question": "q",
@@ -31,6 +32,42 @@ def test_announced_paths(tmp_path: Path) -> None:
     assert announced_paths(out) == ("/runs/log_1", "/runs/log_1/status.json")
     out.write_text("LOG_DIR: /runs/log_2\n")
     assert announced_paths(out) == ("/runs/log_2", "/runs/log_2/status.json")
+    out.write_text("x" * (HEAD_BLOCK + 10) + "\nLOG_DIR: /runs/log_3\r\nSTATUS: /runs/log_3/s.json\n")
+    assert announced_paths(out) == ("/runs/log_3", "/runs/log_3/s.json")
+
+
+def test_a_line_still_being_written_is_not_read_while_running(tmp_path: Path) -> None:
+    out = tmp_path / "stdout.log"
+    out.write_text("LOG_DIR: /runs/lo")
+    assert announced_paths(out) == (None, None)
+    assert announced_paths(out, ended=True) == ("/runs/lo", "/runs/lo/status.json")
+
+
+def test_parse_outcome() -> None:
+    tail = "QUESTION: q\nWINNER: agent_a\nANSWER_FILE: /l/final/agent_a/answer.txt\nnoise: x\nCOMPLETED: 2 agents\n"
+    assert parse_outcome(tail) == {"WINNER": "agent_a", "ANSWER_FILE": "/l/final/agent_a/answer.txt",
+                                   "COMPLETED": "2 agents"}
+
+
+def test_printed_is_recorded_once_the_job_has_ended(tmp_path: Path) -> None:
+    out, record = tmp_path / "stdout.log", str(tmp_path / "printed.json")
+    out.write_text("LOG_DIR: /l\nSTATUS: /l/status.json\nERROR: no agent answered\nCOMPLETED: 2 agents, 1.0s total\n")
+    assert printed(out, ended=False, record=record) == Printed("/l", "/l/status.json")
+    assert not os.path.exists(record), "nothing is recorded while the job may still print"
+    found = printed(out, ended=True, record=record)
+    assert found == Printed("/l", "/l/status.json", None, "no agent answered")
+    assert lay.read_json(record) == {"log_dir": "/l", "status_file": "/l/status.json", "answer_file": None,
+                                     "error": "no agent answered"}
+    out.write_text("")
+    assert printed(out, ended=True, record=record) == found, "read back from the record, not the log"
+
+
+def test_printed_without_a_writable_record_reads_the_log(tmp_path: Path) -> None:
+    out = tmp_path / "stdout.log"
+    out.write_text("ANSWER_FILE: /l/final/a/answer.txt\n")
+    record = str(tmp_path / "missing-folder" / "printed.json")
+    assert printed(out, ended=True, record=record).answer_file == "/l/final/a/answer.txt"
+    assert not os.path.exists(record)
 
 
 def test_summarize(tmp_path: Path) -> None:
@@ -69,3 +106,18 @@ def test_status_carries_log_dir_and_summary(home: Supervisor, tmp_path: Path) ->
     assert final["log_dir"] == str(log_dir) and final["status_file"] == f"{log_dir}/status.json"
     assert final["coordination"]["phase"] == "enforcement"
     assert final["coordination"]["stalled"] is False
+    assert final["coordination"]["answer_file"] is None and final["coordination"]["error"] is None
+
+
+def test_status_of_an_ended_run_carries_its_answer_file_or_error(home: Supervisor, tmp_path: Path) -> None:
+    log_dir = tmp_path / "run"
+    log_dir.mkdir()
+    (log_dir / "status.json").write_text(json.dumps(STATUS))
+    answer = log_dir / "final" / "agent_a" / "answer.txt"
+    won = home.start_shell(f"echo LOG_DIR: {log_dir}; echo STATUS: {log_dir}/status.json; echo WINNER: agent_a; "
+                           f"echo ANSWER_FILE: {answer}; echo COMPLETED: 2 agents, 1.0s total")
+    failed = home.start_shell(f"echo LOG_DIR: {log_dir}; echo 'ERROR: no agent produced an answer'; exit 2")
+    assert home.wait_shell(won, timeout=10)["coordination"]["answer_file"] == str(answer)
+    summary = home.wait_shell(failed, timeout=10)["coordination"]
+    assert (summary["answer_file"], summary["error"]) == (None, "no agent produced an answer")
+    assert os.path.exists(home.layout.file(won, lay.PRINTED))
