@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,16 +18,8 @@ SCRIPTED_AGENT = Path(__file__).resolve().parent / "agents" / "scripted_agent.py
 DEMO_CONFIG = REPO / "configs" / "demo.yaml"
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
+WaitFor = Callable[..., Any]
+"""The ``wait_for`` fixture of tests/conftest.py: ``wait_for(predicate, timeout=10.0)`` polls until truthy."""
 
 
 def processes_mentioning(marker: str) -> list[psutil.Process]:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from coord_helpers import processes_mentioning, scripted, wait_for
+from coord_helpers import WaitFor, processes_mentioning, scripted
 
 from coordinator.backends.command import CommandBackend
 from coordinator.errors import AgentError
@@ -84,7 +84,7 @@ def test_missing_program_is_an_agent_error(run_dir: Path) -> None:
         asyncio.run(backend.coordinate(_request(run_dir)))
 
 
-def test_cancelled_turn_stops_the_whole_process_tree(run_dir: Path) -> None:
+def test_cancelled_turn_stops_the_whole_process_tree(run_dir: Path, wait_for: WaitFor) -> None:
     backend, _ = _backend(scripted("spawn_and_sleep", run_dir), run_dir)
 
     async def scenario() -> None:
@@ -100,7 +100,7 @@ def test_cancelled_turn_stops_the_whole_process_tree(run_dir: Path) -> None:
     wait_for(lambda: not processes_mentioning(str(run_dir)), timeout=5)
 
 
-def test_children_left_by_a_finished_agent_are_stopped(run_dir: Path) -> None:
+def test_children_left_by_a_finished_agent_are_stopped(run_dir: Path, wait_for: WaitFor) -> None:
     code = (
         "import json, subprocess, sys; sys.stdin.read(); "
         f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', '{run_dir}']); "

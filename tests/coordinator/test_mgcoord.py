@@ -18,13 +18,13 @@ import yaml
 from coord_helpers import (
     DEMO_CONFIG,
     Result,
+    WaitFor,
     child_env,
     command_agent,
     processes_mentioning,
     run_mgcoord,
     scripted,
     start_mgcoord,
-    wait_for,
     write_config,
 )
 
@@ -290,7 +290,7 @@ def test_orchestrator_timeout_without_answer_exits_3(run_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_signal_mid_run_exits_4_and_ends_every_agent(run_dir: Path, sig: signal.Signals) -> None:
+def test_signal_mid_run_exits_4_and_ends_every_agent(run_dir: Path, sig: signal.Signals, wait_for: WaitFor) -> None:
     config = write_config(
         run_dir / "c.yaml",
         [

@@ -15,7 +15,7 @@ from typing import Any
 import psutil
 import pytest
 import yaml
-from coord_helpers import REPO, ChatServer, chat_response, child_env, run_mgcoord, wait_for, write_config
+from coord_helpers import REPO, ChatServer, WaitFor, chat_response, child_env, run_mgcoord, write_config
 
 from coordinator.backends import build_backend
 from coordinator.config import AgentConfig, OpenAIBackendConfig, load_config
@@ -349,7 +349,7 @@ def _marked(process: psutil.Process) -> bool:
     return MONITOR_VAR in process.environ()
 
 
-def test_the_sweeps_lookup_reads_the_mark() -> None:
+def test_the_sweeps_lookup_reads_the_mark(wait_for: WaitFor) -> None:
     marked = subprocess.Popen(["sleep", "30"], env={**os.environ, MONITOR_VAR: "shell_0badcafe"})
     plain = subprocess.Popen(["sleep", "30"])
     try:
