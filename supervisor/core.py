@@ -118,7 +118,7 @@ class Supervisor:
         shell_id = self._new_id()
         command = command_for(shell_id)
         req = request.start_request(command, cwd=cwd, env=env, inherit_env=inherit_env, name=name,
-                                    timeout=timeout)
+                                    timeout=timeout, isolate=isolate)
         self.store.ensure()
         workdir = req.cwd
         if isolate:

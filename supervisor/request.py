@@ -29,7 +29,7 @@ class StartRequest:
 
 
 def start_request(command: Any, *, cwd: Any, env: Any, inherit_env: bool, name: Any,
-                  timeout: Any) -> StartRequest:
+                  timeout: Any, isolate: bool = False) -> StartRequest:
     """Validate the arguments of `start_shell`; InvalidRequest says what is wrong."""
     argv = _argv(command)
     workdir = _cwd(cwd)
@@ -42,6 +42,11 @@ def start_request(command: Any, *, cwd: Any, env: Any, inherit_env: bool, name: 
         program = workdir / argv[0]
         if not program.is_file() or not os.access(program, os.X_OK):
             raise InvalidRequest(f"command not found or not executable: {str(program)!r}")
+        if isolate and not os.path.isabs(argv[0]):
+            # The job runs in the fresh workspace, where a path relative to `cwd` finds nothing.
+            raise InvalidRequest(f"an isolated job runs in a new, empty workspace where {argv[0]!r} does "
+                                 f"not exist: give the program's absolute path ({str(program)!r}) or a command "
+                                 "on PATH")
     if name is not None and (not isinstance(name, str) or not NAME_PATTERN.fullmatch(name)):
         raise InvalidRequest(f"invalid name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
                              "starting with a letter or digit")

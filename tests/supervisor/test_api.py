@@ -294,6 +294,20 @@ def test_bad_input_starts_and_writes_nothing(home: Supervisor, kwargs: dict[str,
     assert home.list_shells() == before == []
 
 
+def test_isolate_rejects_a_relative_program(home: Supervisor, tmp_path: Path) -> None:
+    script = tmp_path / "run.sh"
+    script.write_text("#!/bin/sh\necho hi\n")
+    script.chmod(0o755)
+    message = (f"an isolated job runs in a new, empty workspace where './run.sh' does not exist: "
+               f"give the program's absolute path ({str(script)!r}) or a command on PATH")
+    with pytest.raises(InvalidRequest, match=re.escape(message)):
+        home.start_shell(["./run.sh"], cwd=tmp_path, isolate=True)
+    assert _nothing_written(home) and not (tmp_path / ".mgsup").exists()
+    sid = home.start_shell([str(script)], cwd=tmp_path, isolate=True)
+    assert home.wait_shell(sid, timeout=10)["status"] == "stopped"
+    assert home.get_shell_output(sid)["stdout"] == "hi\n"
+
+
 def test_bad_max_concurrent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for bad in (0, -1, True, 1.5):
         with pytest.raises(InvalidRequest, match="max_concurrent must be a whole number >= 1"):
