@@ -109,7 +109,8 @@ class Result:
             parts += [table.markdown(), ""]
         if self.verdicts:
             parts += [v.line() for v in self.verdicts] + [""]
-        parts += [*self.notes, ""] if self.notes else []
+        for note in self.notes:
+            parts += [note, ""]
         return "\n".join(parts).rstrip() + "\n"
 
 
