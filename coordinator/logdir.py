@@ -109,7 +109,8 @@ class LogDir:
     def _fill(self, folder: Path, files: dict[str, str], workspace: Path | None) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         for name, text in files.items():
-            (folder / name).write_text(text, encoding="utf-8")
+            # Readers learn of these files (status.json, snapshot_mappings.json) while they are written.
+            atomic_write_text(folder / name, text)
         target = folder / "workspace"
         if workspace is not None and workspace.is_dir():
             shutil.copytree(workspace, target, symlinks=True, dirs_exist_ok=True)
