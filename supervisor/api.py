@@ -43,6 +43,6 @@ def list_shells(status: str | None = None) -> list[dict[str, Any]]:
     return Supervisor().list_shells(status)
 
 
-def wait_shell(shell_id: str, timeout: float | None = None) -> dict[str, Any]:
+def wait_shell(shell_id: str, timeout: float | None = None, *, kill_on_stall: bool = False) -> dict[str, Any]:
     """Block until a shell has ended; see `Supervisor.wait_shell`."""
-    return Supervisor().wait_shell(shell_id, timeout)
+    return Supervisor().wait_shell(shell_id, timeout, kill_on_stall=kill_on_stall)

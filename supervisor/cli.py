@@ -85,13 +85,16 @@ def _env_pairs(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
 @click.option("--isolate", is_flag=True, help="Run in a fresh workspace <cwd>/.mgsup/workspaces/<name>_<suffix>.")
 @click.option("--wait", is_flag=True, help="Wait for the shell to end, showing progress, and exit with its "
               "exit code.")
+@click.option("--kill-on-stall", is_flag=True, help="With --wait: kill a coordination run whose status.json "
+              "stops changing for $MGSUP_STALL_SECONDS (default 60).")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON instead of the shell id.")
 @click.option("--config", metavar="CONFIG", help='Start a coordination run of CONFIG; the argument is the '
               'QUESTION: mgsup start --config CONFIG "QUESTION".')
 @click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="-- COMMAND [ARG...] | QUESTION")
 @pass_session
 def start(session: Session, name: str | None, cwd: str | None, env: dict[str, str], timeout: float | None,
-          queue: bool, isolate: bool, wait: bool, as_json: bool, config: str | None, args: tuple[str, ...]) -> None:
+          queue: bool, isolate: bool, wait: bool, kill_on_stall: bool, as_json: bool, config: str | None,
+          args: tuple[str, ...]) -> None:
     """Start a job in the background and print its shell id.
 
     One argument after -- is a shell command line, run under /bin/sh -c (so pipes, ';' and
@@ -107,6 +110,8 @@ def start(session: Session, name: str | None, cwd: str | None, env: dict[str, st
       mgsup start --config configs/demo.yaml --wait "What is 17 * 23?"
     """
     sup = session.sup
+    if kill_on_stall and not wait:
+        raise click.UsageError("--kill-on-stall needs --wait")
     if config is not None:
         if env or isolate:
             raise click.UsageError("--env and --isolate do not apply to a coordination run (--config)")
@@ -127,11 +132,12 @@ def start(session: Session, name: str | None, cwd: str | None, env: dict[str, st
             click.echo(shell_id)
         return
     if as_json:
-        final = progress.follow(sup, shell_id, None, progress.console(stderr=True), plain=False)
+        final = progress.follow(sup, shell_id, None, progress.console(stderr=True), plain=False,
+                                kill_on_stall=kill_on_stall)
         _print_json(final)
     else:
         click.echo(shell_id)
-        final = progress.follow(sup, shell_id, None, progress.console(), plain=True)
+        final = progress.follow(sup, shell_id, None, progress.console(), plain=True, kill_on_stall=kill_on_stall)
     raise click.exceptions.Exit(job_exit_code(final))
 
 
@@ -214,11 +220,14 @@ def logs(session: Session, shell_id: str, tail: int | None, follow: bool, stderr
 @cli.command()
 @click.argument("shell_id")
 @click.option("--timeout", type=float, metavar="S", help=f"Give up after S seconds (exit {EXIT_WAIT_TIMEOUT}).")
+@click.option("--kill-on-stall", is_flag=True, help="Kill a coordination run whose status.json stops changing "
+              "for $MGSUP_STALL_SECONDS (default 60).")
 @click.option("--json", "as_json", is_flag=True, help="Print the final status as JSON.")
 @pass_session
-def wait(session: Session, shell_id: str, timeout: float | None, as_json: bool) -> None:
+def wait(session: Session, shell_id: str, timeout: float | None, kill_on_stall: bool, as_json: bool) -> None:
     """Wait for a shell to end and exit with its exit code (progress on stderr when it is a terminal)."""
-    final = progress.follow(session.sup, shell_id, timeout, progress.console(stderr=True), plain=False)
+    final = progress.follow(session.sup, shell_id, timeout, progress.console(stderr=True), plain=False,
+                            kill_on_stall=kill_on_stall)
     if as_json:
         _print_json(final)
     raise click.exceptions.Exit(job_exit_code(final))

@@ -348,11 +348,19 @@ class Supervisor:
         limit = request.seconds("timeout", timeout, allow_zero=True)
         return wait_until_ended(self, shell_id, limit, kill_on_stall=kill_on_stall)
 
-    def watch(self, shell_id: str, *, timeout: float | None = None) -> Iterator[StatusDict]:
-        """Yield the status of `shell_id` each time it (or its run's status.json) changes, until it ends."""
+    def watch(self, shell_id: str, *, timeout: float | None = None,
+              kill_on_stall: bool = False) -> Iterator[StatusDict]:
+        """Yield the status of `shell_id` each time it (or its run's status.json) changes, until it ends.
+
+        TimeoutError when `timeout` seconds pass first; `kill_on_stall` as in `wait_shell`.
+
+        >>> for status in Supervisor().watch(sid, timeout=600):
+        ...     print(status["status"], (status["coordination"] or {}).get("phase"))
+        """
         from .watch import watch_status
 
-        return watch_status(self, shell_id, request.seconds("timeout", timeout, allow_zero=True))
+        return watch_status(self, shell_id, request.seconds("timeout", timeout, allow_zero=True),
+                            kill_on_stall=kill_on_stall)
 
 
 def _mgcoord_argv() -> list[str]:

@@ -23,24 +23,24 @@ PIPE_WIDTH = 200
 
 
 def follow(sup: Supervisor, shell_id: str, timeout: float | None, screen: Console, *,
-           plain: bool) -> dict[str, Any]:
+           plain: bool, kill_on_stall: bool = False) -> dict[str, Any]:
     """Wait for `shell_id` to end and return its final status, showing progress on `screen`.
 
     On a terminal: a live view. Elsewhere: a plain line per change (with `plain`), or nothing.
-    TimeoutError when `timeout` seconds pass first.
+    TimeoutError when `timeout` seconds pass first; `kill_on_stall` as in `Supervisor.wait_shell`.
 
     >>> final = follow(Supervisor(), "shell_0a1b2c3d", None, console(), plain=True)
     """
     if screen.is_terminal:
         view = render.ShellView(sup.get_shell_status(shell_id))
         with Live(view, console=screen, refresh_per_second=4):
-            for status in sup.watch(shell_id, timeout=timeout):
+            for status in sup.watch(shell_id, timeout=timeout, kill_on_stall=kill_on_stall):
                 view.update(status)
         return status
     if not plain:
-        return sup.wait_shell(shell_id, timeout=timeout)
+        return sup.wait_shell(shell_id, timeout=timeout, kill_on_stall=kill_on_stall)
     last = ""
-    for status in sup.watch(shell_id, timeout=timeout):
+    for status in sup.watch(shell_id, timeout=timeout, kill_on_stall=kill_on_stall):
         line = render.plain_line({**status, "duration_seconds": None})
         if line != last:
             click.echo(render.plain_line(status))

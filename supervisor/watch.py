@@ -8,6 +8,7 @@ A slow periodic check (LIVENESS_MS) notices a monitor that died without writing 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,8 +28,28 @@ STEP_MS = 5
 _VOLATILE = ("duration_seconds",)
 
 
-def watch_status(sup: Supervisor, shell_id: str, timeout: float | None) -> Iterator[dict[str, Any]]:
-    """Yield the status of `shell_id` now and after every change, ending with its final status."""
+def watch_status(sup: Supervisor, shell_id: str, timeout: float | None, *,
+                 kill_on_stall: bool = False) -> Iterator[dict[str, Any]]:
+    """Yield the status of `shell_id` now and after every change, ending with its final status.
+
+    With `kill_on_stall`, a run reported `stalled` is killed; the last status then says why. The
+    LIVENESS_MS wake-up re-reads the status, so a stall is seen although no file changes.
+    """
+    for status in _changes(sup, shell_id, timeout):
+        if kill_on_stall and (status.get("coordination") or {}).get("stalled"):
+            yield _kill_stalled(sup, shell_id)
+            return
+        yield status
+
+
+def wait_until_ended(sup: Supervisor, shell_id: str, timeout: float | None, *,
+                     kill_on_stall: bool = False) -> dict[str, Any]:
+    """The final status of `shell_id`; TimeoutError when `timeout` seconds pass first."""
+    [final] = deque(watch_status(sup, shell_id, timeout, kill_on_stall=kill_on_stall), maxlen=1)
+    return final
+
+
+def _changes(sup: Supervisor, shell_id: str, timeout: float | None) -> Iterator[dict[str, Any]]:
     deadline = None if timeout is None else time.monotonic() + timeout
     status = sup.get_shell_status(shell_id)
     last: dict[str, Any] | None = None
@@ -58,22 +79,12 @@ def watch_status(sup: Supervisor, shell_id: str, timeout: float | None) -> Itera
                 status = sup.get_shell_status(shell_id)
 
 
-def wait_until_ended(sup: Supervisor, shell_id: str, timeout: float | None, *,
-                     kill_on_stall: bool = False) -> dict[str, Any]:
-    """The final status of `shell_id`; TimeoutError when `timeout` seconds pass first.
-
-    With `kill_on_stall`, a run reported `stalled` is killed and its final status says why. The
-    LIVENESS_MS wake-up re-reads the status, so a stall is seen although no file changes.
-    """
-    final: dict[str, Any] = {}
-    for final in watch_status(sup, shell_id, timeout):
-        if kill_on_stall and (final.get("coordination") or {}).get("stalled"):
-            killed = sup.kill_shell(shell_id)["status"] == "killed"
-            final = sup.get_shell_status(shell_id)
-            if killed:
-                final["message"] = (f"killed because it stalled: its status.json did not change for more than "
-                                    f"{sup.stall_seconds:g} s")
-            return final
+def _kill_stalled(sup: Supervisor, shell_id: str) -> dict[str, Any]:
+    killed = sup.kill_shell(shell_id)["status"] == "killed"
+    final = sup.get_shell_status(shell_id)
+    if killed:
+        final["message"] = (f"killed because it stalled: its status.json did not change for more than "
+                            f"{sup.stall_seconds:g} s")
     return final
 
 

@@ -48,3 +48,23 @@ def test_empty_question_is_bad_input(mgsup: Mgsup) -> None:
     result = mgsup.run("start", "--config", str(DEMO_CONFIG), "  ")
     assert result.code == 2 and "question is empty" in result.error_line()
     assert mgsup.shell_dirs() == []
+
+
+# Announces its log directory, writes status.json once, then never again: a stalled run.
+STALLING_RUN = "mkdir -p logs && echo '{}' > logs/status.json && echo LOG_DIR: $PWD/logs && exec sleep 60"
+
+
+@pytest.mark.timeout(60)
+def test_wait_and_start_wait_kill_a_stalled_run(mgsup: Mgsup) -> None:
+    stall = {"MGSUP_STALL_SECONDS": "0.5"}
+    shell_id = mgsup.start("--", STALLING_RUN)
+    waited = mgsup.run("wait", "--kill-on-stall", "--json", shell_id, env=stall, timeout=30)
+    final = json.loads(waited.out)
+    assert (waited.code, final["status"]) == (143, "killed") and "stalled" in final["message"]
+
+    started = mgsup.run("start", "--wait", "--kill-on-stall", "--", STALLING_RUN, env=stall, timeout=30)
+    assert started.code == 143, started
+    assert "message: killed because it stalled" in started.out
+
+    refused = mgsup.run("start", "--kill-on-stall", "--", "true")
+    assert refused.code == 2 and "--kill-on-stall needs --wait" in refused.error_line()

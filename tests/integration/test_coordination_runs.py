@@ -15,7 +15,7 @@ import psutil
 import pytest
 import yaml
 
-from supervisor import InvalidRequest, Supervisor
+from supervisor import InvalidRequest, Supervisor, start_shell, wait_shell
 from supervisor.coordination import summarize
 
 SLEEPY_AGENT = """
@@ -154,6 +154,17 @@ def test_wait_shell_kills_a_stalled_run(sup_factory: Callable[..., Supervisor], 
     assert final["status"] == "killed"
     assert "stalled" in final["message"] and "0.5 s" in final["message"]
     assert sup.get_shell_status(shell_id)["status"] == "killed"
+
+
+@pytest.mark.timeout(30)
+def test_module_level_wait_shell_kills_a_stalled_run(home: Supervisor, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MGSUP_STALL_SECONDS", "0.5")
+    shell_id = start_shell(_status_job(tmp_path, 0), cwd=tmp_path)
+
+    final = wait_shell(shell_id, timeout=15, kill_on_stall=True)
+
+    assert final["status"] == "killed" and "stalled" in final["message"]
 
 
 @pytest.mark.timeout(30)
