@@ -86,7 +86,7 @@ def run(quick: bool) -> Result:
             "Ideas, for the owners of `supervisor/`: (1) take the fsync'd `running` write out of the path "
             "between spawn and answer (the caller could record it from the monitor's `ok PID` answer, "
             "minding a job that ends at once); (2) drop the fsync of files rewritten a moment later "
-            "(spec.json, the `starting` state, the slot marker: four fsync'd writes per start today) or "
+            "(spec.json, the slot marker and the `starting` state are each fsync'd on the way) or "
             "fsync the shell directory once; (3) start the monitor with `os.posix_spawn` and read its "
             "answer without first waiting for the intermediate's exit; (4) to go below the interpreter "
             "floor, keep one pre-started monitor ready per home (a zygote that forks per shell) instead "

@@ -59,14 +59,10 @@ def run(quick: bool) -> Result:
     ]
     result.verdicts[-1].detail += f" (p95 {ms(percentile(list_times, 95))})"
     result.notes.append(
-        "Every mgsup call reads the state directory afresh (spec.json, state.json, the head of stdout.log "
-        "for LOG_DIR/STATUS lines, and a /proc lookup for running shells), so answers are shared across "
+        "Every mgsup call reads the state directory afresh (spec.json, state.json, what the job printed "
+        "(LOG_DIR/STATUS lines), and /proc for a running shell's monitor), so answers are shared across "
         "processes and survive restarts; `list_shells` is one such read per shell, validated through the "
-        "pydantic models. Ideas to make it cheaper, for the owners of `supervisor/`: `list_shells` reads "
-        "each spec.json twice (`_is_shell`, then `_status`), validates each state twice (`Store.state`), and "
-        "rereads the head of stdout.log of every ended shell that never announced a LOG_DIR; recording the "
-        "announced paths once (or not looking after the end) would save about half of the file reads. "
-        "The baseline answers from its own memory only: its records vanish with the "
+        "pydantic models. The baseline answers from its own memory only: its records vanish with the "
         "process that started the jobs.")
     return result
 
