@@ -146,7 +146,10 @@ def reconcile(layout: lay.Layout, shell_id: str, state: lifecycle.State) -> life
         position = _queue_position(layout, shell_id)
         if position == 0:
             # A monitor that died may hold the slot this shell waits for; nobody else would notice.
-            _drain(layout, shell_id)
+            try:
+                _drain(layout, shell_id)
+            except OSError:
+                return state  # a home this reader cannot write: someone who can will hand the slot on
             return _read_state(layout, shell_id) or state
         if position is not None or _marker_alive(layout, shell_id):
             return state
@@ -158,10 +161,18 @@ def reconcile(layout: lay.Layout, shell_id: str, state: lifecycle.State) -> life
     if fresh is None or fresh.get("status") != status:
         return fresh or state
     lost = lifecycle.lost(fresh, time.time(), message)
-    lay.write_json(layout.file(shell_id, lay.STATE), lost)
-    _discard_env(layout, shell_id)
+    try:
+        lay.write_json(layout.file(shell_id, lay.STATE), lost)
+    except OSError:
+        # A home this reader cannot write (read-only, full): report `lost` all the same; the first
+        # reader that can write records it and gives the slot back.
+        recorded = False
+    else:
+        recorded = True
+        _discard_env(layout, shell_id)
     proc.stop(lambda: proc.tagged(shell_id), 15, LOST_GRACE, time.sleep)
-    start_admitted(layout, release(layout, shell_id))
+    if recorded:
+        start_admitted(layout, release(layout, shell_id))
     return lost
 
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +148,46 @@ def test_monitor_killed_is_never_reported_running(home: Supervisor, wait_for: Ca
     assert home.get_shell_output(sid)["status"] == "lost"
     assert home.get_shell_status(sid)["status"] == "lost"
     assert home.kill_shell(sid)["message"] == "Process already terminated"
+
+
+@pytest.fixture
+def read_only_view(home: Supervisor, tmp_path: Path) -> Iterator[Supervisor]:
+    """A Supervisor on the test's home seen through a read-only bind mount (needs the right to mount)."""
+    home.store.ensure()
+    view = tmp_path / "read-only-home"
+    view.mkdir()
+    try:
+        subprocess.run(["mount", "--bind", str(home.home), str(view)], check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("cannot bind-mount here (needs CAP_SYS_ADMIN)")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(view)], check=True, capture_output=True)
+        yield Supervisor(view)
+    finally:
+        subprocess.run(["umount", str(view)], check=True, capture_output=True)
+
+
+@pytest.mark.timeout(30)
+def test_a_read_only_home_reports_lost_without_recording_it(sup_factory: Callable[..., Supervisor],
+                                                             read_only_view: Supervisor,
+                                                             wait_for: Callable[..., Any]) -> None:
+    sup = sup_factory(max_concurrent=1)
+    sid = sup.start_shell("sleep 60")
+    queued = sup.start_shell("echo next", queue=True)
+    job = psutil.Process(sup.get_shell_status(sid)["pid"])
+    monitor = psutil.Process(raw_state(sup, sid)["monitor_pid"])
+    monitor.kill()
+    wait_for(lambda: not alive([monitor]), what="the monitor to die")
+
+    assert read_only_view.get_shell_status(sid)["status"] == "lost"
+    assert read_only_view.get_shell_status(queued)["status"] == "queued"
+    assert [s["status"] for s in read_only_view.list_shells()] == ["lost", "queued"]
+    assert raw_state(sup, sid)["status"] == "running", "nothing could be written"
+    assert not alive([job]), "the job does not run on without its monitor"
+    # The first reader that can write records the end and hands the slot on.
+    assert sup.get_shell_status(sid)["status"] == "lost"
+    assert raw_state(sup, sid)["status"] == "lost"
+    assert sup.wait_shell(queued, timeout=10)["status"] == "stopped"
 
 
 @pytest.mark.timeout(30)
