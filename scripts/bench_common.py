@@ -144,7 +144,19 @@ def temp_home(max_concurrent: int = 10) -> Iterator[Supervisor]:
                 sup.kill_shell(shell["shell_id"], grace=1.0)
         ids = {d.name for d in (home / "shells").iterdir()} if (home / "shells").is_dir() else set()
         kill_all(tagged(ids))
+        # A monitor still hands its slot over (under the home's lock) after its shell has ended.
+        poll(lambda: not monitors_of(home), 10, f"the monitors of {home} to exit")
         shutil.rmtree(home, ignore_errors=True)
+
+
+def monitors_of(home: Path) -> list[psutil.Process]:
+    """Live monitor processes of the shells of `home` (their command line names the home)."""
+    found = []
+    for p in psutil.process_iter():
+        with contextlib.suppress(psutil.Error):
+            if str(home) in p.cmdline() and p.status() != psutil.STATUS_ZOMBIE:
+                found.append(p)
+    return found
 
 
 def tagged(shell_ids: set[str]) -> list[psutil.Process]:
