@@ -120,31 +120,49 @@ class Supervisor:
         req = request.start_request(command, cwd=cwd, env=env, inherit_env=inherit_env, name=name,
                                     timeout=timeout, isolate=isolate)
         self.store.ensure()
-        workdir = req.cwd
+        workdir, made = req.cwd, []
         if isolate:
             workdir = req.cwd / ".mgsup" / "workspaces" / f"{req.name or 'shell'}_{shell_id[6:]}"
+            made = _make_workspace(workdir)
         spec = Spec(shell_id=shell_id, name=req.name, command=req.command, argv=req.argv, cwd=str(workdir),
                     env_names=req.env_names, inherit_env=inherit_env, timeout=req.timeout, isolate=isolate,
                     max_concurrent=self.max_concurrent, created=self.clock())
+        try:
+            result = self._admit(spec, req.env, queue=queue)
+        except BaseException:
+            _remove_folders(made)
+            raise
+        try:
+            if result.admitted:
+                self._launch(shell_id, req.env)
+        finally:
+            self._start_queued(result)
+        return shell_id
+
+    def _admit(self, spec: Spec, env: dict[str, str], *, queue: bool) -> admission.Admission:
+        """Record the shell, then give it a slot or a place in the queue; LimitReached when neither is free."""
         self.store.create(spec)
         try:
-            result = admission.admit(self.layout, self.max_concurrent, shell_id, queue=queue, env=req.env)
+            result = admission.admit(self.layout, self.max_concurrent, spec.shell_id, queue=queue, env=env)
         except BaseException:
-            self.store.remove(shell_id)
+            self.store.remove(spec.shell_id)
             raise
         if not (result.admitted or result.queued):
-            self.store.remove(shell_id)
+            self.store.remove(spec.shell_id)
+            self._start_queued(result)
             raise LimitReached(f"Maximum concurrent shells ({self.max_concurrent}) reached: "
                                f"{result.active} running in {self.home}; wait for one to end, kill one, "
                                "or start with queue=True")
-        if isolate:
-            workdir.mkdir(parents=True, exist_ok=True)
-        if result.admitted:
-            self._launch(shell_id, req.env)
+        return result
+
+    def _start_queued(self, result: admission.Admission) -> None:
+        """Start the queued shells an admission gave free slots to, and record the dead ones it found.
+
+        Done whatever became of the shell being admitted: nobody else would start them.
+        """
         admission.start_admitted(self.layout, result.to_start)
         for stale in result.stale:
             self._status(stale)
-        return shell_id
 
     def _launch(self, shell_id: str, env: dict[str, str]) -> None:
         try:
@@ -361,6 +379,27 @@ class Supervisor:
 
         return watch_status(self, shell_id, request.seconds("timeout", timeout, allow_zero=True),
                             kill_on_stall=kill_on_stall)
+
+
+def _make_workspace(path: Path) -> list[Path]:
+    """Create the isolated workspace `path`; the folders this created, deepest first (to undo it)."""
+    missing = [folder for folder in (path, *path.parents) if not folder.exists()]
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _remove_folders(missing)
+        base = next((p for p in path.parents if p.name == ".mgsup"), path.parent)
+        raise InvalidRequest(f"cannot create the isolated workspace under {str(base)!r}: {exc.strerror or exc}; "
+                             "start it from a writable directory, or without isolate") from None
+    return missing
+
+
+def _remove_folders(folders: list[Path]) -> None:
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
 
 
 def _mgcoord_argv() -> list[str]:

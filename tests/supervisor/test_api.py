@@ -308,6 +308,23 @@ def test_isolate_rejects_a_relative_program(home: Supervisor, tmp_path: Path) ->
     assert home.get_shell_output(sid)["stdout"] == "hi\n"
 
 
+def test_isolate_where_no_workspace_can_be_made(sup_factory: Callable[..., Supervisor], tmp_path: Path) -> None:
+    sup = sup_factory(max_concurrent=1)
+    (tmp_path / ".mgsup").write_text("a file where the workspaces folder would go")
+    with pytest.raises(InvalidRequest, match=re.escape(f"cannot create the isolated workspace under "
+                                                       f"{str(tmp_path / '.mgsup')!r}")):
+        sup.start_shell("true", cwd=tmp_path, isolate=True)
+    assert _nothing_written(sup)
+    # No slot is left taken: the next shell starts at once.
+    assert sup.get_shell_status(sup.start_shell("sleep 5"))["status"] == "running"
+    # At the limit, an isolated shell leaves no workspace behind either.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with pytest.raises(LimitReached):
+        sup.start_shell("true", cwd=elsewhere, isolate=True)
+    assert list(elsewhere.iterdir()) == []
+
+
 def test_bad_max_concurrent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for bad in (0, -1, True, 1.5):
         with pytest.raises(InvalidRequest, match="max_concurrent must be a whole number >= 1"):

@@ -16,7 +16,7 @@ from typing import Any
 import psutil
 import pytest
 
-from supervisor import Supervisor
+from supervisor import LimitReached, Supervisor
 
 PY = sys.executable
 IGNORE_TERM = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); " \
@@ -135,6 +135,23 @@ def test_monitor_killed_hands_its_slot_to_the_queue(sup_factory: Callable[..., S
     assert sup.wait_shell(queued, timeout=10)["status"] == "stopped"
     assert sup.get_shell_output(queued)["stdout"] == "next\n"
     assert sup.get_shell_status(sid)["status"] == "lost"
+
+
+@pytest.mark.timeout(30)
+def test_limit_reached_still_starts_the_queued_shell_its_admission_freed(sup_factory: Callable[..., Supervisor],
+                                                                         wait_for: Callable[..., Any]) -> None:
+    sup = sup_factory(max_concurrent=1)
+    sid = sup.start_shell("sleep 60")
+    queued = sup.start_shell("echo next", queue=True)
+    monitor = psutil.Process(raw_state(sup, sid)["monitor_pid"])
+    monitor.kill()
+    wait_for(lambda: not alive([monitor]), what="the monitor to die")
+    # This admission finds the dead monitor's slot, gives it to the queued shell, and has none left.
+    with pytest.raises(LimitReached):
+        sup.start_shell("true")
+    assert raw_state(sup, queued)["status"] in ("running", "stopped"), "started by the caller that admitted it"
+    assert raw_state(sup, sid)["status"] == "lost"
+    assert sup.wait_shell(queued, timeout=10)["status"] == "stopped"
 
 
 @pytest.mark.timeout(30)
