@@ -12,7 +12,7 @@ from typing import Any
 
 from . import admission, coordination, lifecycle, proc, request
 from . import layout as lay
-from .errors import InvalidRequest, LimitReached, ShellNotFound, SupervisorError
+from .errors import InvalidRequest, LimitReached, ShellNotFound, StateDirError, SupervisorError
 from .models import ShellOutput, ShellStatus, Spec, State, iso
 from .output import read_window
 from .store import StateMissing, Store
@@ -297,7 +297,11 @@ class Supervisor:
             return {"shell_id": shell_id, "status": "killed", "signal": None, "message": "Removed from queue"}
         state = self._wait_started(shell_id)
         if state.status == "running":
-            lay.write_json(self.layout.file(shell_id, lay.KILL_REQUEST), {"signal": sig, "grace": grace_s})
+            try:
+                lay.write_json(self.layout.file(shell_id, lay.KILL_REQUEST), {"signal": sig, "grace": grace_s})
+            except OSError as exc:
+                raise StateDirError(f"cannot ask the monitor of {shell_id} to stop: writing to {self.home} failed "
+                                    f"({exc.strerror}); kill it where the state directory is writable") from exc
             if proc.is_alive(state.monitor_pid, state.monitor_start):
                 proc.send([state.monitor_pid or 0], 15)
             state = self._await_end(shell_id, state, grace_s + KILL_ANSWER_MARGIN)

@@ -38,7 +38,8 @@ class Store:
         try:
             self.layout.ensure()
         except OSError as exc:
-            raise StateDirError(f"cannot create the state directory {self.layout.home}: {exc.strerror}") from exc
+            raise StateDirError(f"cannot create the state directory {self.layout.home}: {exc.strerror}; "
+                                "choose another with --home or $MGSUP_HOME") from exc
         if not os.access(self.layout.shells, os.W_OK | os.X_OK):
             raise StateDirError(f"the state directory {self.layout.home} is not writable; "
                                 "choose another with --home or $MGSUP_HOME")
@@ -54,7 +55,8 @@ class Store:
             os.rename(draft, self.layout.shell_dir(spec.shell_id))
         except OSError as exc:
             shutil.rmtree(draft, ignore_errors=True)
-            raise StateDirError(f"cannot write to the state directory {self.layout.home}: {exc.strerror}") from exc
+            raise StateDirError(f"cannot write to the state directory {self.layout.home}: {exc.strerror}; "
+                                "choose another with --home or $MGSUP_HOME") from exc
 
     def remove(self, shell_id: str) -> None:
         """Remove the shell's directory in one step (then its files), so readers never see it half gone."""
@@ -63,6 +65,9 @@ class Store:
             os.rename(self.layout.shell_dir(shell_id), doomed)
         except FileNotFoundError:
             return
+        except OSError as exc:
+            raise StateDirError(f"cannot remove {shell_id} from {self.layout.home}: {exc.strerror}; the state "
+                                "directory must be writable") from exc
         shutil.rmtree(doomed, ignore_errors=True)
 
     def exists(self, shell_id: str) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 import psutil
 import pytest
 
-from supervisor import LimitReached, Supervisor
+from supervisor import LimitReached, StateDirError, Supervisor
 
 PY = sys.executable
 IGNORE_TERM = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); " \
@@ -205,6 +205,18 @@ def test_a_read_only_home_reports_lost_without_recording_it(sup_factory: Callabl
     assert sup.get_shell_status(sid)["status"] == "lost"
     assert raw_state(sup, sid)["status"] == "lost"
     assert sup.wait_shell(queued, timeout=10)["status"] == "stopped"
+
+
+def test_kill_and_clean_in_a_read_only_home_say_so(home: Supervisor, read_only_view: Supervisor) -> None:
+    running = home.start_shell("sleep 60")
+    ended = home.start_shell("true")
+    home.wait_shell(ended, timeout=10)
+    with pytest.raises(StateDirError, match=f"cannot ask the monitor of {running} to stop: .*Read-only file system"):
+        read_only_view.kill_shell(running)
+    with pytest.raises(StateDirError, match=f"cannot remove {ended} from .*Read-only file system"):
+        read_only_view.clean()
+    assert home.get_shell_status(running)["status"] == "running"
+    assert home.get_shell_status(ended)["status"] == "stopped"
 
 
 @pytest.mark.timeout(30)
