@@ -71,7 +71,12 @@ def admit(layout: lay.Layout, limit: int, shell_id: str | None = None, *, queue:
             _reserve(layout, queued_id, now)
             os.unlink(os.path.join(layout.queue, entry))
             state = _read_state(layout, queued_id) or lifecycle.new(now, queued=True)
-            lay.write_json(layout.file(queued_id, lay.STATE), {**state, "status": "starting"})
+            try:
+                lay.write_json(layout.file(queued_id, lay.STATE), {**state, "status": "starting"})
+            except FileNotFoundError:
+                # Its record was removed while it waited (`clean` of a damaged record): the slot goes on.
+                os.unlink(os.path.join(layout.running, queued_id))
+                continue
             result.to_start.append(queued_id)
             result.active += 1
         if shell_id is None:

@@ -155,6 +155,24 @@ def test_limit_reached_still_starts_the_queued_shell_its_admission_freed(sup_fac
 
 
 @pytest.mark.timeout(30)
+def test_the_queue_passes_over_a_shell_removed_while_it_waited(sup_factory: Callable[..., Supervisor],
+                                                              tmp_path: Path, wait_for: Callable[..., Any]) -> None:
+    sup = sup_factory(max_concurrent=1)
+    first = sup.start_shell("while [ ! -e go ]; do sleep 0.02; done", cwd=tmp_path)
+    damaged = sup.start_shell("echo never", queue=True)
+    last = sup.start_shell("echo last", queue=True)
+    (sup.home / "shells" / damaged / "state.json").write_text("{half")
+    assert sup.clean() == [damaged], "a damaged record reads as lost, so clean removes it"
+    (tmp_path / "go").touch()
+    # The first shell's monitor hands its slot on by itself, past the removed shell: no read needed.
+    wait_for(lambda: raw_state(sup, last)["status"] not in ("queued", "starting"), timeout=10,
+             what="the last queued shell to start")
+    assert sup.wait_shell(last, timeout=10)["status"] == "stopped"
+    assert sup.get_shell_status(first)["status"] == "stopped"
+    assert list((sup.home / "queue").iterdir()) == [] and list((sup.home / "running").iterdir()) == []
+
+
+@pytest.mark.timeout(30)
 def test_monitor_killed_is_never_reported_running(home: Supervisor, wait_for: Callable[..., Any]) -> None:
     sid = home.start_shell("sleep 60")
     monitor = psutil.Process(raw_state(home, sid)["monitor_pid"])
