@@ -155,7 +155,7 @@ def _view(status: StatusDict) -> RenderableType:
     coordination = status.get("coordination")
     if coordination:
         parts.extend(_coordination_parts(coordination))
-        parts.extend(_outcome_parts(status, coordination))
+        parts.extend(_outcome_parts(status))
     elif status.get("status_file"):
         parts.append(Text("waiting for the run's status.json ...", style="dim"))
     if status.get("message"):
@@ -190,17 +190,24 @@ def _coordination_parts(coordination: Mapping[str, Any]) -> list[RenderableType]
     return parts
 
 
-def _outcome_parts(status: StatusDict, coordination: Mapping[str, Any]) -> list[RenderableType]:
-    parts: list[RenderableType] = []
-    if coordination.get("winner"):
-        parts.append(Text.assemble(("winner: ", "bold"), (coordination["winner"], "bold green")))
-    if coordination.get("final_answer_preview") and status.get("status") not in ("queued", "running"):
-        parts.append(Text.assemble(("answer: ", "bold"), coordination["final_answer_preview"]))
-    if coordination.get("answer_file"):
-        parts.append(Text.assemble(("answer file: ", "bold"), coordination["answer_file"]))
-    if coordination.get("error"):
-        parts.append(Text.assemble(("error: ", "bold red"), coordination["error"]))
-    return parts
+# The outcome of a coordination run, as (coordination key, label) in the order shown.
+OUTCOME = (("winner", "winner"), ("final_answer_preview", "answer"), ("answer_file", "answer file"),
+           ("error", "error"))
+OUTCOME_STYLES = {"winner": "bold green", "error": "bold red"}
+
+
+def outcome(status: StatusDict) -> list[tuple[str, str, str]]:
+    """(key, label, value) of each part of a run's outcome it has; the answer only once the shell has ended."""
+    coordination = status.get("coordination") or {}
+    ended = status.get("status") not in ("queued", "running")
+    return [(key, label, str(coordination[key])) for key, label in OUTCOME
+            if coordination.get(key) and (ended or key != "final_answer_preview")]
+
+
+def _outcome_parts(status: StatusDict) -> list[RenderableType]:
+    return [Text.assemble((f"{label}: ", "bold red" if key == "error" else "bold"),
+                          (value, OUTCOME_STYLES.get(key, "")))
+            for key, label, value in outcome(status)]
 
 
 def details(status: StatusDict) -> RenderableType:
@@ -257,10 +264,7 @@ def plain_line(status: StatusDict) -> str:
 
 def plain_summary(status: StatusDict) -> list[str]:
     """The closing lines of a followed run: winner, answer preview and answer file (or the error)."""
-    coordination = status.get("coordination") or {}
-    labels = (("winner", "winner"), ("final_answer_preview", "answer"), ("answer_file", "answer file"),
-              ("error", "error"))
-    lines = [f"{label}: {coordination[key]}" for key, label in labels if coordination.get(key)]
+    lines = [f"{label}: {value}" for _, label, value in outcome(status)]
     if status.get("message"):
         lines.append(f"message: {status['message']}")
     return lines

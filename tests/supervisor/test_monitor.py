@@ -68,6 +68,24 @@ def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
     return alive
 
 
+
+def kill_monitor(sup: Supervisor, shell_id: str, wait_for: Callable[..., Any]) -> None:
+    """SIGKILL the monitor of `shell_id` and wait until it is gone; its job runs on, unsupervised."""
+    monitor = psutil.Process(raw_state(sup, shell_id)["monitor_pid"])
+    monitor.kill()
+    wait_for(lambda: not alive([monitor]), what="the monitor to die")
+
+
+@pytest.fixture
+def orphaned_slot(sup_factory: Callable[..., Supervisor],
+                  wait_for: Callable[..., Any]) -> tuple[Supervisor, str, str]:
+    """A limit of 1 held by a shell whose monitor died, and a shell queued behind it: (sup, dead, queued)."""
+    sup = sup_factory(max_concurrent=1)
+    dead = sup.start_shell("sleep 60")
+    queued = sup.start_shell("echo next", queue=True)
+    kill_monitor(sup, dead, wait_for)
+    return sup, dead, queued
+
 @pytest.mark.timeout(30)
 def test_caller_killed_right_after_start(home: Supervisor) -> None:
     script = textwrap.dedent("""
@@ -107,11 +125,8 @@ def test_monitor_killed_makes_the_shell_lost(sup_factory: Callable[..., Supervis
                                              wait_for: Callable[..., Any]) -> None:
     sup = sup_factory(max_concurrent=1)
     sid = sup.start_shell("sleep 60 & setsid sleep 60 & sleep 60")
-    state = raw_state(sup, sid)
-    job = tree(state["pid"])
-    monitor = psutil.Process(state["monitor_pid"])
-    monitor.kill()
-    wait_for(lambda: not alive([monitor]), what="the monitor to die")
+    job = tree(raw_state(sup, sid)["pid"])
+    kill_monitor(sup, sid, wait_for)
     status = sup.get_shell_status(sid)
     assert status["status"] == "lost"
     assert "monitor" in status["message"] and status["end_time"] is not None
@@ -124,28 +139,17 @@ def test_monitor_killed_makes_the_shell_lost(sup_factory: Callable[..., Supervis
 
 
 @pytest.mark.timeout(30)
-def test_monitor_killed_hands_its_slot_to_the_queue(sup_factory: Callable[..., Supervisor],
-                                                    wait_for: Callable[..., Any]) -> None:
-    sup = sup_factory(max_concurrent=1)
-    sid = sup.start_shell("sleep 60")
-    queued = sup.start_shell("echo next", queue=True)
-    monitor = psutil.Process(raw_state(sup, sid)["monitor_pid"])
-    monitor.kill()
-    wait_for(lambda: not alive([monitor]), what="the monitor to die")
+def test_monitor_killed_hands_its_slot_to_the_queue(orphaned_slot: tuple[Supervisor, str, str]) -> None:
+    sup, sid, queued = orphaned_slot
     assert sup.wait_shell(queued, timeout=10)["status"] == "stopped"
     assert sup.get_shell_output(queued)["stdout"] == "next\n"
     assert sup.get_shell_status(sid)["status"] == "lost"
 
 
 @pytest.mark.timeout(30)
-def test_limit_reached_still_starts_the_queued_shell_its_admission_freed(sup_factory: Callable[..., Supervisor],
-                                                                         wait_for: Callable[..., Any]) -> None:
-    sup = sup_factory(max_concurrent=1)
-    sid = sup.start_shell("sleep 60")
-    queued = sup.start_shell("echo next", queue=True)
-    monitor = psutil.Process(raw_state(sup, sid)["monitor_pid"])
-    monitor.kill()
-    wait_for(lambda: not alive([monitor]), what="the monitor to die")
+def test_limit_reached_still_starts_the_queued_shell_its_admission_freed(
+        orphaned_slot: tuple[Supervisor, str, str]) -> None:
+    sup, sid, queued = orphaned_slot
     # This admission finds the dead monitor's slot, gives it to the queued shell, and has none left.
     with pytest.raises(LimitReached):
         sup.start_shell("true")
@@ -175,9 +179,7 @@ def test_the_queue_passes_over_a_shell_removed_while_it_waited(sup_factory: Call
 @pytest.mark.timeout(30)
 def test_monitor_killed_is_never_reported_running(home: Supervisor, wait_for: Callable[..., Any]) -> None:
     sid = home.start_shell("sleep 60")
-    monitor = psutil.Process(raw_state(home, sid)["monitor_pid"])
-    monitor.kill()
-    wait_for(lambda: not alive([monitor]), what="the monitor to die")
+    kill_monitor(home, sid, wait_for)
     # Whichever read comes first after the monitor's death reports it lost.
     assert [s["status"] for s in home.list_shells()] == ["lost"]
     assert home.get_shell_output(sid)["status"] == "lost"
@@ -203,16 +205,10 @@ def read_only_view(home: Supervisor, tmp_path: Path) -> Iterator[Supervisor]:
 
 
 @pytest.mark.timeout(30)
-def test_a_read_only_home_reports_lost_without_recording_it(sup_factory: Callable[..., Supervisor],
-                                                             read_only_view: Supervisor,
-                                                             wait_for: Callable[..., Any]) -> None:
-    sup = sup_factory(max_concurrent=1)
-    sid = sup.start_shell("sleep 60")
-    queued = sup.start_shell("echo next", queue=True)
-    job = psutil.Process(sup.get_shell_status(sid)["pid"])
-    monitor = psutil.Process(raw_state(sup, sid)["monitor_pid"])
-    monitor.kill()
-    wait_for(lambda: not alive([monitor]), what="the monitor to die")
+def test_a_read_only_home_reports_lost_without_recording_it(orphaned_slot: tuple[Supervisor, str, str],
+                                                             read_only_view: Supervisor) -> None:
+    sup, sid, queued = orphaned_slot
+    job = psutil.Process(raw_state(sup, sid)["pid"])
 
     assert read_only_view.get_shell_status(sid)["status"] == "lost"
     assert read_only_view.get_shell_status(queued)["status"] == "queued"
