@@ -164,9 +164,9 @@ TOOLS: tuple[ToolSpec, ...] = (
         "start_coordination",
         "Start a multi-agent coordination run (mgcoord --automation) as a background shell and return its "
         "status. Several agents answer the question, vote, and the winner writes the final answer. Next: "
-        "wait_shell(shell_id) until it ends (get_shell_status shows its progress meanwhile), then "
-        "get_shell_output(shell_id, stream='stdout') for the WINNER, ANSWER_FILE and ANSWER_PREVIEW lines. "
-        "Exit code 0 means a final answer exists.",
+        "wait_shell(shell_id) until it ends (get_shell_status shows its progress meanwhile); the final "
+        "status's 'coordination' then has the winner, final_answer_preview and answer_file (the path of the "
+        "full answer), or 'error'. Exit code 0 means a final answer exists.",
         StartCoordinationArgs, ShellStatus, _start_coordination, read_only=False),
 )
 _BY_NAME = {spec.name: spec for spec in TOOLS}

@@ -146,6 +146,8 @@ def test_start_coordination_runs_the_demo(with_client: Callable[..., Any], tmp_p
         done = await ok(client, "wait_shell", {"shell_id": started["shell_id"], "timeout": 90})
         assert (done["status"], done["exit_code"]) == ("stopped", 0), done
         assert done["log_dir"] and done["coordination"] and done["coordination"]["winner"]
+        answer = Path(done["coordination"]["answer_file"])
+        assert answer.parent.name == done["coordination"]["winner"] and "391" in answer.read_text()
         out = await ok(client, "get_shell_output", {"shell_id": started["shell_id"], "stream": "stdout"})
         assert "WINNER: " in out["stdout"] and "391" in out["stdout"]
         missing = await failed(client, "start_coordination", {"config": "nowhere.yaml", "question": "q?",
