@@ -72,7 +72,7 @@ def admit(layout: lay.Layout, limit: int, shell_id: str | None = None, *, queue:
             os.unlink(os.path.join(layout.queue, entry))
             state = _read_state(layout, queued_id) or lifecycle.new(now, queued=True)
             try:
-                lay.write_json(layout.file(queued_id, lay.STATE), {**state, "status": "starting"})
+                lay.write_json(layout.file(queued_id, lay.STATE), {**state, "status": "starting"}, durable=False)
             except FileNotFoundError:
                 # Its record was removed while it waited (`clean` of a damaged record): the slot goes on.
                 os.unlink(os.path.join(layout.running, queued_id))
@@ -83,7 +83,7 @@ def admit(layout: lay.Layout, limit: int, shell_id: str | None = None, *, queue:
             return result
         if result.active < limit:
             _reserve(layout, shell_id, now)
-            lay.write_json(layout.file(shell_id, lay.STATE), lifecycle.new(now, queued=False))
+            lay.write_json(layout.file(shell_id, lay.STATE), lifecycle.new(now, queued=False), durable=False)
             result.admitted = True
             result.active += 1
         elif queue:
@@ -191,7 +191,8 @@ def limit_of(layout: lay.Layout, shell_id: str) -> int:
 
 def _reserve(layout: lay.Layout, shell_id: str, now: float) -> None:
     me = os.getpid()
-    lay.write_json(os.path.join(layout.running, shell_id), {"pid": me, "start": proc.start_ticks(me), "at": now})
+    marker = {"pid": me, "start": proc.start_ticks(me), "at": now}
+    lay.write_json(os.path.join(layout.running, shell_id), marker, durable=False)
 
 
 def _queue_position(layout: lay.Layout, shell_id: str) -> int | None:

@@ -69,7 +69,7 @@ def printed(stdout_path: str | os.PathLike[str], *, ended: bool, record: str | N
     found = Printed(log_dir, status_file, outcome.get("ANSWER_FILE"), outcome.get("ERROR"))
     if record is not None:
         try:
-            lay.write_json(record, asdict(found))
+            lay.write_json(record, asdict(found), durable=False)
         except OSError:
             pass
     return found

@@ -298,7 +298,8 @@ class Supervisor:
         state = self._wait_started(shell_id)
         if state.status == "running":
             try:
-                lay.write_json(self.layout.file(shell_id, lay.KILL_REQUEST), {"signal": sig, "grace": grace_s})
+                lay.write_json(self.layout.file(shell_id, lay.KILL_REQUEST), {"signal": sig, "grace": grace_s},
+                               durable=False)
             except OSError as exc:
                 raise StateDirError(f"cannot ask the monitor of {shell_id} to stop: writing to {self.home} failed "
                                     f"({exc.strerror}); kill it where the state directory is writable") from exc

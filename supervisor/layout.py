@@ -96,15 +96,21 @@ def loads(text: str) -> Any:
     return value
 
 
-def write_json(path: str, data: Any, *, mode: int = 0o600) -> None:
-    """Replace `path` atomically: readers see the old or the new content, never a mix."""
+def write_json(path: str, data: Any, *, mode: int = 0o600, durable: bool = True) -> None:
+    """Replace `path` atomically: readers see the old or the new content, never a mix.
+
+    `durable=False` skips the fsync, for records that are replaced moments later or rebuilt from
+    others (slot markers, the transient `starting` and `running` states): the rename still keeps
+    them whole, and each fsync costs the start path time on a busy disk.
+    """
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.{_thread.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
         payload = memoryview(dumps(data).encode())
         while payload:
             payload = payload[os.write(fd, payload):]
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
         os.close(fd)
         fd = -1
         os.replace(tmp, path)

@@ -68,8 +68,11 @@ class Monitor:
             return
         state = lifecycle.running(state, time.time(), pid=self.job, pid_start=proc.start_ticks(self.job),
                                   monitor_pid=self.me, monitor_start=proc.start_ticks(self.me))
-        self._save(state)
+        self._save(state, durable=False)
         self._reply(f"ok {self.job}")
+        # After the reply: importing ctypes costs ~5 ms of start latency. A process the job orphans
+        # in that window re-parents to init instead; the tag sweep at the end still finds it.
+        _become_subreaper()
         killed, timed_out = self._supervise(spec.get("timeout"))
         assert self.wait_status is not None
         self._save(lifecycle.exited(state, time.time(), self.wait_status, killed=killed, timed_out=timed_out,
@@ -181,8 +184,8 @@ class Monitor:
     def _record(self, signum: int, frame: object) -> None:
         self.received.append(signum)
 
-    def _save(self, state: lifecycle.State) -> None:
-        lay.write_json(self.layout.file(self.shell_id, lay.STATE), state)
+    def _save(self, state: lifecycle.State, *, durable: bool = True) -> None:
+        lay.write_json(self.layout.file(self.shell_id, lay.STATE), state, durable=durable)
 
     def _reply(self, message: str) -> None:
         try:
@@ -230,7 +233,6 @@ def main() -> None:
     if os.fork():
         os._exit(0)
     os.setsid()
-    _become_subreaper()
     Monitor(lay.Layout(home), shell_id, ready_fd).run()
 
 

@@ -148,7 +148,7 @@ def spawn_monitor(home: str, shell_id: str, env: dict[str, str] | None, log: str
     import subprocess
 
     read_end, write_end = os.pipe()
-    argv = [sys.executable, "-I", "-S", MONITOR_FILE, home, shell_id, str(write_end)]
+    argv = [sys.executable, "-I", "-S", "-X", "frozen_modules=on", MONITOR_FILE, home, shell_id, str(write_end)]
     try:
         with open(log, "ab") as log_file:
             intermediate = subprocess.Popen(
