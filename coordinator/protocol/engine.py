@@ -89,6 +89,8 @@ class Engine:
         self._generation: dict[str, int] = dict.fromkeys(self.state.agents, 0)
         self._finished: asyncio.Queue[tuple[str, int, TurnOutcome]] = asyncio.Queue()
         self._stopping: set[asyncio.Task[None]] = set()
+        # The last cancelled turn of each agent, until its backend has finished stopping it.
+        self._replaced: dict[str, asyncio.Task[None]] = {}
 
     async def run(self) -> str:
         """Coordinate until every agent still taking part has voted; return the winner's agent id.
@@ -162,6 +164,11 @@ class Engine:
         )
 
     async def _turn(self, agent_id: str, generation: int, request: CoordinateRequest) -> None:
+        replaced = self._replaced.pop(agent_id, None)
+        if replaced is not None:
+            # The replaced turn's process may still be dying (an agent that ignores SIGTERM): the new
+            # turn must not run beside it in the same workspace.
+            await asyncio.wait([replaced])
         outcome: TurnOutcome
         try:
             async with asyncio.timeout(self._limits.agent_timeout):
@@ -182,6 +189,7 @@ class Engine:
             task.cancel()
             self._stopping.add(task)
             task.add_done_callback(self._stopping.discard)
+            self._replaced[agent_id] = task
 
     async def _stop_all_turns(self) -> None:
         for agent_id in list(self._turns):

@@ -191,3 +191,33 @@ def test_presentation_failure_is_an_execution_error() -> None:
 
     with pytest.raises(ExecutionError, match="cannot present"):
         asyncio.run(scenario())
+
+
+@dataclass
+class SlowToStop(Scripted):
+    """An agent whose turns take a while to stop when cancelled (a process that ignores SIGTERM)."""
+
+    stop_delay: float = 0.3
+    active: int = 0
+    overlaps: int = 0
+
+    async def coordinate(self, request: CoordinateRequest) -> Action:
+        self.active += 1
+        if self.active > 1:
+            self.overlaps += 1
+        try:
+            return await super().coordinate(request)
+        except asyncio.CancelledError:
+            await asyncio.sleep(self.stop_delay)
+            raise
+        finally:
+            self.active -= 1
+
+
+def test_a_restarted_turn_begins_only_after_the_replaced_one_stopped() -> None:
+    slow = SlowToStop(answer_then_vote("late"), delays=(0.5, 0.0))
+    backends = {"a": Scripted(answer_then_vote("quick"), delays=(0.05, 0.0)), "b": slow}
+    engine, _ = _engine(backends)
+    asyncio.run(engine.run())
+    assert slow.cancelled >= 1, "b's first turn must have been restarted by a's answer"
+    assert slow.overlaps == 0
