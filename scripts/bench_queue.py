@@ -59,21 +59,21 @@ def run(quick: bool) -> Result:
     result.notes.append(
         f"The ideal is {count // LIMIT} rounds of {float(SLEEP) * 1000:.0f} ms = "
         f"{ms(count // LIMIT * float(SLEEP))}; the rest is the cost of starting, recording and reaping jobs "
-        "on two cores. Each mgsup job costs a monitor process (one interpreter start) and a few fsync'd "
-        "state writes; each queued job is started by the monitor of the job that ended before it. "
+        "on two cores. Each mgsup job costs a monitor process (one interpreter start) and a few state "
+        "writes; each queued job is started by the monitor of the job that ended before it. "
         f"In the queued run, {queued} of {count} jobs waited in the queue: one caller starting shells one "
         "after the other (each `start_shell` that gets a slot waits for its monitor's answer) is slower than "
         "10 ms jobs end, so slots are mostly free and the submitting loop is the bottleneck.")
     pool_total = totals[f"mgsup, pool of {LIMIT} threads each `start_shell` + `wait_shell`"][1]
     if reference and mgsup_total / reference[1] > RATIO_TARGET:
         result.notes.append(
-            "Why the target is missed, and ideas for the owners of `supervisor/`: a `start_shell` that finds a "
-            "free slot starts the monitor synchronously, so one caller pays the full start latency per job, "
-            "in series; `queue=True` could instead record the shell and hand the start to a detached starter "
-            "(or to the monitors, as for queued shells) and return at once. Even when 10 threads submit in "
-            f"parallel mgsup is at {pool_total / reference[1]:.2f}× GNU parallel: each job costs a fresh "
-            "interpreter for its monitor and several fsync'd writes under the admission lock, which bounds "
-            "throughput on two cores; a long-lived monitor that forks per shell would remove the first cost.")
+            "Why the target is missed: a `start_shell` that finds a free slot returns only once the job runs "
+            "(the contract: a returned running shell has a real pid), so one caller pays the full start "
+            "latency per job, in series. Even when 10 threads submit in parallel mgsup is at "
+            f"{pool_total / reference[1]:.2f}× GNU parallel: each job costs a fresh interpreter for its "
+            "monitor, which bounds throughput on two cores. That per-job monitor is what makes a job "
+            "outlive its caller with its output and exit code recorded, which parallel and the baseline do "
+            "not offer; the cost only shows for jobs this short.")
     return result
 
 

@@ -76,21 +76,18 @@ def run(quick: bool) -> Result:
     result.notes.append(
         "Where mgsup's time goes: `start_shell` launches the monitor (`python -I -S monitor.py`: one "
         "interpreter start plus its imports, then fork + setsid), and waits both for that intermediate "
-        "process to exit and for the monitor's answer, which comes after the job was spawned and "
-        "`state.json` was written with fsync. The baseline and raw Popen only fork/exec in-process.")
+        "process to exit and for the monitor's answer, which comes after the job was spawned and the "
+        "`running` state was written. The baseline and raw Popen only fork/exec in-process.")
     if percentile(mgsup, 50) > TARGET:
         result.notes.append(
             f"Why the target is missed: the bare interpreter start takes {ms(bare)} here and {ms(with_imports)} "
             f"with the monitor's imports ({with_imports / TARGET:.0%} of the {ms(TARGET)} budget), and the "
-            "caller waits for it on every start. "
-            "Ideas, for the owners of `supervisor/`: (1) take the fsync'd `running` write out of the path "
-            "between spawn and answer (the caller could record it from the monitor's `ok PID` answer, "
-            "minding a job that ends at once); (2) drop the fsync of files rewritten a moment later "
-            "(spec.json, the slot marker and the `starting` state are each fsync'd on the way) or "
-            "fsync the shell directory once; (3) start the monitor with `os.posix_spawn` and read its "
-            "answer without first waiting for the intermediate's exit; (4) to go below the interpreter "
-            "floor, keep one pre-started monitor ready per home (a zygote that forks per shell) instead "
-            "of starting an interpreter per shell.")
+            "caller waits for it on every start. Already done to get here: the monitor imports only C "
+            "stdlib modules before it answers, becomes a subreaper after answering (ctypes costs ~5 ms), "
+            "and the transient `starting`/`running` states and slot markers are written without fsync. "
+            "Going below the interpreter floor needs a pre-started process per home that forks a monitor "
+            "per shell; that is a daemon, which the design avoids on purpose (no single process whose "
+            "death affects other shells), so the target is left unmet rather than traded for that.")
     if cli is not None:
         result.notes.append(
             "The CLI row is a whole new process per call: most of it is imports (see "
@@ -204,10 +201,10 @@ def _breakdown(phases: dict[str, float], count: int, floors: dict[str, list[floa
     answer = phases.get("_read_all", 0.0) / runs
     table.rows += [
         ["write spec.json (mkdir + fsync'd JSON)", ms(phases.get("create", 0.0) / runs)],
-        ["admission: flock, slot marker, state.json (fsync)", ms(phases.get("admit", 0.0) / runs)],
+        ["admission: flock, slot marker, `starting` state.json", ms(phases.get("admit", 0.0) / runs)],
         ["spawn monitor: Popen → intermediate exited (interpreter start, imports, fork, setsid)",
          ms(spawn - answer)],
-        ["spawn monitor: → monitor's answer (read spec, posix_spawn job, state.json fsync)", ms(answer)],
+        ["spawn monitor: → monitor's answer (read spec, posix_spawn job, `running` state.json)", ms(answer)],
     ]
     medians = {label: percentile(values, 50) for label, values in floors.items()}
     table.rows += [[f"{label} (p50, run between the starts)", ms(value)] for label, value in medians.items()]
