@@ -134,7 +134,7 @@ def sweep_plan(base_config: str | os.PathLike[str], overrides: Sequence[str], qu
         raise InvalidRequest("no overrides given: use at least one KEY=V1,V2 to sweep over")
     base = _load_yaml(base_path)
     questions = _nonempty(questions)
-    folder = Path(out_dir) / CONFIGS_DIR
+    folder = Path(out_dir).expanduser().absolute() / CONFIGS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     plan = []
     for vi, values in enumerate(itertools.product(*(vals for _, vals in axes)), 1):

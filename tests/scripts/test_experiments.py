@@ -149,6 +149,15 @@ def test_sweep_writes_valid_variants(tmp_path: Path) -> None:
     assert check.returncode == 0, check.stdout + check.stderr
 
 
+
+def test_sweep_variants_have_absolute_paths_for_a_relative_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The runs work in --out, so a variant path relative to the caller's folder would not be found there.
+    monkeypatch.chdir(tmp_path)
+    plan = sweep_plan(DEMO, ["orchestrator.max_new_answers_per_agent=1"], ["q"], "results/sweep")
+
+    assert plan[0].config == str(tmp_path / "results" / "sweep" / "configs" / "v01.yaml")
+    assert Path(plan[0].config).is_file()
+
 # -- the runner -----------------------------------------------------------------------------------
 
 @pytest.mark.timeout(60)
