@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from supervisor.experiments import Experiment, RunOptions, ab_plan, cli_options, compare, load_results, run_and_report
 
@@ -40,7 +39,7 @@ def main(run: RunOptions, config_a: str, config_b: str, questions: tuple[str, ..
     code = run_and_report(plan, run)
     if code == 0:
         better = compare(load_results(run.out))["better"]
-        Console().print(f"better: {better} ({config_a if better == 'A' else config_b})")
+        click.echo(f"better: {better} ({config_a if better == 'A' else config_b})")
     sys.exit(code)
 
 

@@ -35,7 +35,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from . import lifecycle
+from . import lifecycle, progress
 from .core import Supervisor
 from .errors import InvalidRequest, ShellNotFound, SupervisorError
 
@@ -423,19 +423,20 @@ def run_and_report(make_plan: Callable[[], list[Experiment]], options: RunOption
     0: every experiment finished (whatever its outcome); 130: interrupted (rerun to resume); a
     SupervisorError's own code when the plan or the supervisor refused.
     """
-    console = console or Console()
+    console = console or progress.console()
     try:
         plan = make_plan()
         sup = Supervisor(options.home, max_concurrent=options.max_concurrent, stall_seconds=options.stall_seconds)
-        console.print(f"{len(plan)} experiments; results in {options.out}")
+        console.print(f"{len(plan)} experiments; results in {options.out}", markup=False, highlight=False)
         results = run_experiments(
             plan, options.out, supervisor=sup, cwd=options.cwd, timeout=options.timeout,
             kill_on_stall=options.kill_on_stall,
             on_result=lambda r: console.print(f"done {r.experiment_id} [{r.label}]: {r.status} "
-                                              f"exit={r.exit_code} winner={r.winner} {r.duration_seconds}s"),
+                                              f"exit={r.exit_code} winner={r.winner} {r.duration_seconds}s",
+                                              markup=False, highlight=False),
         )
     except SupervisorError as exc:
-        console.print(f"error: {exc}", style="red", highlight=False)
+        console.print(f"error: {exc}", style="red", markup=False, highlight=False, soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         done = sum(r.finished for r in load_results(options.out))
@@ -446,7 +447,7 @@ def run_and_report(make_plan: Callable[[], list[Experiment]], options: RunOption
     print_report(results, console)
     if options.plot:
         try:
-            console.print(f"plot: {plot(results, options.out / PLOT_FILE)}")
+            console.print(f"plot: {plot(results, options.out / PLOT_FILE)}", markup=False, highlight=False)
         except ImportError:
             console.print("plot skipped: matplotlib is not installed (pip install 'mgsup[plot]')")
     return 0

@@ -83,7 +83,8 @@ def configs(tmp_path: Path) -> dict[str, Path]:
 
 def run_script(name: str, *args: str, home: Supervisor) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(SCRIPTS / name), *args, "--home", str(home.home)],
-                          capture_output=True, text=True, timeout=90, env={**os.environ, "COLUMNS": "200"})
+                          capture_output=True, text=True, timeout=90,
+                          env={k: v for k, v in os.environ.items() if k != "COLUMNS"})
 
 
 # -- plans ----------------------------------------------------------------------------------------
@@ -274,6 +275,9 @@ def test_sweep_script_runs_every_variant(home: Supervisor, tmp_path: Path, confi
     assert [(r.label, r.status, r.winner) for r in rows] == [
         ("max_new_answers_per_agent=1", "stopped", "agent_a"), ("max_new_answers_per_agent=2", "stopped", "agent_a")]
     assert sorted(p.name for p in (out / "configs").iterdir()) == ["v01.yaml", "v02.yaml"]
+    # Read in a pipe: labels are printed whole, in the progress lines and in the tables.
+    assert "done v01-q01-r1 [max_new_answers_per_agent=1]: stopped" in done.stdout
+    assert "│ max_new_answers_per_agent=2 │" in done.stdout
 
 
 def test_batch_script_reports_bad_input_with_its_exit_code(home: Supervisor, tmp_path: Path) -> None:
