@@ -22,6 +22,7 @@ import json
 import os
 import queue
 import re
+import textwrap
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -43,6 +44,8 @@ RESULTS_JSON = "results.json"
 RESULTS_CSV = "results.csv"
 CONFIGS_DIR = "configs"
 PLOT_FILE = "results.png"
+# Characters per line of a label under a plot column (2.8 inches at 100 dpi, 9-point text).
+TICK_WIDTH = 28
 
 
 @dataclass(frozen=True)
@@ -346,6 +349,15 @@ def compare(results: Sequence[Result]) -> dict[str, Any]:
     return {"labels": {s["label"]: s for s in summary}, "better": ranked[0]["label"] if ranked else None}
 
 
+def tick_label(label: str) -> str:
+    """A label cut into lines that fit under one column of the plot (a sweep's overrides one per line).
+
+    >>> tick_label("max_new_answers_per_agent=1 agent_timeout_seconds=10")
+    'max_new_answers_per_agent=1\\nagent_timeout_seconds=10'
+    """
+    return textwrap.fill(label, TICK_WIDTH, break_long_words=False, break_on_hyphens=False)
+
+
 def plot(results: Sequence[Result], path: str | os.PathLike[str]) -> Path:
     """Write a PNG of durations and outcomes per label; ImportError when matplotlib is not installed."""
     import matplotlib
@@ -355,7 +367,8 @@ def plot(results: Sequence[Result], path: str | os.PathLike[str]) -> Path:
 
     summary = summarize_by_label(results)
     labels = [s["label"] for s in summary]
-    fig, (durations, outcomes) = plt.subplots(1, 2, figsize=(max(8, 2.2 * len(labels)), 4.5))
+    # One above the other, so each plot has the whole width for its labels.
+    fig, (durations, outcomes) = plt.subplots(2, 1, figsize=(max(6.0, 2.8 * len(labels)), 8))
     for x, label in enumerate(labels):
         points = [r.duration_seconds for r in results if r.label == label and r.duration_seconds is not None]
         durations.scatter([x] * len(points), points, alpha=0.7)
@@ -363,17 +376,19 @@ def plot(results: Sequence[Result], path: str | os.PathLike[str]) -> Path:
             durations.hlines(sum(points) / len(points), x - 0.3, x + 0.3, colors="black")
     durations.set_title("duration per run (line: mean)")
     durations.set_ylabel("seconds")
-    durations.set_ylim(bottom=0)
+    # Headroom, so the top points are not cut and the legend does not cover the bars.
+    durations.set_ylim(0, 1.15 * max((r.duration_seconds or 0 for r in results), default=0) or 1)
     bottom = [0] * len(labels)
     for kind in sorted({outcome(r) for r in results}):
         counts = [s["outcomes"].get(kind, 0) for s in summary]
         outcomes.bar(range(len(labels)), counts, bottom=bottom, label=kind)
         bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
+    outcomes.set_ylim(0, 1.3 * max(bottom, default=0) or 1)
     outcomes.set_title("outcomes")
     outcomes.set_ylabel("runs")
     outcomes.legend()
     for axes in (durations, outcomes):
-        axes.set_xticks(range(len(labels)), labels, rotation=20, ha="right")
+        axes.set_xticks(range(len(labels)), [tick_label(label) for label in labels], fontsize=9)
     fig.tight_layout()
     target = Path(path)
     fig.savefig(target, dpi=100)

@@ -30,6 +30,7 @@ from supervisor.experiments import (
     run_experiments,
     set_dotted,
     sweep_plan,
+    tick_label,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -158,6 +159,14 @@ def test_sweep_variants_have_absolute_paths_for_a_relative_out(tmp_path: Path, m
 
     assert plan[0].config == str(tmp_path / "results" / "sweep" / "configs" / "v01.yaml")
     assert Path(plan[0].config).is_file()
+
+
+def test_plot_labels_are_cut_into_lines_that_fit_a_column() -> None:
+    assert tick_label("max_new_answers_per_agent=1 agent_timeout_seconds=10") == (
+        "max_new_answers_per_agent=1\nagent_timeout_seconds=10")
+    assert tick_label("a_single_label_longer_than_one_line_of_the_plot") == (
+        "a_single_label_longer_than_one_line_of_the_plot")
+    assert tick_label("A") == "A"
 
 # -- the runner -----------------------------------------------------------------------------------
 
