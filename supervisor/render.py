@@ -35,7 +35,6 @@ AGENT_STYLES = {
     "timeout": "red",
     "completed": "bold green",
 }
-COMMAND_WIDTH = 40
 
 
 def human_seconds(seconds: float | None) -> str:
@@ -107,7 +106,7 @@ def shells_table(shells: list[dict[str, Any]], now: float | None = None) -> Tabl
     table.add_column("DURATION", justify="right", no_wrap=True)
     table.add_column("EXIT", justify="right", no_wrap=True)
     table.add_column("PROGRESS", no_wrap=True)
-    table.add_column("COMMAND", min_width=12, max_width=COMMAND_WIDTH)
+    table.add_column("COMMAND", min_width=12)
     for s in shells:
         table.add_row(
             s["shell_id"], _cut(s.get("name") or "-"), styled_status(s["status"]),

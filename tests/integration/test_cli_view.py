@@ -22,6 +22,17 @@ def test_status_table_without_colour_on_a_pipe(mgsup: Mgsup) -> None:
     assert len(lines) == 3
 
 
+
+def test_status_table_shows_a_long_command_whole_when_there_is_room(mgsup: Mgsup) -> None:
+    command = "for i in 1 2 3; do echo tick $i; sleep 10; done; echo and a little more to read"
+    shell_id = mgsup.start("--", command)
+    row = mgsup.ok("status").splitlines()[1]
+    assert row.startswith(shell_id) and row.endswith(command)
+    mgsup.ok("kill", shell_id)
+    narrow = mgsup.run("status", env={"COLUMNS": "100"})
+    assert narrow.code == 0 and max(len(line) for line in narrow.out.splitlines()) <= 100
+    assert narrow.out.splitlines()[1].endswith("…")
+
 def test_status_of_an_empty_home(mgsup: Mgsup) -> None:
     assert mgsup.ok("status") == f"no shells on record in {mgsup.home}\n"
     assert json.loads(mgsup.ok("status", "--json")) == []
