@@ -6,6 +6,8 @@ here reads the state directory or touches a process.
 
 from __future__ import annotations
 
+import os
+import shlex
 import time
 from collections.abc import Mapping
 from datetime import datetime
@@ -74,9 +76,21 @@ def live_duration(status: StatusDict, now: float | None = None) -> float | None:
     return float(duration) if duration is not None else None
 
 
-def command_text(command: str | list[str]) -> str:
-    """The command as one line: a shell string as given, an argv list joined with spaces."""
-    text = command if isinstance(command, str) else " ".join(command)
+def command_text(command: str | list[str], *, program_name: bool = False) -> str:
+    """The command as one line: a shell string as given, an argv list quoted as a shell would need it.
+
+    `program_name` shows the program of an argv list by its name rather than its whole path (for tables).
+
+    >>> command_text(["/usr/bin/mgcoord", "--config", "demo.yaml", "What is 17 * 23?"], program_name=True)
+    "mgcoord --config demo.yaml 'What is 17 * 23?'"
+    """
+    if isinstance(command, str):
+        text = command
+    else:
+        argv = list(command)
+        if program_name and argv:
+            argv[0] = os.path.basename(argv[0])
+        text = shlex.join(argv)
     return " ".join(text.split())
 
 
@@ -112,7 +126,7 @@ def shells_table(shells: list[dict[str, Any]], now: float | None = None) -> Tabl
             s["shell_id"], _cut(s.get("name") or "-"), styled_status(s["status"]),
             str(s["pid"]) if s.get("pid") else "-", age(s.get("created_at"), now),
             human_seconds(live_duration(s, now)), "-" if s.get("exit_code") is None else str(s["exit_code"]),
-            progress_text(s), _cut(command_text(s["command"])),
+            progress_text(s), _cut(command_text(s["command"], program_name=True)),
         )
     return table
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shlex
+import sys
+from pathlib import Path
 
 from .conftest import CONTRACT_KEYS, Mgsup
 
@@ -32,6 +35,17 @@ def test_status_table_shows_a_long_command_whole_when_there_is_room(mgsup: Mgsup
     narrow = mgsup.run("status", env={"COLUMNS": "100"})
     assert narrow.code == 0 and max(len(line) for line in narrow.out.splitlines()) <= 100
     assert narrow.out.splitlines()[1].endswith("…")
+
+
+def test_an_argument_list_is_shown_quoted_and_the_table_names_its_program(mgsup: Mgsup) -> None:
+    argv = [sys.executable, "-c", "print(1 + 1)"]
+    shell_id = mgsup.start("--", *argv)
+    mgsup.ok("wait", shell_id)
+    assert mgsup.ok("list").split("\t")[4] == shlex.join(argv) + "\n"
+    details = dict(line.split(None, 1) for line in mgsup.ok("status", shell_id).splitlines())
+    assert details["command"] == shlex.join(argv)
+    # The table has less room: the program by its name, not its whole path.
+    assert mgsup.ok("status").splitlines()[1].endswith(shlex.join([Path(sys.executable).name, *argv[1:]]))
 
 def test_status_of_an_empty_home(mgsup: Mgsup) -> None:
     assert mgsup.ok("status") == f"no shells on record in {mgsup.home}\n"
