@@ -152,7 +152,7 @@ class Supervisor:
             self._start_queued(result)
             raise LimitReached(f"Maximum concurrent shells ({self.max_concurrent}) reached: "
                                f"{result.active} running in {self.home}; wait for one to end, kill one, "
-                               "or start with queue=True")
+                               "or queue it (queue=True; mgsup start --queue)")
         return result
 
     def _start_queued(self, result: admission.Admission) -> None:

@@ -110,6 +110,7 @@ def test_limit_reached_exits_4_and_queue_waits_for_a_slot(mgsup: Mgsup) -> None:
     refused = mgsup.run("--max-concurrent", "1", "start", "--", "true")
     assert refused.code == 4
     assert "Maximum concurrent shells (1) reached" in refused.error_line()
+    assert "mgsup start --queue" in refused.error_line()
     assert [d.name for d in mgsup.shell_dirs()] == [first]
     queued = mgsup.ok("--max-concurrent", "1", "start", "--queue", "--json", "--", "echo later")
     queued_id = json.loads(queued)["shell_id"]
