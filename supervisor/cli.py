@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from . import lifecycle, progress, render
+from . import lifecycle, progress, render, request
 from .core import Supervisor
 from .errors import SupervisorError
 from .exitcodes import EPILOG, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_WAIT_TIMEOUT, job_exit_code
@@ -251,6 +251,9 @@ def kill(session: Session, shell_ids: tuple[str, ...], kill_all: bool, sig: str,
     if kill_all == bool(shell_ids):
         raise click.UsageError("give SHELL_IDs or --all (not both)")
     signal_arg: str | int = int(sig) if sig.isdigit() else sig
+    # Checked here too, so that a mistyped option is an error even when there is nothing to kill.
+    request.signal_number(signal_arg)
+    request.seconds("grace", grace, allow_zero=True)
     if kill_all:
         targets = [s for s in sup.list_shells() if s["status"] in ("queued", "running")]
     else:

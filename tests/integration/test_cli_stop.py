@@ -48,6 +48,12 @@ def test_kill_bad_input_kills_nothing(mgsup: Mgsup) -> None:
     assert json.loads(mgsup.ok("status", "--json", shell_id))["status"] == "running"
 
 
+def test_kill_all_checks_its_options_even_when_nothing_runs(mgsup: Mgsup) -> None:
+    for args, message in ((["--signal", "SIGNOPE"], "unknown signal"), (["--grace", "-1"], "grace must be zero")):
+        result = mgsup.run("kill", "--all", *args)
+        assert (result.code, result.out) == (2, "") and message in result.error_line(), (args, result)
+
+
 def test_clean_removes_ended_shells_and_all_removes_everything(mgsup: Mgsup) -> None:
     ended = mgsup.start("--", "true")
     mgsup.ok("wait", ended)
