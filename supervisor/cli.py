@@ -88,8 +88,8 @@ def _env_pairs(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
 @click.option("--kill-on-stall", is_flag=True, help="With --wait: kill a coordination run whose status.json "
               "stops changing for $MGSUP_STALL_SECONDS (default 60).")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON instead of the shell id.")
-@click.option("--config", metavar="CONFIG", help='Start a coordination run of CONFIG; the argument is the '
-              'QUESTION: mgsup start --config CONFIG "QUESTION".')
+@click.option("--config", metavar="CONFIG", help='Start a coordination run of CONFIG (a path from the current '
+              'directory, whatever --cwd); the argument is the QUESTION: mgsup start --config CONFIG "QUESTION".')
 @click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="-- COMMAND [ARG...] | QUESTION")
 @pass_session
 def start(session: Session, name: str | None, cwd: str | None, env: dict[str, str], timeout: float | None,
@@ -118,7 +118,10 @@ def start(session: Session, name: str | None, cwd: str | None, env: dict[str, st
         if len(args) != 1:
             raise click.UsageError('give the question as one quoted argument: mgsup start --config CONFIG '
                                    '"QUESTION"')
-        shell_id = sup.start_coordination(config, args[0], cwd=cwd, timeout=timeout, queue=queue, name=name)
+        # A path typed on the command line is read from where it was typed, like --cwd itself; the
+        # library alone would read a relative one from the run's cwd.
+        config_path = os.path.abspath(os.path.expanduser(config))
+        shell_id = sup.start_coordination(config_path, args[0], cwd=cwd, timeout=timeout, queue=queue, name=name)
     else:
         if not args:
             raise click.UsageError("no command given: mgsup start [OPTIONS] -- COMMAND [ARG...]")

@@ -94,7 +94,8 @@ class Supervisor:
         """Start a coordination run: `mgcoord --automation --config CONFIG --instance-id SUFFIX QUESTION`.
 
         The instance id is the shell id's 8 hex characters, so parallel runs of one config never
-        share a workspace. The run's `log_dir`, `status_file` and `coordination` summary appear in
+        share a workspace. The run works in `cwd` (default: the current directory), and a relative
+        `config` is read from there. The run's `log_dir`, `status_file` and `coordination` summary appear in
         its status as soon as it has printed them.
 
         >>> sid = Supervisor().start_coordination("configs/demo.yaml", "What is 17 * 23?")

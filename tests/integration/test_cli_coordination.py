@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,16 @@ def test_start_config_wait_shows_progress_and_the_outcome(mgsup: Mgsup) -> None:
     assert "completed 100%" in table and "demo" in table
     details = mgsup.ok("status", shell_id)
     assert f"winner: {winner}" in details and f"answer file: {answer_file}" in details
+
+
+@pytest.mark.timeout(90)
+def test_a_relative_config_is_found_from_the_current_directory_whatever_the_cwd(mgsup: Mgsup) -> None:
+    (mgsup.work / "runs").mkdir()
+    config = os.path.relpath(DEMO_CONFIG, mgsup.work)
+    shell_id = mgsup.ok("start", "--cwd", "runs", "--config", config, QUESTION).strip()
+    final = json.loads(mgsup.ok("wait", "--json", shell_id))
+    assert (final["status"], final["command"][3]) == ("stopped", str(DEMO_CONFIG))
+    assert Path(final["log_dir"]).is_relative_to(mgsup.work / "runs")
 
 
 @pytest.mark.timeout(90)
