@@ -34,7 +34,8 @@ def _positive(ctx: click.Context, param: click.Parameter, value: float | None) -
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--automation", is_flag=True, help="Quiet, parseable output (DESIGN §6); use it from scripts.")
+@click.option("--automation", is_flag=True,
+              help="Print only the short, parseable summary (LOG_DIR, STATUS, ..., COMPLETED); use it from scripts.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="Config (YAML).")
 @click.option("--instance-id", help="8 lowercase hex characters suffixing every per-run folder.")
 @click.option("--log-dir", type=click.Path(file_okay=False, path_type=Path), help="Log directory to use.")
@@ -44,8 +45,10 @@ def _positive(ctx: click.Context, param: click.Parameter, value: float | None) -
 @click.option(
     "--validate",
     "validate_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Validate CONFIG and exit (1 when invalid).",
+    is_flag=False,
+    flag_value="",
+    metavar="CONFIG",
+    help="Validate CONFIG and exit (1 when invalid); `--validate --config CONFIG` works too.",
 )
 @click.option("--json", "as_json", is_flag=True, help="With --validate: one JSON document.")
 @click.argument("question", required=False)
@@ -57,7 +60,7 @@ def command(
     orchestrator_timeout: float | None,
     agent_timeout: float | None,
     debug: bool,
-    validate_path: Path | None,
+    validate_path: str | None,
     as_json: bool,
     question: str | None,
 ) -> int:
@@ -66,9 +69,13 @@ def command(
     Without --automation the same run prints the same summary followed by the full final answer.
     """
     if validate_path is not None:
-        if automation or question is not None:
-            raise click.UsageError("--validate takes only a config path (and --json)")
-        return _validate(validate_path, as_json)
+        # `--validate` without a value takes the --config one: the automation guide writes it that way.
+        if validate_path and config_path is not None:
+            raise click.UsageError("give one config: mgcoord --validate CONFIG")
+        target = Path(validate_path) if validate_path else config_path
+        if automation or question is not None or target is None:
+            raise click.UsageError("--validate takes only a config path (and --json): mgcoord --validate CONFIG")
+        return _validate(target, as_json)
     if config_path is None:
         raise click.UsageError("--config is required (or use --validate CONFIG)")
     if not question or not question.strip():

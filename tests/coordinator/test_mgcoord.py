@@ -178,6 +178,15 @@ def test_validate_cli(run_dir: Path) -> None:
     assert isinstance(document["warnings"], list)
 
 
+def test_validate_also_takes_the_config_as_the_guide_spells_it(run_dir: Path) -> None:
+    guide = run_mgcoord("--validate", "--config", str(DEMO_CONFIG), cwd=run_dir)
+    assert guide.returncode == 0 and guide.stdout.startswith(f"{DEMO_CONFIG}: valid"), guide
+    alone = run_mgcoord("--validate", cwd=run_dir)
+    assert alone.returncode == 1 and "mgcoord --validate CONFIG" in alone.stderr and not alone.stdout
+    both = run_mgcoord("--validate", str(DEMO_CONFIG), "--config", str(DEMO_CONFIG), cwd=run_dir)
+    assert both.returncode == 1 and "one config" in both.stderr and not both.stdout
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
