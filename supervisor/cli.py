@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import click
+from rich.console import Console
 
 from . import lifecycle, progress, render, request
 from .core import Supervisor
@@ -135,12 +136,11 @@ def start(session: Session, name: str | None, cwd: str | None, env: dict[str, st
             click.echo(shell_id)
         return
     if as_json:
-        final = progress.follow(sup, shell_id, None, progress.console(stderr=True), plain=False,
-                                kill_on_stall=kill_on_stall)
+        final = _follow(sup, shell_id, None, progress.console(stderr=True), plain=False, kill_on_stall=kill_on_stall)
         _print_json(final)
     else:
         click.echo(shell_id)
-        final = progress.follow(sup, shell_id, None, progress.console(), plain=True, kill_on_stall=kill_on_stall)
+        final = _follow(sup, shell_id, None, progress.console(), plain=True, kill_on_stall=kill_on_stall)
     raise click.exceptions.Exit(job_exit_code(final))
 
 
@@ -175,7 +175,7 @@ def status(session: Session, shell_id: str | None, as_json: bool, follow: bool) 
         for update in sup.watch(shell_id):
             click.echo(json.dumps(update))
     elif follow:
-        progress.follow(sup, shell_id, None, progress.console(), plain=True)
+        _follow(sup, shell_id, None, progress.console(), plain=True)
     else:
         current = sup.get_shell_status(shell_id)
         if as_json:
@@ -229,8 +229,8 @@ def logs(session: Session, shell_id: str, tail: int | None, follow: bool, stderr
 @pass_session
 def wait(session: Session, shell_id: str, timeout: float | None, kill_on_stall: bool, as_json: bool) -> None:
     """Wait for a shell to end and exit with its exit code (progress on stderr when it is a terminal)."""
-    final = progress.follow(session.sup, shell_id, timeout, progress.console(stderr=True), plain=False,
-                            kill_on_stall=kill_on_stall)
+    final = _follow(session.sup, shell_id, timeout, progress.console(stderr=True), plain=False,
+                    kill_on_stall=kill_on_stall)
     if as_json:
         _print_json(final)
     raise click.exceptions.Exit(job_exit_code(final))
@@ -315,6 +315,15 @@ def mcp(session: Session) -> None:
     server.main()
 
 
+def _follow(sup: Supervisor, shell_id: str, timeout: float | None, screen: Console, *, plain: bool,
+            kill_on_stall: bool = False) -> dict[str, Any]:
+    """`progress.follow`; on Ctrl-C the message says that only the watching stopped, not the shell."""
+    try:
+        return progress.follow(sup, shell_id, timeout, screen, plain=plain, kill_on_stall=kill_on_stall)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"{shell_id} keeps running ('mgsup kill {shell_id}' stops it)") from None
+
+
 # -- entry point ------------------------------------------------------------------------------------
 
 
@@ -337,8 +346,11 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc), exc.exit_code)
     except TimeoutError as exc:
         return _fail(str(exc) or "timed out", EXIT_WAIT_TIMEOUT)
-    except (KeyboardInterrupt, click.Abort):
-        return _fail("interrupted", EXIT_INTERRUPTED)
+    except (KeyboardInterrupt, click.Abort) as exc:
+        # click turns a KeyboardInterrupt into Abort: what the command said about it is the cause.
+        cause = exc.__cause__ if isinstance(exc, click.Abort) else exc
+        detail = str(cause) if isinstance(cause, KeyboardInterrupt) else ""
+        return _fail(f"interrupted; {detail}" if detail else "interrupted", EXIT_INTERRUPTED)
     except BrokenPipeError:
         # The reader went away (`mgsup logs ID | head`): say nothing, and keep the interpreter's
         # final flush from failing too.

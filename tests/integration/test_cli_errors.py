@@ -48,6 +48,17 @@ def test_interrupt_exits_130(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     assert (code, out, err.lstrip("\n")) == (130, "", "mgsup: error: interrupted\n")
 
 
+def test_an_interrupted_wait_says_the_shell_keeps_running(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(self: Supervisor, shell_id: str, *args: object, **kwargs: object) -> dict[str, object]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Supervisor, "wait_shell", interrupted)
+    code, out, err = run_main(capsys, "--home", str(tmp_path), "wait", "shell_0a1b2c3d")
+    assert (code, out, err.lstrip("\n")) == (
+        130, "", "mgsup: error: interrupted; shell_0a1b2c3d keeps running ('mgsup kill shell_0a1b2c3d' stops it)\n")
+
+
 def test_usage_errors_exit_2_with_one_line(mgsup: Mgsup) -> None:
     for args, message in ((["--bogus"], "No such option '--bogus'"),
                           (["frobnicate"], "No such command 'frobnicate'"),
