@@ -74,7 +74,8 @@ def _env_pairs(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
     return env
 
 
-@cli.command(context_settings={"allow_interspersed_args": False})
+@cli.command(context_settings={"allow_interspersed_args": False},
+             short_help="Start a job in the background and print its shell id.")
 @click.option("--name", help="A name for the shell (letters, digits, '.', '_', '-').")
 @click.option("--cwd", metavar="DIR", help="Working directory of the job. Default: the current directory.")
 @click.option("--env", "env", multiple=True, metavar="NAME=VALUE", callback=_env_pairs,
@@ -147,7 +148,7 @@ def start(session: Session, name: str | None, cwd: str | None, env: dict[str, st
 # -- watching ---------------------------------------------------------------------------------------
 
 
-@cli.command()
+@cli.command(short_help="A table of all shells, or the details of one.")
 @click.argument("shell_id", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: the list of statuses, or one status "
               "(with --follow: one JSON document per line, per change).")
@@ -184,7 +185,7 @@ def status(session: Session, shell_id: str | None, as_json: bool, follow: bool) 
             progress.show(render.details(current))
 
 
-@cli.command(name="list")
+@cli.command(name="list", short_help="One tab-separated line per shell.")
 @click.option("--status", "status_filter", type=click.Choice(lifecycle.STATUSES), help="Only shells in this status.")
 @click.option("--json", "as_json", is_flag=True, help="Print the statuses as one JSON list.")
 @pass_session
@@ -200,7 +201,7 @@ def list_(session: Session, status_filter: str | None, as_json: bool) -> None:
                               render.command_text(s["command"]))))
 
 
-@cli.command()
+@cli.command(short_help="Print a shell's output, or follow it.")
 @click.argument("shell_id")
 @click.option("--tail", type=click.IntRange(min=0), metavar="N", help="Start from the last N lines.")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new output until the shell ends.")
@@ -220,7 +221,7 @@ def logs(session: Session, shell_id: str, tail: int | None, follow: bool, stderr
                 follow=follow)
 
 
-@cli.command()
+@cli.command(short_help="Wait for a shell to end; exit with its code.")
 @click.argument("shell_id")
 @click.option("--timeout", type=float, metavar="S", help=f"Give up after S seconds (exit {EXIT_WAIT_TIMEOUT}).")
 @click.option("--kill-on-stall", is_flag=True, help="Kill a coordination run whose status.json stops changing "
@@ -239,7 +240,7 @@ def wait(session: Session, shell_id: str, timeout: float | None, kill_on_stall: 
 # -- stopping ---------------------------------------------------------------------------------------
 
 
-@cli.command()
+@cli.command(short_help="Kill shells with their whole process tree.")
 @click.argument("shell_ids", nargs=-1, metavar="SHELL_ID...")
 @click.option("--all", "kill_all", is_flag=True, help="Kill every running and queued shell of the home.")
 @click.option("--signal", "sig", default="SIGTERM", show_default=True, metavar="SIG",
@@ -281,7 +282,7 @@ def kill(session: Session, shell_ids: tuple[str, ...], kill_all: bool, sig: str,
         click.echo("no running or queued shells")
 
 
-@cli.command()
+@cli.command(short_help="Remove the records and logs of ended shells.")
 @click.option("--all", "everything", is_flag=True, help="Also kill and remove running and queued shells.")
 @click.option("--json", "as_json", is_flag=True, help="Print the removed shell ids as one JSON list.")
 @pass_session
@@ -296,7 +297,7 @@ def clean(session: Session, everything: bool, as_json: bool) -> None:
     click.echo(f"removed {len(removed)} shell{'' if len(removed) == 1 else 's'}", err=True)
 
 
-@cli.command()
+@cli.command(short_help="Serve the tools over MCP on stdin/stdout.")
 @pass_session
 def mcp(session: Session) -> None:
     """Serve the supervisor tools over MCP on stdin/stdout (for agents and MCP clients)."""
