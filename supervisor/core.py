@@ -102,8 +102,7 @@ class Supervisor:
         """
         if not isinstance(question, str) or not question.strip():
             raise InvalidRequest("question is empty: give the question the agents should answer")
-        base = Path(request.start_request("true", cwd=cwd, env=None, inherit_env=True, name=None,
-                                          timeout=None).cwd)
+        base = request.working_dir(cwd)
         config_path = base / Path(config).expanduser()
         if not config_path.is_file():
             raise InvalidRequest(f"config file not found: {str(config_path)!r}")

@@ -32,7 +32,7 @@ def start_request(command: Any, *, cwd: Any, env: Any, inherit_env: bool, name: 
                   timeout: Any, isolate: bool = False) -> StartRequest:
     """Validate the arguments of `start_shell`; InvalidRequest says what is wrong."""
     argv = _argv(command)
-    workdir = _cwd(cwd)
+    workdir = working_dir(cwd)
     overlay = _env(env)
     job_env = {**(os.environ if inherit_env else {}), **overlay}
     if "/" not in argv[0]:
@@ -118,7 +118,8 @@ def _argv(command: Any) -> list[str]:
     raise InvalidRequest(f"command must be a string or a list of strings, got {type(command).__name__}")
 
 
-def _cwd(cwd: Any) -> Path:
+def working_dir(cwd: Any) -> Path:
+    """The absolute directory a job will run in (default: the current one); InvalidRequest when it is unusable."""
     if cwd is None:
         return Path.cwd()
     if not isinstance(cwd, str | os.PathLike):
