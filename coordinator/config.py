@@ -228,11 +228,14 @@ def substitute(value: Any, variables: Mapping[str, str]) -> Any:
 
 
 def config_variables(config_path: Path, run_cwd: Path) -> dict[str, str]:
-    """``${config_dir}`` and ``${cwd}`` (DESIGN §6), plus ``${python}``: the interpreter running us."""
+    """``${config_dir}`` and ``${cwd}``, plus ``${python}`` (the interpreter running us) and
+    ``${agents}`` (the folder of the demo agents shipped with the package), so a copied config
+    still finds them."""
     return {
         "config_dir": str(config_path.resolve().parent),
         "cwd": str(run_cwd.resolve()),
         "python": sys.executable,
+        "agents": str(Path(__file__).resolve().parent / "agents"),
     }
 
 

@@ -89,7 +89,7 @@ def test_demo_runs_with_real_coordination(run_dir: Path) -> None:
         assert (log_dir / name).is_file(), name
     metadata = yaml.safe_load((log_dir / "execution_metadata.yaml").read_text())
     assert metadata["question"] == QUESTION
-    assert metadata["config"]["agents"][0]["backend"]["command"][1].startswith("${config_dir}")
+    assert metadata["config"]["agents"][0]["backend"]["command"][1].startswith("${agents}")  # the config as given
     events = json.loads((log_dir / "coordination_events.json").read_text())
     kinds = [e["event_type"] for e in events["events"]]
     assert {"new_answer", "vote", "restart", "final_answer"} <= set(kinds)
@@ -102,6 +102,15 @@ def test_demo_runs_with_real_coordination(run_dir: Path) -> None:
     for agent_id in status["agents"]:
         assert (log_dir / "agent_outputs" / f"{agent_id}.txt").read_text()
     assert (log_dir / "final" / winner / "workspace").is_dir()
+
+
+def test_a_copy_of_the_demo_config_runs_from_anywhere(run_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "elsewhere" / "demo.yaml"
+    copy.parent.mkdir()
+    copy.write_text(DEMO_CONFIG.read_text())
+    result = run_mgcoord("--automation", "--config", str(copy), QUESTION, cwd=run_dir)
+    assert result.returncode == 0, result.stderr
+    assert "391" in Path(result.value("ANSWER_FILE")).read_text()
 
 
 def test_status_json_is_valid_at_every_write(run_dir: Path, tmp_path: Path) -> None:
