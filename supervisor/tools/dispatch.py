@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from ..core import Supervisor
-from .registry import TOOLS, SupervisorFactory, ToolFailure, call, find
+from .registry import TOOLS, SupervisorFactory, ToolFailure, call, find, invalid_arguments
 from .strict import plain_schema, strict_schema
 
 log = logging.getLogger(__name__)
@@ -64,8 +64,7 @@ def dispatch(name: str, arguments: str | Mapping[str, Any] | None, *,
         try:
             args = spec.arguments.model_validate({key: value for key, value in raw.items() if value is not None})
         except ValidationError as exc:
-            raise ToolFailure(f"invalid arguments for {spec.name}: {_explain(exc)}. Correct them and call "
-                              f"{spec.name} again") from None
+            raise invalid_arguments(spec.name, exc) from None
         return json.dumps(call(spec, args, supervisor))
     except ToolFailure as exc:
         return json.dumps({"error": str(exc)})
@@ -95,10 +94,3 @@ def _parse(arguments: str | Mapping[str, Any] | None) -> dict[str, Any]:
         raise ToolFailure(f"the arguments must be a JSON object, got {type(arguments).__name__}")
     return dict(arguments)
 
-
-def _explain(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors(include_url=False):
-        where = ".".join(str(part) for part in error["loc"]) or "arguments"
-        parts.append(f"{where}: {error['msg']}")
-    return "; ".join(parts)

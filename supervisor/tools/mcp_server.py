@@ -19,9 +19,10 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp_types import ToolAnnotations
+from pydantic import ValidationError
 
 from ..core import Supervisor
-from .registry import TOOLS, SupervisorFactory, ToolFailure, ToolSpec, call
+from .registry import TOOLS, SupervisorFactory, ToolFailure, ToolSpec, call, invalid_arguments
 
 INSTRUCTIONS = (
     "Background process supervisor. start_shell runs a command in the background and returns a shell_id at "
@@ -50,6 +51,8 @@ def _mcp_tool(spec: ToolSpec, supervisor: SupervisorFactory) -> Tool:
 
     def run(**arguments: Any) -> dict[str, Any]:
         try:
+            if _INVALID in arguments:
+                raise arguments[_INVALID]
             return call(spec, spec.arguments.model_validate(arguments), supervisor)
         except ToolFailure as exc:
             raise ToolError(str(exc)) from None
@@ -57,10 +60,29 @@ def _mcp_tool(spec: ToolSpec, supervisor: SupervisorFactory) -> Tool:
     return Tool(
         fn=run, name=spec.name, title=None, description=spec.description, context_kwarg=None,
         parameters=arg_model.model_json_schema(by_alias=True),
-        fn_metadata=FuncMetadata(arg_model=arg_model, output_model=spec.result), is_async=False,
+        fn_metadata=_Arguments(arg_model=arg_model, output_model=spec.result, tool_name=spec.name), is_async=False,
         annotations=ToolAnnotations(read_only_hint=spec.read_only, destructive_hint=spec.name == "kill_shell",
                                     open_world_hint=False),
     )
+
+
+_INVALID = "__invalid_arguments__"
+
+
+class _Arguments(FuncMetadata):
+    """The SDK's argument check, with the failure handed to the tool to report in the dispatcher's words.
+
+    The SDK turns a failed check into raw pydantic text (with a documentation link) before any tool
+    code runs; passing the failure through lets `run` raise the same message `dispatch` gives.
+    """
+
+    tool_name: str
+
+    def validate_arguments(self, arguments_to_validate: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return super().validate_arguments(arguments_to_validate)
+        except ValidationError as exc:
+            return {_INVALID: invalid_arguments(self.tool_name, exc)}
 
 
 def _version() -> str:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from ..core import Supervisor
 from ..errors import InvalidRequest, LimitReached, ShellNotFound, SupervisorError
@@ -43,6 +43,15 @@ SupervisorFactory = Callable[[], Supervisor]
 
 class ToolFailure(Exception):
     """An anticipated tool failure; its message is meant for the model."""
+
+
+def invalid_arguments(name: str, exc: ValidationError) -> ToolFailure:
+    """The failure for arguments that do not fit a tool's schema, said so that a model can correct them."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in error["loc"]) or "arguments"
+        parts.append(f"{where}: {error['msg']}")
+    return ToolFailure(f"invalid arguments for {name}: {'; '.join(parts)}. Correct them and call {name} again")
 
 
 @dataclass(frozen=True)

@@ -198,9 +198,20 @@ def test_bad_input_is_a_tool_error_and_starts_nothing(with_client: Callable[...,
     async def scenario(client: Client) -> str:
         return await failed(client, tool, arguments)
 
-    assert expected in with_client(scenario)
+    text = with_client(scenario)
+    assert expected in text
+    assert "errors.pydantic.dev" not in text and "input_value=" not in text, "raw validator text reached the model"
     assert home.list_shells() == []
     assert not (home.home / "shells").exists() or not any((home.home / "shells").iterdir())
+
+
+def test_schema_failures_read_like_the_dispatchers(with_client: Callable[..., Any]) -> None:
+    async def scenario(client: Client) -> str:
+        return await failed(client, "start_shell", {"comand": "true"})
+
+    # The SDK puts "Error executing tool start_shell: " in front of every tool error.
+    assert with_client(scenario).endswith("invalid arguments for start_shell: command: Field required; comand: Extra "
+                                          "inputs are not permitted. Correct them and call start_shell again")
 
 
 def test_unexpected_errors_are_masked_and_logged(with_client: Callable[..., Any],
