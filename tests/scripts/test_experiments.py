@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -137,15 +138,22 @@ def test_plan_ids_and_labels() -> None:
 
 
 def test_sweep_writes_valid_variants(tmp_path: Path) -> None:
-    plan = sweep_plan(DEMO, ["orchestrator.max_new_answers_per_agent=1,2",
-                             "timeout_settings.agent_timeout_seconds=5,9"], ["What is 2 + 3?"], tmp_path)
+    # A base config that names its agents relative to its own folder: the variants live elsewhere.
+    base_dir = tmp_path / "base"
+    (base_dir / "agents").mkdir(parents=True)
+    for agent in ("solver.py", "reviewer.py", "arith.py"):
+        shutil.copy(REPO / "coordinator" / "agents" / agent, base_dir / "agents" / agent)
+    base = base_dir / "demo.yaml"
+    base.write_text(DEMO.read_text().replace("${agents}/", "${config_dir}/agents/"))
+    plan = sweep_plan(base, ["orchestrator.max_new_answers_per_agent=1,2",
+                             "timeout_settings.agent_timeout_seconds=5,9"], ["What is 2 + 3?"], tmp_path / "out")
 
     assert len(plan) == 4
     assert plan[0].label == "max_new_answers_per_agent=1 agent_timeout_seconds=5"
     variant = yaml.safe_load(Path(plan[3].config).read_text())
     assert variant["orchestrator"]["max_new_answers_per_agent"] == 2
     assert variant["timeout_settings"]["agent_timeout_seconds"] == 9
-    assert variant["agents"][0]["backend"]["command"][1] == f"{DEMO.parent}/../coordinator/agents/solver.py"
+    assert variant["agents"][0]["backend"]["command"][1] == f"{base_dir}/agents/solver.py"
     check = subprocess.run([sys.executable, "-m", "coordinator", "--validate", plan[3].config],
                            capture_output=True, text=True, timeout=30)
     assert check.returncode == 0, check.stdout + check.stderr

@@ -171,9 +171,10 @@ def test_timeout_kills_and_says_timed_out(home: Supervisor) -> None:
     assert home.get_shell_output(sid)["stdout"] == ""
 
 
-def test_module_level_functions_use_mgsup_home(home: Supervisor) -> None:
+def test_module_level_functions_use_mgsup_home(home: Supervisor, wait_for: Callable[..., Any]) -> None:
     sid = start_shell("echo via-api; sleep 30", name="api")
     assert get_shell_status(sid)["status"] == "running"
+    wait_for(lambda: get_shell_output(sid)["stdout"] == "via-api\n", timeout=10, what="the job's first line")
     assert (home.home / "shells" / sid).is_dir()
     assert [s["shell_id"] for s in list_shells()] == [sid]
     assert list_shells("stopped") == []
