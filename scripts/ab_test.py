@@ -18,7 +18,7 @@ import click
 from supervisor.experiments import Experiment, RunOptions, ab_plan, cli_options, compare, load_results, run_and_report
 
 
-@click.command()
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("config_a", type=click.Path(exists=True, dir_okay=False))
 @click.argument("config_b", type=click.Path(exists=True, dir_okay=False))
 @click.option("-q", "--question", "questions", multiple=True, help="A question (repeatable).")

@@ -34,7 +34,7 @@ def pairs_from_file(path: Path) -> list[tuple[str, str]]:
     return [(str(path.parent / e["config"]), e["question"]) for e in entries]
 
 
-@click.command()
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--run", "runs", nargs=2, multiple=True, metavar="CONFIG QUESTION", help="One experiment.")
 @click.option("--file", "file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A YAML/JSON list of {config, question}.")

@@ -18,7 +18,7 @@ import click
 from supervisor.experiments import Experiment, RunOptions, cli_options, run_and_report, sweep_plan
 
 
-@click.command()
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("base_config", type=click.Path(exists=True, dir_okay=False))
 @click.option("--set", "overrides", multiple=True, required=True, metavar="KEY=V1,V2", help="One axis of the sweep.")
 @click.option("-q", "--question", "questions", multiple=True, required=True, help="A question (repeatable).")

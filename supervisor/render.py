@@ -189,7 +189,7 @@ def _coordination_parts(coordination: Mapping[str, Any]) -> list[RenderableType]
     if errors:
         agents.add_column("ERROR", overflow="ellipsis")
     for agent_id, agent_status in (coordination.get("agents") or {}).items():
-        marker = " *" if agent_id == coordination.get("active_agent") else ""
+        marker = " (active)" if agent_id == coordination.get("active_agent") else ""
         row: list[RenderableType] = [agent_id + marker,
                                      Text(agent_status or "-", style=AGENT_STYLES.get(agent_status or "", ""))]
         if errors:
