@@ -70,7 +70,9 @@ def test_bench_script_prints_its_tables(name: str, tmp_path: Path) -> None:
     header = next(i for i, line in enumerate(lines) if line.startswith("| "))
     assert set(lines[header + 1]) <= set("|-: "), "a markdown table follows its header"
     assert lines[header + 2].startswith("| "), "the table has rows"
-    assert any(line.startswith("- **") and (" met " in line or "NOT met" in line) for line in lines), done.stdout
+    # "not measured" when the baseline tool (GNU parallel) is not installed, as on a fresh machine.
+    verdicts = (" met ", "NOT met", "not measured")
+    assert any(line.startswith("- **") and any(v in line for v in verdicts) for line in lines), done.stdout
     assert_clean(tmp_path)
 
 
