@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .fsutil import atomic_write_text
+from supervisor.layout import atomic_write_text
 
 
 class EventLog:
@@ -45,4 +45,4 @@ class EventLog:
 
     def _flush(self) -> None:
         document = {"session_metadata": self._session, "events": self._events}
-        atomic_write_text(self.path, json.dumps(document, indent=2, ensure_ascii=False, default=str), fsync=False)
+        atomic_write_text(self.path, json.dumps(document, indent=2, ensure_ascii=False, default=str), durable=False)

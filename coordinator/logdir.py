@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from .fsutil import atomic_write_text
+from supervisor.layout import atomic_write_text
 
 
 def timestamp_name(moment: float) -> str:
@@ -63,7 +63,7 @@ class LogDir:
 
     def write_metadata(self, metadata: dict[str, Any]) -> None:
         text = yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True)
-        atomic_write_text(self.path / "execution_metadata.yaml", text, fsync=False)
+        atomic_write_text(self.path / "execution_metadata.yaml", text, durable=False)
 
     def transcript(self, agent_id: str) -> Callable[[str], None]:
         """A writer appending to ``agent_outputs/<agent_id>.txt``."""
@@ -128,5 +128,5 @@ class LogDir:
         atomic_write_text(
             self.path / "snapshot_mappings.json",
             json.dumps(self._mappings, indent=2, ensure_ascii=False),
-            fsync=False,
+            durable=False,
         )

@@ -22,8 +22,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from supervisor.layout import atomic_write_text
+
 from .backends.base import Usage
-from .fsutil import atomic_write_text
 from .protocol.state import AgentStatus, CoordinationState, FinalPhase, Phase
 
 log = logging.getLogger(__name__)

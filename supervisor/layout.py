@@ -96,17 +96,19 @@ def loads(text: str) -> Any:
     return value
 
 
-def write_json(path: str, data: Any, *, mode: int = 0o600, durable: bool = True) -> None:
-    """Replace `path` atomically: readers see the old or the new content, never a mix.
+def atomic_write_text(path: str | os.PathLike[str], text: str, *, mode: int = 0o644, durable: bool = True) -> None:
+    """Replace `path` with `text` atomically: readers see the old or the new content, never a mix.
 
-    `durable=False` skips the fsync, for records that are replaced moments later or rebuilt from
-    others (slot markers, the transient `starting` and `running` states): the rename still keeps
-    them whole, and each fsync costs the start path time on a busy disk.
+    The temporary file sits in the same directory, since a rename is only atomic within one file
+    system. `durable=False` skips the fsync, for records that are replaced moments later or rebuilt
+    from others (slot markers, the transient `starting` and `running` states, progress files): the
+    rename still keeps them whole, and each fsync costs time on a busy disk.
     """
+    path = os.fspath(path)
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.{_thread.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
-        payload = memoryview(dumps(data).encode())
+        payload = memoryview(text.encode())
         while payload:
             payload = payload[os.write(fd, payload):]
         if durable:
@@ -122,6 +124,11 @@ def write_json(path: str, data: Any, *, mode: int = 0o600, durable: bool = True)
         except FileNotFoundError:
             pass
         raise
+
+
+def write_json(path: str, data: Any, *, mode: int = 0o600, durable: bool = True) -> None:
+    """Replace `path` atomically with `data` as compact JSON (owner-only by default: it is state)."""
+    atomic_write_text(path, dumps(data), mode=mode, durable=durable)
 
 
 def read_json(path: str) -> Any:

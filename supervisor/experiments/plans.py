@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from ..errors import InvalidRequest
-from ._util import write_atomic
+from ..layout import atomic_write_text
 
 CONFIGS_DIR = "configs"
 
@@ -84,7 +84,7 @@ def sweep_plan(base_config: str | os.PathLike[str], overrides: Sequence[str], qu
         label = " ".join(f"{key.rsplit('.', 1)[-1]}={_show(value)}" for (key, _), value in zip(axes, values,
                                                                                                   strict=True))
         path = folder / f"v{vi:02d}.yaml"
-        write_atomic(path, f"# {label}\n# from {base_path}\n" + yaml.safe_dump(document, sort_keys=False))
+        atomic_write_text(path, f"# {label}\n# from {base_path}\n" + yaml.safe_dump(document, sort_keys=False))
         plan += [Experiment(f"v{vi:02d}-q{qi:02d}-r{r}", label, str(path), question)
                  for qi, question in enumerate(questions, 1) for r in range(1, repeat + 1)]
     return plan

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from .. import lifecycle
 from ..errors import InvalidRequest
-from ._util import write_atomic
+from ..layout import atomic_write_text
 
 RESULTS_JSON = "results.json"
 RESULTS_CSV = "results.csv"
@@ -59,13 +59,13 @@ class ResultsTable:
 
     def save(self) -> None:
         records = [row.model_dump(mode="json") for row in self.rows.values()]
-        write_atomic(self.folder / RESULTS_JSON, json.dumps({"results": records}, indent=2) + "\n")
+        atomic_write_text(self.folder / RESULTS_JSON, json.dumps({"results": records}, indent=2) + "\n")
         text = io.StringIO()
         writer = csv.DictWriter(text, fieldnames=COLUMNS)
         writer.writeheader()
         for record in records:
             writer.writerow({**record, "votes": json.dumps(record["votes"], sort_keys=True)})
-        write_atomic(self.folder / RESULTS_CSV, text.getvalue())
+        atomic_write_text(self.folder / RESULTS_CSV, text.getvalue())
 
 
 def load_results(folder: str | os.PathLike[str]) -> list[Result]:

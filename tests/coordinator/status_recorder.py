@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from coordinator import status
 from coordinator.cli import main
@@ -18,8 +19,8 @@ from coordinator.cli import main
 _write = status.atomic_write_text
 
 
-def _recording_write(path: Path, text: str, *, fsync: bool = True) -> None:
-    _write(path, text, fsync=fsync)
+def _recording_write(path: Path, text: str, **options: Any) -> None:
+    _write(path, text, **options)
     winner = json.loads(text)["results"]["winner"]
     answer_exists = bool(winner) and (path.parent / "final" / winner / "answer.txt").is_file()
     with open(os.environ["STATUS_HISTORY"], "a", encoding="utf-8") as history:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -117,11 +118,11 @@ def test_heartbeat_outlives_a_failed_write(tmp_path: Path, monkeypatch: pytest.M
     real_write = status.atomic_write_text
     attempts: list[int] = []
 
-    def flaky_disk(path: Path, text: str, *, fsync: bool = True) -> None:
+    def flaky_disk(path: Path, text: str, **options: Any) -> None:
         attempts.append(1)
         if len(attempts) == 1:
             raise OSError(28, "No space left on device")
-        real_write(path, text, fsync=fsync)
+        real_write(path, text, **options)
 
     monkeypatch.setattr(status, "atomic_write_text", flaky_disk)
 
