@@ -24,7 +24,7 @@ def build_backend(
     if isinstance(backend, CommandBackendConfig):
         from .command import CommandBackend
 
-        return CommandBackend(backend.command, cwd=workspace, env=backend.env, transcript=transcript)
+        return CommandBackend(backend.command, cwd=workspace, env=backend.env, environ=environ, transcript=transcript)
     from .openai import OpenAIBackend
 
     toolkit = None

@@ -41,7 +41,8 @@ def parse_action(reply: Mapping[str, Any]) -> Action:
 
 
 class CommandBackend:
-    """Runs ``argv`` once per turn. ``env`` is overlaid on the coordinator's environment."""
+    """Runs ``argv`` once per turn. ``env`` is overlaid on the run's environment (``environ``,
+    default: this process's)."""
 
     def __init__(
         self,
@@ -50,11 +51,12 @@ class CommandBackend:
         cwd: Path,
         transcript: Transcript,
         env: Mapping[str, str] | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self._argv = list(argv)
         self._cwd = cwd
         self._transcript = transcript
-        self._env = {**os.environ, **(env or {})}
+        self._env = {**(os.environ if environ is None else environ), **(env or {})}
         self._usage: Usage | None = None
 
     @property

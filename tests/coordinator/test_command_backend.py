@@ -109,3 +109,16 @@ def test_children_left_by_a_finished_agent_are_stopped(run_dir: Path, wait_for: 
     backend, _ = _backend(_python(code), run_dir)
     assert asyncio.run(backend.coordinate(_request(run_dir))) == NewAnswer("x")
     wait_for(lambda: not processes_mentioning(str(run_dir)), timeout=5)
+
+
+def test_agents_get_the_runs_environment_with_their_own_on_top(run_dir: Path) -> None:
+    from coordinator.backends import build_backend
+    from coordinator.config import AgentConfig
+
+    code = ("import json, os; "
+            "print(json.dumps({'action': 'new_answer', 'content': os.environ['RUN'] + os.environ['OWN']}))")
+    agent = AgentConfig.model_validate(
+        {"id": "a", "backend": {"type": "command", "command": _python(code), "env": {"OWN": "-own"}}})
+    run_environ = {"PATH": "/usr/bin:/bin", "RUN": "from-the-run"}
+    backend = build_backend(agent, workspace=run_dir, transcript=lambda _: None, timeout=10, environ=run_environ)
+    assert asyncio.run(backend.coordinate(_request(run_dir))) == NewAnswer("from-the-run-own")
