@@ -29,8 +29,6 @@ class Admission:
         self.queued = False
         self.active = 0
         self.to_start: list[str] = []
-        # Shells recorded as running whose monitor is gone: to be reconciled once the lock is released.
-        self.stale: list[str] = []
 
 
 class locked:
@@ -60,38 +58,56 @@ def admit(layout: lay.Layout, limit: int, shell_id: str | None = None, *, queue:
     result has neither flag set and nothing is written. Shells in `to_start` must be started
     with `start_admitted` after the lock is released.
     """
+    orphans: list[str] = []
+    with locked(layout):
+        active = _count_active(layout, orphans)
+        if not orphans:
+            return _decide(layout, limit, active, shell_id, queue=queue, env=env)
+    # A slot whose owner died stays taken until what is left of its job is stopped, which takes
+    # time: done outside the lock. One that could not be reclaimed (a home this process cannot
+    # write) still counts against the limit.
+    for orphan in orphans:
+        state = _read_state(layout, orphan)
+        if state is not None:
+            reconcile(layout, orphan, state)
+    with locked(layout):
+        return _decide(layout, limit, _count_active(layout, []), shell_id, queue=queue, env=env)
+
+
+def _decide(layout: lay.Layout, limit: int, active: int, shell_id: str | None, *, queue: bool,
+            env: dict[str, str] | None) -> Admission:
+    """The admission itself, under the lock, with `active` slots taken."""
     now = time.time()
     result = Admission()
-    with locked(layout):
-        result.active = _count_active(layout, result.stale)
-        for entry in sorted(os.listdir(layout.queue)):
-            if result.active >= limit:
-                break
-            queued_id = entry.partition("-")[2]
-            _reserve(layout, queued_id, now)
-            os.unlink(os.path.join(layout.queue, entry))
-            state = _read_state(layout, queued_id) or lifecycle.new(now, queued=True)
-            try:
-                lay.write_json(layout.file(queued_id, lay.STATE), {**state, "status": "starting"}, durable=False)
-            except FileNotFoundError:
-                # Its record was removed while it waited (`clean` of a damaged record): the slot goes on.
-                os.unlink(os.path.join(layout.running, queued_id))
-                continue
-            result.to_start.append(queued_id)
-            result.active += 1
-        if shell_id is None:
-            return result
-        if result.active < limit:
-            _reserve(layout, shell_id, now)
-            lay.write_json(layout.file(shell_id, lay.STATE), lifecycle.new(now, queued=False), durable=False)
-            result.admitted = True
-            result.active += 1
-        elif queue:
-            lay.write_json(layout.file(shell_id, lay.ENV), env or {})
-            lay.write_json(layout.file(shell_id, lay.STATE), lifecycle.new(now, queued=True))
-            entry = os.path.join(layout.queue, f"{time.time_ns():020d}-{shell_id}")
-            os.close(os.open(entry, os.O_CREAT | os.O_WRONLY, 0o600))
-            result.queued = True
+    result.active = active
+    for entry in sorted(os.listdir(layout.queue)):
+        if result.active >= limit:
+            break
+        queued_id = entry.partition("-")[2]
+        _reserve(layout, queued_id, now)
+        os.unlink(os.path.join(layout.queue, entry))
+        state = _read_state(layout, queued_id) or lifecycle.new(now, queued=True)
+        try:
+            lay.write_json(layout.file(queued_id, lay.STATE), {**state, "status": "starting"}, durable=False)
+        except FileNotFoundError:
+            # Its record was removed while it waited (`clean` of a damaged record): the slot goes on.
+            os.unlink(os.path.join(layout.running, queued_id))
+            continue
+        result.to_start.append(queued_id)
+        result.active += 1
+    if shell_id is None:
+        return result
+    if result.active < limit:
+        _reserve(layout, shell_id, now)
+        lay.write_json(layout.file(shell_id, lay.STATE), lifecycle.new(now, queued=False), durable=False)
+        result.admitted = True
+        result.active += 1
+    elif queue:
+        lay.write_json(layout.file(shell_id, lay.ENV), env or {})
+        lay.write_json(layout.file(shell_id, lay.STATE), lifecycle.new(now, queued=True))
+        entry = os.path.join(layout.queue, f"{time.time_ns():020d}-{shell_id}")
+        os.close(os.open(entry, os.O_CREAT | os.O_WRONLY, 0o600))
+        result.queued = True
     return result
 
 
@@ -165,19 +181,21 @@ def reconcile(layout: lay.Layout, shell_id: str, state: lifecycle.State) -> life
     fresh = _read_state(layout, shell_id)
     if fresh is None or fresh.get("status") != status:
         return fresh or state
+    # Stopped before the end is recorded: until then the shell keeps its slot, and a reader that
+    # dies half way leaves it for the next one to settle rather than a job running uncounted.
+    proc.stop(lambda: proc.tagged(shell_id), 15, LOST_GRACE, time.sleep)
+    fresh = _read_state(layout, shell_id)
+    if fresh is None or fresh.get("status") != status:
+        return fresh or state  # settled by another reader meanwhile
     lost = lifecycle.lost(fresh, time.time(), message)
     try:
         lay.write_json(layout.file(shell_id, lay.STATE), lost)
     except OSError:
         # A home this reader cannot write (read-only, full): report `lost` all the same; the first
         # reader that can write records it and gives the slot back.
-        recorded = False
-    else:
-        recorded = True
-        _discard_env(layout, shell_id)
-    proc.stop(lambda: proc.tagged(shell_id), 15, LOST_GRACE, time.sleep)
-    if recorded:
-        start_admitted(layout, release(layout, shell_id))
+        return lost
+    _discard_env(layout, shell_id)
+    start_admitted(layout, release(layout, shell_id))
     return lost
 
 
@@ -209,13 +227,7 @@ def _queue_position(layout: lay.Layout, shell_id: str) -> int | None:
 
 def _drain(layout: lay.Layout, shell_id: str) -> None:
     """Reclaim the slots of dead monitors and start queued shells in them."""
-    result = admit(layout, limit_of(layout, shell_id))
-    # End what is left of the lost jobs before their slots are used again.
-    for stale in result.stale:
-        state = _read_state(layout, stale)
-        if state is not None:
-            reconcile(layout, stale, state)
-    start_admitted(layout, result.to_start)
+    start_admitted(layout, admit(layout, limit_of(layout, shell_id)).to_start)
 
 
 def _marker_alive(layout: lay.Layout, shell_id: str) -> bool:
@@ -227,23 +239,26 @@ def _marker_alive(layout: lay.Layout, shell_id: str) -> bool:
                 or time.time() - float(marker.get("at", 0)) < STARTUP_GRACE)
 
 
-def _count_active(layout: lay.Layout, stale: list[str]) -> int:
+def _count_active(layout: lay.Layout, orphans: list[str]) -> int:
+    """The slots taken; frees those of ended shells, and lists in `orphans` those whose owner died."""
     active = 0
     for shell_id in os.listdir(layout.running):
         if shell_id.startswith("."):
             continue
-        state = _read_state(layout, shell_id)
-        status = state.get("status") if state else None
+        state = _read_state(layout, shell_id) or {}
+        status = state.get("status")
         if status == "running":
-            alive = proc.is_alive(state.get("monitor_pid"), state.get("monitor_start")) if state else False
-        else:
-            alive = status in ("starting", "queued") and _marker_alive(layout, shell_id)
-        if alive:
+            active += 1
+            if not proc.is_alive(state.get("monitor_pid"), state.get("monitor_start")):
+                orphans.append(shell_id)
+        elif status == "starting":
+            active += 1
+            if not _marker_alive(layout, shell_id):
+                orphans.append(shell_id)
+        elif status == "queued" and _marker_alive(layout, shell_id):
             active += 1
         else:
             os.unlink(os.path.join(layout.running, shell_id))
-            if status == "running":
-                stale.append(shell_id)
     return active
 
 

@@ -156,13 +156,11 @@ class Supervisor:
         return result
 
     def _start_queued(self, result: admission.Admission) -> None:
-        """Start the queued shells an admission gave free slots to, and record the dead ones it found.
+        """Start the queued shells an admission gave free slots to.
 
         Done whatever became of the shell being admitted: nobody else would start them.
         """
         admission.start_admitted(self.layout, result.to_start)
-        for stale in result.stale:
-            self._status(stale)
 
     def _launch(self, shell_id: str, env: dict[str, str]) -> None:
         try:

@@ -371,3 +371,21 @@ def test_the_reaper_finds_what_a_test_leaves_behind(home: Supervisor, reaper: An
         stray.kill()
         stray.wait()
     assert reaper.leftovers() == []
+
+
+@pytest.mark.timeout(30)
+def test_a_dead_monitors_slot_is_reused_only_once_its_job_is_gone(sup_factory: Callable[..., Supervisor],
+                                                                  wait_for: Callable[..., Any]) -> None:
+    """The limit counts the job of a dead monitor until it is stopped, not merely until it is found dead."""
+    sup = sup_factory(max_concurrent=1)
+    dead = sup.start_shell([PY, "-c", IGNORE_TERM])
+    wait_for(lambda: sup.get_shell_output(dead)["stdout"] == "ready\n", what="the stubborn job to be ready")
+    state = raw_state(sup, dead)
+    kill_monitor(sup, dead, wait_for)
+    # No read in between: this admission is the first to find the monitor dead.
+    probe = f"from supervisor import proc; print(proc.is_alive({state['pid']}, {state['pid_start']}))"
+    after = sup.start_shell([PY, "-c", probe])
+    assert sup.wait_shell(after, timeout=10)["status"] == "stopped"
+    assert sup.get_shell_output(after)["stdout"] == "False\n", "the new job ran beside the dead monitor's job"
+    assert sup.get_shell_status(dead)["status"] == "lost"
+
