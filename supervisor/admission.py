@@ -116,13 +116,31 @@ def start_admitted(layout: lay.Layout, shell_ids: list[str]) -> None:
     for shell_id in shell_ids:
         try:
             proc.spawn_monitor(layout.home, shell_id, None, layout.file(shell_id, lay.MONITOR_LOG))
-        except (OSError, RuntimeError):
-            # The monitor records its own failures; this covers a monitor that could not run at all.
-            state = _read_state(layout, shell_id)
-            if state is not None and state.get("status") == "starting":
-                lay.write_json(layout.file(shell_id, lay.STATE),
-                               lifecycle.not_started(state, time.time(), "the monitor could not be started"))
-            release(layout, shell_id)
+        except OSError as exc:
+            monitor_failed(layout, shell_id, f"the monitor could not be started: {exc.strerror}")
+        except RuntimeError:
+            monitor_failed(layout, shell_id, None)
+
+
+def monitor_failed(layout: lay.Layout, shell_id: str, reason: str | None) -> None:
+    """Settle a shell whose monitor did not answer: `reason` when it never ran, else it died on the way.
+
+    A monitor that reported why the job could not start has recorded that itself. One that died
+    may have started the job first (its tag finds it): the job is stopped before the slot is given
+    back, and the shell is `lost`. A monitor that recorded `running` before it died is reconciled
+    like any other.
+    """
+    state = _read_state(layout, shell_id) or {}
+    if state.get("status") == "running":
+        reconcile(layout, shell_id, state)
+    if state.get("status") != "starting":
+        return
+    proc.stop(lambda: proc.tagged(shell_id), 15, LOST_GRACE, time.sleep)
+    now = time.time()
+    ended = (lifecycle.not_started(state, now, reason) if reason is not None
+             else lifecycle.lost(state, now, "the monitor died before it started the job"))
+    lay.write_json(layout.file(shell_id, lay.STATE), ended)
+    start_admitted(layout, release(layout, shell_id))
 
 
 def release(layout: lay.Layout, shell_id: str) -> list[str]:

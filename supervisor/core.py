@@ -165,14 +165,14 @@ class Supervisor:
     def _launch(self, shell_id: str, env: dict[str, str]) -> None:
         try:
             proc.spawn_monitor(self.layout.home, shell_id, env, self.layout.file(shell_id, lay.MONITOR_LOG))
-        except (OSError, RuntimeError) as exc:
-            raw = lay.read_json(self.layout.file(shell_id, lay.STATE))
-            if raw.get("status") == "starting":
-                # The monitor itself failed (not the job): give the slot back and say so.
-                lay.write_json(self.layout.file(shell_id, lay.STATE),
-                               lifecycle.not_started(raw, self.clock(), f"monitor failed: {exc}"))
-                admission.start_admitted(self.layout, admission.release(self.layout, shell_id))
-                raise SupervisorError(f"could not start the monitor of {shell_id}: {exc}") from exc
+        except OSError as exc:
+            # The monitor could not run at all: nothing started, the caller hears why.
+            admission.monitor_failed(self.layout, shell_id, f"monitor failed: {exc}")
+            raise SupervisorError(f"could not start the monitor of {shell_id}: {exc}") from exc
+        except RuntimeError:
+            # The monitor recorded why the job could not start, or it died on the way and the
+            # shell reads `lost`: either way the record says what happened.
+            admission.monitor_failed(self.layout, shell_id, None)
 
     def _new_id(self) -> str:
         while True:

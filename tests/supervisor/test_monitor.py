@@ -389,3 +389,43 @@ def test_a_dead_monitors_slot_is_reused_only_once_its_job_is_gone(sup_factory: C
     assert sup.get_shell_output(after)["stdout"] == "False\n", "the new job ran beside the dead monitor's job"
     assert sup.get_shell_status(dead)["status"] == "lost"
 
+
+FAKE_MONITOR = textwrap.dedent("""
+    # Starts the job as the monitor does, then dies before it records or answers anything.
+    import os, sys
+    home, shell_id = sys.argv[1], sys.argv[2]
+    os.set_inheritable(int(sys.argv[3]), False)
+    os.posix_spawn("/bin/sleep", ["sleep", "60"], {"MGSUP_SHELL_ID": shell_id}, setsid=True)
+    os._exit(1)
+""")
+
+
+@pytest.fixture
+def dying_monitor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Monitors started from this process start their job and die before they answer."""
+    fake = tmp_path / "fake_monitor.py"
+    fake.write_text(FAKE_MONITOR)
+    monkeypatch.setattr("supervisor.proc.MONITOR_FILE", str(fake))
+
+
+@pytest.mark.timeout(30)
+def test_a_monitor_dying_before_it_answers_leaves_no_job_running(home: Supervisor, dying_monitor: None,
+                                                                 wait_for: Callable[..., Any]) -> None:
+    sid = home.start_shell("sleep 60")
+    status = home.get_shell_status(sid)
+    assert (status["status"], status["exit_code"]) == ("lost", None)
+    assert "monitor" in status["message"]
+    assert tagged(sid) == [], "the job started by the dead monitor runs on unsupervised"
+    assert list((home.home / "running").iterdir()) == []
+
+
+@pytest.mark.timeout(30)
+def test_a_queued_shells_monitor_dying_before_it_answers_leaves_no_job_running(
+        orphaned_slot: tuple[Supervisor, str, str], dying_monitor: None) -> None:
+    sup, dead, queued = orphaned_slot
+    # This read finds the first monitor dead and starts the queued shell's monitor from this process.
+    assert sup.get_shell_status(dead)["status"] == "lost"
+    status = sup.get_shell_status(queued)
+    assert (status["status"], status["exit_code"]) == ("lost", None)
+    assert tagged(queued) == [], "the job started by the dead monitor runs on unsupervised"
+    assert list((sup.home / "running").iterdir()) == []
