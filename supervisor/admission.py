@@ -17,6 +17,9 @@ from . import lifecycle, proc
 
 # A slot reserved by a process that died before its monitor reported is given back after this long.
 STARTUP_GRACE = 30.0
+# A process that dies right after launching a monitor leaves it between fork and exec for a moment,
+# not yet recognisable as a monitor: this long is waited before its shell is given up.
+MONITOR_APPEAR = 0.2
 LOST_GRACE = 1.0
 DEFAULT_LIMIT = 10
 
@@ -178,7 +181,7 @@ def reconcile(layout: lay.Layout, shell_id: str, state: lifecycle.State) -> life
             return state
         message = "the monitor process died without recording how the job ended"
     elif status == "starting":
-        if _marker_alive(layout, shell_id):
+        if _owner_alive(layout, shell_id) or _monitor_coming(layout, shell_id):
             return state
         message = "the process starting this shell died before the job started"
     elif status == "queued":
@@ -248,13 +251,32 @@ def _drain(layout: lay.Layout, shell_id: str) -> None:
     start_admitted(layout, admit(layout, limit_of(layout, shell_id)).to_start)
 
 
-def _marker_alive(layout: lay.Layout, shell_id: str) -> bool:
+def _marker(layout: lay.Layout, shell_id: str) -> dict[str, float]:
     try:
         marker = lay.read_json(os.path.join(layout.running, shell_id))
     except (OSError, ValueError):
+        return {}
+    return marker if isinstance(marker, dict) else {}
+
+
+def _owner_alive(layout: lay.Layout, shell_id: str) -> bool:
+    """Whether the process that reserved the slot of `shell_id` still runs."""
+    marker = _marker(layout, shell_id)
+    return proc.is_alive(marker.get("pid"), marker.get("start"))  # type: ignore[arg-type]
+
+
+def _marker_alive(layout: lay.Layout, shell_id: str) -> bool:
+    return _owner_alive(layout, shell_id) or time.time() - _marker(layout, shell_id).get("at", 0) < STARTUP_GRACE
+
+
+def _monitor_coming(layout: lay.Layout, shell_id: str) -> bool:
+    """Whether a monitor of `shell_id` is on its way although the process that launched it died."""
+    if proc.monitors_of(shell_id):
+        return True
+    if time.time() - _marker(layout, shell_id).get("at", 0) >= STARTUP_GRACE:
         return False
-    return bool(proc.is_alive(marker.get("pid"), marker.get("start"))
-                or time.time() - float(marker.get("at", 0)) < STARTUP_GRACE)
+    time.sleep(MONITOR_APPEAR)
+    return bool(proc.monitors_of(shell_id))
 
 
 def _count_active(layout: lay.Layout, orphans: list[str]) -> int:
@@ -271,7 +293,7 @@ def _count_active(layout: lay.Layout, orphans: list[str]) -> int:
                 orphans.append(shell_id)
         elif status == "starting":
             active += 1
-            if not _marker_alive(layout, shell_id):
+            if not _owner_alive(layout, shell_id):
                 orphans.append(shell_id)
         elif status == "queued" and _marker_alive(layout, shell_id):
             active += 1

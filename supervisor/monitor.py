@@ -55,6 +55,10 @@ class Monitor:
     def run(self) -> None:
         spec = lay.read_json(self.layout.file(self.shell_id, lay.SPEC))
         state = lay.read_json(self.layout.file(self.shell_id, lay.STATE))
+        if state.get("status") != "starting":
+            # Given up while this process came up (its launcher died): the slot is no longer ours.
+            self._reply(f"error {self.shell_id} is {state.get('status')}, no longer waiting to start")
+            return
         env = self._job_env()
         self._install_handlers()
         try:

@@ -112,6 +112,18 @@ def tagged(shell_id: str) -> set[int]:
     return found
 
 
+def monitors_of(shell_id: str) -> set[int]:
+    """Live processes started as the monitor of `shell_id` (its short-lived intermediate included)."""
+    needle = f"{MONITOR_VAR}={shell_id}".encode()
+    found: set[int] = set()
+    for pid in _all_pids():
+        if needle in _environ(pid):
+            info = _stat(pid)
+            if info is not None and info[1] != "Z":
+                found.add(pid)
+    return found
+
+
 def send(pids: Iterable[int], sig: int) -> None:
     for pid in pids:
         try:

@@ -16,7 +16,7 @@ from typing import Any
 import psutil
 import pytest
 
-from supervisor import LimitReached, StateDirError, Supervisor
+from supervisor import LimitReached, StateDirError, Supervisor, proc
 
 PY = sys.executable
 IGNORE_TERM = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); " \
@@ -429,3 +429,37 @@ def test_a_queued_shells_monitor_dying_before_it_answers_leaves_no_job_running(
     assert (status["status"], status["exit_code"]) == ("lost", None)
     assert tagged(queued) == [], "the job started by the dead monitor runs on unsupervised"
     assert list((sup.home / "running").iterdir()) == []
+
+
+@pytest.mark.timeout(30)
+def test_a_slot_reserved_by_a_process_that_died_is_reclaimed_at_once(sup_factory: Callable[..., Supervisor]) -> None:
+    """A caller (or a monitor handing its slot on) that dies before the monitor runs does not stall the queue."""
+    sup = sup_factory(max_concurrent=1)
+    script = textwrap.dedent("""
+        import os, signal
+        from supervisor import Supervisor, proc
+        proc.spawn_monitor = lambda *args: os.kill(os.getpid(), signal.SIGKILL)
+        Supervisor(max_concurrent=1).start_shell("echo never")
+    """)
+    done = subprocess.run([PY, "-c", script], capture_output=True, text=True, timeout=20)
+    assert done.returncode == -signal.SIGKILL
+    [orphan] = [s["shell_id"] for s in sup.list_shells()]
+    queued = sup.start_shell("echo next", queue=True)
+    started = time.monotonic()
+    assert sup.wait_shell(queued, timeout=10)["status"] == "stopped"
+    assert time.monotonic() - started < 5, "the queue waited for the dead caller's slot to time out"
+    status = sup.get_shell_status(orphan)
+    assert status["status"] == "lost" and "died" in status["message"]
+    assert sup.get_shell_output(orphan)["stdout"] == ""
+
+
+@pytest.mark.timeout(30)
+def test_a_monitor_arriving_after_its_shell_was_given_up_does_not_start_it(home: Supervisor) -> None:
+    sid = home.start_shell("echo ran")
+    assert home.wait_shell(sid, timeout=10)["status"] == "stopped"
+    before = raw_state(home, sid)
+    log = str(home.home / "shells" / sid / "monitor.log")
+    with pytest.raises(RuntimeError, match="no longer waiting to start"):
+        proc.spawn_monitor(str(home.home), sid, dict(os.environ), log)
+    assert raw_state(home, sid) == before
+    assert home.get_shell_output(sid)["stdout"] == "ran\n"
