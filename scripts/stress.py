@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import faulthandler
 import json
 import os
 import random
@@ -52,8 +53,7 @@ from supervisor import (  # noqa: E402
 )
 
 EXPECTED_ERRORS = (LimitReached, ShellNotFound, InvalidRequest, TimeoutError)
-# The drain gives up when no shell ended for this long; a shell left `starting` by a caller that
-# died is recorded lost after admission.STARTUP_GRACE (30 s).
+# The drain gives up when no shell ended for this long.
 DRAIN_SECONDS = 60.0
 MODES = ("plain", "plain", "children", "daemon", "stubborn", "fail")
 
@@ -209,6 +209,9 @@ class Worker:
 
 def work(root: Path, home: Path, limit: int, seed: int, deadline: float, self_kill: bool) -> None:
     worker = Worker(Supervisor(home, max_concurrent=limit), random.Random(seed), root, self_kill)
+    # A worker still busy well after the deadline is stuck in a call: its stack says where.
+    stuck = open(root / "stuck.log", "a")  # noqa: SIM115 - open until the process exits
+    faulthandler.dump_traceback_later(max(0.0, deadline - time.time()) + 5, file=stuck)
     while time.time() < deadline:
         try:
             worker.step()
@@ -303,6 +306,8 @@ def campaign(opts: Options, root: Path) -> list[str]:
         return subprocess.Popen([*me, "--work", str(root), "--seed", str(opts.seed * 1000 + spawned)])
 
     workers = [spawn() for _ in range(opts.workers)]
+    main_stuck = open(root / "main-stuck.log", "a")  # noqa: SIM115
+    faulthandler.dump_traceback_later(opts.duration + 8, file=main_stuck)
     try:
         while time.time() < deadline:
             time.sleep(rng.uniform(0.05, 0.4))
@@ -355,8 +360,8 @@ def drain_and_check(opts: Options, root: Path, home: Path) -> list[str]:
     violations += _leftovers(home, set(on_record))
     violations += _outputs(sup, records, final)
     violations += _concurrency(root, opts.limit, final)
-    for name in ("errors.log", "violations.log"):
-        if (root / name).exists():
+    for name in ("errors.log", "violations.log", "stuck.log"):
+        if (root / name).exists() and (root / name).stat().st_size:
             violations.append(f"{name}:\n{(root / name).read_text()}")
     for log in sorted((home / "shells").glob("*/monitor.log")):
         if "Traceback" in log.read_text(errors="replace"):

@@ -2,8 +2,9 @@
 reads from several processes on one home, with monitors SIGKILLed and SIGSTOPped, then a check
 of the invariants (the limit held, every shell ended with its output, nothing left running).
 
-Callers are not SIGKILLed here: a shell whose caller died before its monitor ran keeps its slot
-for admission.STARTUP_GRACE, far longer than this test may take. Longer campaigns do that:
+Callers are not SIGKILLed here: one killed while it writes a new shell's first state leaves a
+record that reads `queued` for admission.STARTUP_GRACE (30 s) before it reads `lost`, longer
+than this test may take. Longer campaigns do kill them:
 `python scripts/stress.py --seed N --duration 120`.
 """
 
