@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from . import admission, lifecycle
+from . import admission
 from . import layout as lay
 from .errors import ShellNotFound, StateDirError
 from .models import Spec, State
@@ -120,8 +120,3 @@ class Store:
 
     def path(self, shell_id: str, name: str) -> Path:
         return Path(self.layout.file(shell_id, name))
-
-
-def damaged_state(message: str) -> State:
-    return State.model_validate(lifecycle.lost(lifecycle.new(0.0, queued=False), 0.0, message) | {
-        "end_time": None, "created": None})

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from watchfiles._rust_notify import RustNotify
 
-from . import layout as lay
 from . import lifecycle
 
 if TYPE_CHECKING:
@@ -101,7 +100,3 @@ def _changed(status: dict[str, Any], last: dict[str, Any] | None) -> bool:
     if last is None:
         return True
     return any(status[k] != last[k] for k in status if k not in _VOLATILE)
-
-
-# Keep the names of the watched files in one place for readers of this module.
-WATCHED = (lay.STATE, lay.STDOUT, "status.json")
