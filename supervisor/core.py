@@ -291,9 +291,11 @@ class Supervisor:
         sig = request.signal_number(signal)
         grace_s = request.seconds("grace", grace, allow_zero=True) or 0.0
         state = self._wait_started(shell_id)
-        if state.status == "queued" and admission.dequeue(self.layout, shell_id):
-            return {"shell_id": shell_id, "status": "killed", "signal": None, "message": "Removed from queue"}
-        state = self._wait_started(shell_id)
+        if state.status == "queued":
+            if admission.dequeue(self.layout, shell_id):
+                return {"shell_id": shell_id, "status": "killed", "signal": None, "message": "Removed from queue"}
+            # A monitor took it from the queue meanwhile: it is starting, so kill it as a running shell.
+            state = self._wait_started(shell_id)
         if state.status == "running":
             try:
                 lay.write_json(self.layout.file(shell_id, lay.KILL_REQUEST), {"signal": sig, "grace": grace_s},
@@ -326,7 +328,7 @@ class Supervisor:
         deadline = time.monotonic() + patience
         while time.monotonic() < deadline:
             current = self.store.state(shell_id)
-            if lifecycle.is_ended(current.model_dump()):
+            if current.status in lifecycle.ENDED:
                 return current
             time.sleep(0.01)
         # The monitor did not answer in time: stop it and everything of the job from here.
