@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     State = dict[str, Any]
 
 ENDED = frozenset({"stopped", "failed", "killed", "lost"})
+# The longest timeout, grace or wait (ten years): deadlines and select() overflow not far beyond.
+MAX_SECONDS = 10 * 366 * 86400.0
 STATUSES = ("queued", "running", "stopped", "failed", "killed", "lost")
 
 
@@ -35,6 +37,7 @@ def new(now: float, *, queued: bool) -> State:
         "exit_code": None,
         "signal": None,
         "timed_out": False,
+        "kill_requested": False,
         "rusage": None,
         "message": None,
     }
@@ -48,7 +51,10 @@ def running(state: State, now: float, *, pid: int, pid_start: int | None, monito
 
 def exited(state: State, now: float, wait_status: int, *, killed: bool, timed_out: bool,
            rusage: dict[str, float] | None = None) -> State:
-    """The state after the job's main process ended with `wait_status` (as from os.wait4)."""
+    """The state after the job's main process ended with `wait_status` (as from os.wait4).
+
+    `killed`: the monitor was asked to stop the job (by kill_shell) before it ended by itself.
+    """
     if os.WIFSIGNALED(wait_status):
         sig = os.WTERMSIG(wait_status)
         code, name = -sig, signal_name(sig)
@@ -59,7 +65,7 @@ def exited(state: State, now: float, wait_status: int, *, killed: bool, timed_ou
     else:
         status = "stopped" if code == 0 else "failed"
     return {**state, "status": status, "end_time": now, "exit_code": code, "signal": name,
-            "timed_out": timed_out, "rusage": rusage}
+            "timed_out": timed_out, "kill_requested": killed, "rusage": rusage}
 
 
 def not_started(state: State, now: float, message: str, *, exit_code: int = 127) -> State:
@@ -79,7 +85,7 @@ def lost(state: State, now: float, message: str) -> State:
 def force_killed(state: State, now: float, sig: int) -> State:
     """The state of a shell whose monitor did not answer a kill and was stopped from outside."""
     return {**state, "status": "killed", "end_time": now, "exit_code": -sig, "signal": signal_name(sig),
-            "message": "Monitor did not answer; the job's processes were killed directly"}
+            "kill_requested": True, "message": "Monitor did not answer; the job's processes were killed directly"}
 
 
 def is_ended(state: State) -> bool:
