@@ -119,7 +119,7 @@ class Supervisor:
         except OSError:
             found = False
         if not found:
-            raise InvalidRequest(f"config file not found: {request.quoted(str(config_path))}")
+            raise InvalidRequest(f"config file not found: {request.quoted_path(str(config_path))}")
         program = _mgcoord_argv()
         return self._start(
             lambda shell_id: [*program, "--automation", "--config", str(config_path), "--instance-id",
@@ -243,7 +243,8 @@ class Supervisor:
             # cleaned away from under it; anything else reads lost.
             if lifecycle.is_ended(state.model_dump()):
                 state = State(status="lost")
-            return self._compose(shell_id, spec, state, f"the shell's record is damaged: {'; '.join(problems)}")
+            damage = "; ".join(dict.fromkeys(problems))
+            return self._compose(shell_id, spec, state, f"the shell's record is damaged: {damage}")
         return self._compose(shell_id, spec, state, None)
 
     def _compose(self, shell_id: str, spec: Spec | None, state: State, damage: str | None) -> ShellStatus:

@@ -125,6 +125,10 @@ class Monitor:
         deadline = time.monotonic() + timeout if timeout else None
         killed = timed_out = False
         while self.wait_status is None:
+            # A job that already ended by itself was not killed on request, whatever arrives now.
+            self._reap()
+            if self.wait_status is not None:
+                break
             if any(sig in STOP_SIGNALS for sig in self.received):
                 killed = True
                 request = self._kill_request()
