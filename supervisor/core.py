@@ -367,7 +367,12 @@ class Supervisor:
         self.store.require(shell_id)
         state = self._wait_started(shell_id)
         if state.status == "queued":
-            if admission.dequeue(self.layout, shell_id, self.host):
+            try:
+                removed = admission.dequeue(self.layout, shell_id, self.host)
+            except OSError as exc:
+                raise StateDirError(f"cannot remove {shell_id} from the queue: writing to {self.home} failed "
+                                    f"({exc.strerror}); it is still queued") from exc
+            if removed:
                 return {"shell_id": shell_id, "status": "killed", "signal": None, "message": "Removed from queue"}
             # A monitor took it from the queue meanwhile: it is starting, so kill it as a running shell.
             state = self._wait_started(shell_id)
@@ -418,7 +423,11 @@ class Supervisor:
             raw = state.model_dump()
         if not lifecycle.is_ended(raw):
             raw = lifecycle.force_killed(raw, self.clock(), 9)
-            lay.write_json(self.layout.file(shell_id, lay.STATE), raw)
+            try:
+                lay.write_json(self.layout.file(shell_id, lay.STATE), raw)
+            except OSError:
+                # Nothing of the job is left; the record says so once it can be written (a settle).
+                return State.model_validate(raw)
             admission.start_admitted(self.layout, admission.release(self.layout, shell_id, self.host), self.host)
         return State.model_validate(raw)
 
