@@ -7,6 +7,7 @@ batch's timeout or stall kill, purple killed from outside or lost, grey not ende
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import statistics
@@ -163,7 +164,10 @@ def _heatmaps(fig: Figure, panels: tuple[Axes, Axes], results: Sequence[Result],
                               f"{statistics.median(ok):.2f} s" if ok else "no ok run"))
     success, speed = panels
     _heatmap(fig, success, rates, "RdYlGn", "success rate", (0.0, 1.0), [[n[0] for n in r] for r in notes])
-    _heatmap(fig, speed, medians, "viridis_r", "median seconds (ok runs)", None, [[n[1] for n in r] for r in notes])
+    # From zero: the colours show how long runs take, not how much the slowest and fastest differ.
+    slowest = max((v for line in medians for v in line if not math.isnan(v)), default=1.0)
+    _heatmap(fig, speed, medians, "viridis_r", "median seconds (ok runs)", (0.0, slowest),
+             [[n[1] for n in r] for r in notes])
     for axes, what in ((success, "success rate"), (speed, "median duration of ok runs")):
         axes.set_title(what)
         axes.set_xticks(range(len(column_values)), [_show(v) for v in column_values])
@@ -173,13 +177,11 @@ def _heatmaps(fig: Figure, panels: tuple[Axes, Axes], results: Sequence[Result],
 
 
 def _heatmap(fig: Figure, axes: Axes, values: list[list[float]], colours: str, legend: str,
-             limits: tuple[float, float] | None, notes: list[list[str]]) -> None:
+             limits: tuple[float, float], notes: list[list[str]]) -> None:
     import matplotlib
 
-    scheme = matplotlib.colormaps[colours].copy()
-    scheme.set_bad("#e0e0e0")
-    vmin, vmax = limits or (None, None)
-    image = axes.imshow(values, cmap=scheme, vmin=vmin, vmax=vmax, aspect="auto")
+    scheme = matplotlib.colormaps[colours].with_extremes(bad="#e0e0e0")
+    image = axes.imshow(values, cmap=scheme, vmin=limits[0], vmax=limits[1], aspect="auto")
     fig.colorbar(image, ax=axes, label=legend, shrink=0.85)
     for y, row in enumerate(notes):
         for x, note in enumerate(row):

@@ -214,8 +214,8 @@ def failure_reason(status: dict[str, Any], sup: Supervisor | None = None, *, sta
     """Why an ended run did not succeed, in the words closest to the cause.
 
     What ended it first (the batch's stall kill or timeout, a removal from the queue, a lost
-    monitor), then the run's own `ERROR:` line, an agent's error, the last line of stderr, and at
-    least the exit code or the signal.
+    monitor, a kill from outside the batch), then the run's own `ERROR:` line, an agent's error,
+    and at least the exit code with the last line of stderr.
     """
     summary = status.get("coordination") or {}
     if stalled:
@@ -224,6 +224,8 @@ def failure_reason(status: dict[str, Any], sup: Supervisor | None = None, *, sta
         return f"timed out after {status.get('duration_seconds') or 0:.0f} s ({_progress(summary)})"
     if status.get("message"):
         return str(status["message"])
+    if status["status"] == "killed":
+        return f"killed by {_signal_name(status.get('exit_code'))} from outside this batch"
     tail = _output_tail(sup, status["shell_id"]) if sup is not None else {}
     printed_error = summary.get("error") or parse_outcome(tail.get("stdout", "")).get("ERROR")
     if printed_error:
@@ -232,12 +234,8 @@ def failure_reason(status: dict[str, Any], sup: Supervisor | None = None, *, sta
         message = error.get("message") if isinstance(error, dict) else error
         if message:
             return f"agent {agent}: {message}"
-    code = status.get("exit_code")
-    if status["status"] == "killed":
-        what = f"killed by {_signal_name(code)} from outside this batch"
-    else:
-        what = f"exit code {code}"
     last = [line for line in tail.get("stderr", "").splitlines() if line.strip()]
+    what = f"exit code {status.get('exit_code')}"
     return f"{what}: {last[-1]}" if last else what
 
 
