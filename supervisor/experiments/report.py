@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from .. import progress
+from ..core import Supervisor
 from ..errors import SupervisorError
 from .folder import BatchFolder
 from .options import RunOptions
 from .plans import Experiment
-from .results import RESULTS_PLOT, Result, ResultsTable, one_line
+from .results import RESULTS_PLOT, Result, load_results, one_line
 from .runner import run_experiments
 from .summary import category, outcome, summarize_by_label
 
@@ -54,14 +57,12 @@ def progress_line(row: Result, done: int, total: int) -> str:
     return text
 
 
-def stop_hint(rows: Sequence[Result], options: RunOptions) -> str:
-    """The exact command that stops this batch's runs that have not ended (queued ones first)."""
-    going = sorted((r for r in rows if category(r) == "unfinished" and r.shell_id),
-                   key=lambda r: r.status != "queued")
+def stop_hint(going: Sequence[dict[str, Any]], options: RunOptions) -> str:
+    """The exact command that stops the given runs of this batch (queued ones first)."""
     if not going:
         return "no run of this batch is left going"
     home = f" --home {shlex.quote(options.home)}" if options.home else ""
-    ids = " ".join(r.shell_id or "" for r in going)
+    ids = " ".join(s["shell_id"] for s in sorted(going, key=lambda s: s["status"] != "queued"))
     return f"{len(going)} runs of this batch carry on; to stop them (and only them): mgsup{home} kill {ids}"
 
 
@@ -71,51 +72,73 @@ def run_and_report(make_plan: Callable[[], list[Experiment]], options: RunOption
 
     0: every experiment ended (whatever its outcome: read the table); 130: interrupted (run the
     same command again to resume); a SupervisorError's own code when the plan, the folder or the
-    supervisor refused (2 for bad input or an unusable or busy folder), with one line on stderr.
+    supervisor refused (2 for bad input or an unusable or busy folder), 1 when the table cannot be
+    written (a full disk); errors are one line on stderr.
     """
     console = console or progress.console()
-    out = options.out
+    sup: Supervisor | None = None
+    batch: list[str] = []
+    done = [0]
+
+    def opening(name: str, rows: list[Result]) -> None:
+        batch.append(name)
+        done[0] = len(_kept(rows, options.retry_failed))
+        console.print(_opening(name, rows, options), markup=False, highlight=False)
+
+    def show(row: Result) -> None:
+        done[0] += 1
+        console.print(progress_line(row, done[0], len(plan)), markup=False, highlight=False)
+
     try:
         plan = make_plan()
         sup = options.supervisor()
-        with BatchFolder(out) as folder:
-            before = ResultsTable.load(folder.path)
-            console.print(_opening(plan, before, out, options), markup=False, highlight=False)
-            done = [len(_kept(before.rows.values(), options.retry_failed))]
-
-            def show(row: Result) -> None:
-                done[0] += 1
-                console.print(progress_line(row, done[0], len(plan)), markup=False, highlight=False)
-
-            results = run_experiments(plan, folder, supervisor=sup, on_result=show, **options.run_arguments())
+        with BatchFolder(options.out) as folder:
+            results = run_experiments(plan, folder, supervisor=sup, on_start=opening, on_result=show,
+                                      **options.run_arguments())
             print_report(results, console)
             if options.plot:
                 _plot(results, folder.path / RESULTS_PLOT, title, console)
     except SupervisorError as exc:
         click.echo(f"{_prog()}: error: {exc}", err=True)
         return exc.exit_code
+    except OSError as exc:
+        # E.g. a full disk while the table is rewritten: the table on disk is still whole (atomic writes).
+        click.echo(f"{_prog()}: error: cannot write in {options.out}: {exc.strerror or exc}; the runs started carry "
+                   "on: run the same command again to resume", err=True)
+        return 1
     except KeyboardInterrupt:
-        rows = ResultsTable.load(out.absolute()).rows.values()
-        ended = sum(r.finished for r in rows)
-        console.print(f"interrupted: {ended} of {len(rows)} ended; results in {out}. Run the same command again to "
-                      f"resume (it re-attaches to the runs still going).\n{stop_hint(list(rows), options)}",
-                      markup=False, highlight=False, soft_wrap=True)
+        console.print(_interrupted(sup, batch[0] if batch else None, options), markup=False, highlight=False,
+                      soft_wrap=True)
         return 130
     return 0
 
 
-def _opening(plan: Sequence[Experiment], before: ResultsTable, out: Path, options: RunOptions) -> str:
-    text = f"{len(plan)} experiments; results in {out}; runs are named {before.batch}-<experiment>"
-    rows = list(before.rows.values())
-    if rows:
-        kept = _kept(rows, options.retry_failed)
+def _interrupted(sup: Supervisor | None, batch: str | None, options: RunOptions) -> str:
+    """What an interrupted batch leaves: how far it came, how to resume, how to stop its runs."""
+    text = "interrupted"
+    with contextlib.suppress(SupervisorError):
+        rows = load_results(options.out)
+        text += f": {sum(r.finished for r in rows)} of {len(rows)} ended; results in {options.out}"
+    text += ". Run the same command again to resume (it re-attaches to the runs still going)."
+    if sup is None or batch is None:
+        return text
+    # By name, not from the table: a run started just before the interrupt may not be recorded yet.
+    going = [s for s in sup.list_shells() if (s.get("name") or "").startswith(f"{batch}-")
+             and s["status"] in ("queued", "running")]
+    return f"{text}\n{stop_hint(going, options)}"
+
+
+def _opening(batch: str, rows: list[Result], options: RunOptions) -> str:
+    text = f"{len(rows)} experiments; results in {options.out}; runs are named {batch}-<experiment id>"
+    kept = _kept(rows, options.retry_failed)
+    if kept:
         failed = sum(r.failed for r in kept)
         text += f"\nresuming: {len(kept)} ended and kept"
         if failed:
             text += f" ({failed} failed: --retry-failed runs them again)"
-        going = sum(category(r) == "unfinished" and r.shell_id is not None for r in rows)
-        if going:
-            text += f", {going} to re-attach"
+    going = sum(category(r) == "unfinished" and r.shell_id is not None for r in rows)
+    if going:
+        text += f"\nre-attaching to {going} runs started earlier"
     return text
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import request
 from ..coordination import parse_outcome
 from ..core import Supervisor
 from ..errors import InvalidRequest, ShellNotFound
@@ -31,6 +32,7 @@ _Finished = queue.Queue[tuple[str, _Outcome]]
 def run_experiments(plan: Sequence[Experiment], out_dir: str | os.PathLike[str] | BatchFolder, *,
                     supervisor: Supervisor | None = None, cwd: str | os.PathLike[str] | None = None,
                     timeout: float | None = None, kill_on_stall: bool = False, retry_failed: bool = False,
+                    on_start: Callable[[str, list[Result]], None] | None = None,
                     on_result: Callable[[Result], None] | None = None) -> list[Result]:
     """Run `plan`, writing the results table in `out_dir` after every change; the rows in plan order.
 
@@ -40,13 +42,15 @@ def run_experiments(plan: Sequence[Experiment], out_dir: str | os.PathLike[str] 
     Runs start in `cwd` (default: `out_dir`, so their `.massgen/` logs sit beside the table) with
     `queue=True`, named `<batch>-<experiment id>`. Resuming a table: successful runs are kept,
     runs still going are re-attached, runs killed by someone else (or lost) start again, failed
-    ones only with `retry_failed`. `on_result` sees each row as it finishes.
+    ones only with `retry_failed`. `on_start` sees the batch's name and the rows as found, before
+    anything starts; `on_result` sees each row as it finishes.
 
     >>> rows = run_experiments(batch_plan([("configs/demo.yaml", "What is 6 * 7?")]), "results/b1")
     >>> rows[0].winner
     'reviewer'
     """
     _check_ids(plan)
+    request.seconds("timeout", timeout)
     sup = supervisor or Supervisor()
     with _held(out_dir) as folder:
         table = ResultsTable.load(folder.path)
@@ -54,6 +58,11 @@ def run_experiments(plan: Sequence[Experiment], out_dir: str | os.PathLike[str] 
         rows = _bind(plan, table.rows)
         _write_variants(plan, folder)
         table.rows = rows
+        if not resuming:
+            # The batch's name is on disk before its first run starts, so a crash cannot orphan that run.
+            table.save()
+        if on_start is not None:
+            on_start(table.batch, list(rows.values()))
         run_cwd = folder.path if cwd is None else Path(cwd)
         named = _shells_by_name(sup, table.batch) if resuming else {}
         pending: list[tuple[str, str]] = []

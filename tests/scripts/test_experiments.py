@@ -659,29 +659,38 @@ def test_batch_script_refuses_an_unusable_out_in_one_line(home: Supervisor, tmp_
 
 
 @pytest.mark.timeout(120)
-def test_two_batches_on_one_folder_never_run_an_experiment_twice(home: Supervisor, tmp_path: Path) -> None:
+@pytest.mark.parametrize("start", ["together", "staggered"])
+def test_two_batches_on_one_folder_never_run_an_experiment_twice(home: Supervisor, tmp_path: Path, start: str,
+                                                                 wait_for: Callable[..., Any]) -> None:
     out = tmp_path / "out"
     listing = tmp_path / "experiments.yaml"
     listing.write_text(yaml.safe_dump([{"config": str(DEMO), "question": f"What is {n} * 7?"} for n in (2, 3, 4)]))
     args = [sys.executable, str(SCRIPTS / "batch.py"), "--out", str(out), "--file", str(listing),
-            "--home", str(home.home)]
-    racing = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_pipe_env())
-              for _ in range(2)]
+            "--home", str(home.home), "--max-concurrent", "2"]
+    racing = []
     try:
+        for _ in range(2):
+            racing.append(subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                           env=_pipe_env()))
+            if start == "staggered" and len(racing) == 1:
+                wait_for(lambda: any(r.shell_id for r in load_results(out)), timeout=30, interval=0.02,
+                         what="the first batch's first run")
         ended = [p.communicate(timeout=90) for p in racing]
     finally:
         for p in racing:
             p.kill()
             p.wait()
 
-    codes = sorted(p.returncode for p in racing)
-    assert codes == [0, 2], ended
-    loser = ended[[p.returncode for p in racing].index(2)]
-    assert loser[1].count("\n") == 1
-    assert loser[1].startswith(f"batch.py: error: results folder '{out}' is in use by another batch (pid ")
+    codes = [p.returncode for p in racing]
+    assert sorted(codes) == [0, 2], ended
+    if start == "staggered":
+        assert codes == [0, 2]
+    _, refusal = ended[codes.index(2)]
+    assert refusal.count("\n") == 1
+    assert refusal.startswith(f"batch.py: error: results folder '{out}' is in use by another batch (pid "
+                              f"{racing[codes.index(0)].pid}: ")
     rows = load_results(out)
     assert [r.status for r in rows] == ["stopped"] * 3
-    assert len(home.list_shells()) == 3
     assert sorted(s["shell_id"] for s in home.list_shells()) == sorted(r.shell_id or "" for r in rows)
 
 
