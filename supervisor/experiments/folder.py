@@ -35,6 +35,11 @@ class BatchFolder:
         self.path = Path(path).expanduser().absolute()
         self._fd: int | None = None
 
+    @property
+    def held(self) -> bool:
+        """This object holds the folder's lock (between entering and leaving `with`)."""
+        return self._fd is not None
+
     def __enter__(self) -> BatchFolder:
         if self._fd is not None:
             raise RuntimeError(f"{self.given} is already held by this BatchFolder")

@@ -77,23 +77,12 @@ def run_and_report(make_plan: Callable[[], list[Experiment]], options: RunOption
     """
     console = console or progress.console()
     sup: Supervisor | None = None
-    batch: list[str] = []
-    done = [0]
-
-    def opening(name: str, rows: list[Result]) -> None:
-        batch.append(name)
-        done[0] = len(_kept(rows, options.retry_failed))
-        console.print(_opening(name, rows, options), markup=False, highlight=False)
-
-    def show(row: Result) -> None:
-        done[0] += 1
-        console.print(progress_line(row, done[0], len(plan)), markup=False, highlight=False)
-
+    shown = _Progress(console, options)
     try:
         plan = make_plan()
         sup = options.supervisor()
         with BatchFolder(options.out) as folder:
-            results = run_experiments(plan, folder, supervisor=sup, on_start=opening, on_result=show,
+            results = run_experiments(plan, folder, supervisor=sup, on_start=shown.start, on_result=shown.finished,
                                       **options.run_arguments())
             print_report(results, console)
             if options.plot:
@@ -107,8 +96,7 @@ def run_and_report(make_plan: Callable[[], list[Experiment]], options: RunOption
                    "on: run the same command again to resume", err=True)
         return 1
     except KeyboardInterrupt:
-        console.print(_interrupted(sup, batch[0] if batch else None, options), markup=False, highlight=False,
-                      soft_wrap=True)
+        console.print(_interrupted(sup, shown.batch, options), markup=False, highlight=False, soft_wrap=True)
         return 130
     return 0
 
@@ -128,18 +116,37 @@ def _interrupted(sup: Supervisor | None, batch: str | None, options: RunOptions)
     return f"{text}\n{stop_hint(going, options)}"
 
 
-def _opening(batch: str, rows: list[Result], options: RunOptions) -> str:
-    text = f"{len(rows)} experiments; results in {options.out}; runs are named {batch}-<experiment id>"
-    kept = _kept(rows, options.retry_failed)
-    if kept:
-        failed = sum(r.failed for r in kept)
-        text += f"\nresuming: {len(kept)} ended and kept"
-        if failed:
-            text += f" ({failed} failed: --retry-failed runs them again)"
-    going = sum(category(r) == "unfinished" and r.shell_id is not None for r in rows)
-    if going:
-        text += f"\nre-attaching to {going} runs started earlier"
-    return text
+class _Progress:
+    """The lines a batch script prints as it goes: what it found, then one line per finished run."""
+
+    def __init__(self, console: Console, options: RunOptions) -> None:
+        self.console = console
+        self.options = options
+        self.batch: str | None = None
+        self.done = 0
+        self.total = 0
+
+    def start(self, batch: str, rows: list[Result]) -> None:
+        self.batch, self.total = batch, len(rows)
+        kept = _kept(rows, self.options.retry_failed)
+        self.done = len(kept)
+        text = f"{len(rows)} experiments; results in {self.options.out}; runs are named {batch}-<experiment id>"
+        if kept:
+            failed = sum(r.failed for r in kept)
+            text += f"\nresuming: {len(kept)} ended and kept"
+            if failed:
+                text += f" ({failed} failed: --retry-failed runs them again)"
+        going = sum(category(r) == "unfinished" and r.shell_id is not None for r in rows)
+        if going:
+            text += f"\nre-attaching to {going} runs started earlier"
+        self._print(text)
+
+    def finished(self, row: Result) -> None:
+        self.done += 1
+        self._print(progress_line(row, self.done, self.total))
+
+    def _print(self, text: str) -> None:
+        self.console.print(text, markup=False, highlight=False)
 
 
 def _kept(rows: Iterable[Result], retry_failed: bool) -> list[Result]:

@@ -107,6 +107,8 @@ def run_experiments(plan: Sequence[Experiment], out_dir: str | os.PathLike[str] 
 @contextlib.contextmanager
 def _held(out_dir: str | os.PathLike[str] | BatchFolder) -> Iterator[BatchFolder]:
     if isinstance(out_dir, BatchFolder):
+        if not out_dir.held:
+            raise InvalidRequest(f"{out_dir.given!r} is not held: use `with BatchFolder(...) as folder:` first")
         yield out_dir
     else:
         with BatchFolder(out_dir) as folder:

@@ -560,6 +560,16 @@ def test_a_folder_held_by_another_batch_is_refused(home: Supervisor, tmp_path: P
     assert not (tmp_path / "out" / "results.json").exists()
 
 
+def test_a_batch_folder_is_used_only_while_held(home: Supervisor, tmp_path: Path) -> None:
+    folder = BatchFolder(tmp_path / "out")
+    with pytest.raises(InvalidRequest, match="is not held: use `with BatchFolder"):
+        run_experiments(batch_plan([(DEMO, "q")]), folder, supervisor=home)
+    with folder:
+        assert folder.held
+    assert not folder.held
+    assert home.list_shells() == []
+
+
 def test_an_unusable_folder_is_refused_before_anything_starts(home: Supervisor, tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("x")
     for out, message in ((tmp_path / "a-file", "results folder '.*a-file' is a file, not a folder"),
