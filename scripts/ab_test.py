@@ -3,7 +3,7 @@
     python scripts/ab_test.py configs/demo.yaml configs/demo_solo.yaml --out results/ab \
         -q "What is 17 * 23?" -q "What is 6 * 7?" --repeat 3 --plot
     python scripts/ab_test.py configs/demo.yaml configs/demo_solo.yaml --out results/ab \
-        --questions configs/questions.txt
+        --questions configs/batches/questions.txt
 
 Both configs run on every question (labels A and B). The verdict names a better config only when
 a test says the difference is clear (p < 0.05): first the success rates (Fisher's exact test),

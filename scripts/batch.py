@@ -2,7 +2,7 @@
 
     python scripts/batch.py --out results/batch --run configs/demo.yaml "What is 17 * 23?" \
         --run configs/demo_solo.yaml "What is 6 * 7?" --repeat 2 --plot
-    python scripts/batch.py --out results/batch-file --file configs/batch_example.yaml
+    python scripts/batch.py --out results/batch-file --file configs/batches/demo_batch.yaml
 
 `--file` holds a YAML (or JSON) list of `{config, question}` mappings; relative config paths are
 taken from the file's folder. Rerun with the same `--out` to resume an interrupted batch.

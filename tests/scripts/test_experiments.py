@@ -7,6 +7,7 @@ import io
 import itertools
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -797,6 +798,6 @@ def test_plot_is_skipped_with_a_message_without_matplotlib(home: Supervisor, tmp
 
 def test_the_documented_batch_examples_name_files_that_ship() -> None:
     section = (REPO / "docs" / "coordination.md").read_text().split("## Batch experiments", 1)[1]
-    named = {word for word in section.replace("\\\n", " ").split() if word.startswith("configs/")}
-    assert named, "the batch section shows no example"
-    assert sorted(n for n in named if not (REPO / n.strip("\"'`,)")).is_file()) == []
+    named = set(re.findall(r"(?:configs|scripts)/[\w./-]*\w", section))
+    assert {"configs/demo_solo.yaml", "configs/batches/demo_batch.yaml", "scripts/ab_test.py"} <= named
+    assert sorted(n for n in named if not (REPO / n).is_file()) == []
