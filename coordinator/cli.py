@@ -20,6 +20,7 @@ from typing import NoReturn
 
 import click
 
+from . import signals
 from .config import load_config, runtime_problems
 from .errors import ConfigError, CoordinatorError, ExitCode
 from .report import one_line
@@ -130,8 +131,10 @@ def _interrupted(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Console entry point; exits with the run's exit code."""
-    # Until the run installs its own handlers, SIGTERM must still end with exit 4, not a bare signal death.
-    signal.signal(signal.SIGTERM, _interrupted)
+    # Until the run installs its own handlers, an ending signal must still end with exit 4, not a bare
+    # signal death.
+    for sig in signals.catchable():
+        signal.signal(sig, _interrupted)
     try:
         code = command.main(args=argv, prog_name="mgcoord", standalone_mode=False)
     except click.exceptions.Exit as exc:
