@@ -31,6 +31,8 @@ MAX_QUOTE_CHARS = 80
 """A value from outside (a vote target, a tool name) quoted inside a message."""
 MAX_JSON_DEPTH = 64
 """Nesting of an agent's JSON reply; real replies need three or four levels."""
+MAX_JSON_VALUES = 100_000
+"""Values (numbers, strings, lists, ...) in one JSON reply; real replies hold a few dozen."""
 MAX_CONFIG_VALUES = 100_000
 """Values of a config with every YAML alias expanded (the "billion laughs" bound)."""
 MAX_CONFIG_DEPTH = 100

@@ -24,6 +24,8 @@ from .base import Transcript, Usage, add_reported_usage
 from .replies import parse_json
 
 STDERR_TAIL_CHARS = 300
+OVERFLOW_LOG_BYTES = 64 * 1024
+"""How much of a stream that passed the limit the transcript keeps."""
 
 
 def parse_action(reply: Mapping[str, Any]) -> Action:
@@ -114,7 +116,9 @@ class CommandBackend:
             stderr.drain()
         out = stdout.text()
         err = stderr.text()
-        self._transcript(f"[{phase}] stdout:\n{out}" + (f"[{phase}] stderr:\n{err}" if err else ""))
+        self._transcript(
+            f"[{phase}] stdout:\n{stdout.logged()}" + (f"[{phase}] stderr:\n{stderr.logged()}" if err else "")
+        )
         for name, stream in (("stdout", stdout), ("stderr", stderr)):
             if stream.overflowed:
                 raise AgentError(
@@ -180,6 +184,13 @@ class _Capture:
 
     def text(self) -> str:
         return self._data.decode("utf-8", errors="replace")
+
+    def logged(self) -> str:
+        """What the transcript keeps: all of it, or the head of a stream that passed the limit."""
+        if not self.overflowed:
+            return self.text()
+        head = self._data[:OVERFLOW_LOG_BYTES].decode("utf-8", errors="replace")
+        return f"{head}\n[... cut: more than {self._limit} bytes (backend.max_output_bytes)]\n"
 
     def close_child_end(self) -> None:
         if self.child_end >= 0:

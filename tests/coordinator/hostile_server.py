@@ -8,6 +8,8 @@ Modes:
                 for the first option, and a final answer when asked to present
   gzip_bomb     a gzip body of a few hundred KB that unpacks to ``size`` bytes of one JSON string
   huge          an uncompressed body of ``size`` bytes, without Content-Length
+  dense         a valid reply padded with ``size`` bytes of empty JSON lists: the most Python
+                objects a body of that size can make
   drip          a body that never ends: one byte every 50 ms
   retry_after   429 with ``Retry-After: <retry_after>`` (none when empty) for the first ``failures``
                 requests, then as scripted
@@ -33,7 +35,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-MODES = ("normal", "gzip_bomb", "huge", "drip", "retry_after", "unauthorized", "absurd_usage", "scripted")
+MODES = ("normal", "gzip_bomb", "huge", "dense", "drip", "retry_after", "unauthorized", "absurd_usage", "scripted")
 _CHUNK = 1 << 20
 
 
@@ -166,6 +168,13 @@ class HostileServer:
             self._send(handler, 200, None, {})
             for chunk in _huge_body(self.size):
                 handler.wfile.write(chunk)
+        elif mode == "dense":
+            reply = coordination_reply(body)
+            reply["padding"] = "PADDING"
+            head, tail = json.dumps(reply).encode().split(b'"PADDING"')
+            count = self.size // 3
+            data = head + b"[" + b",".join([b"[]"] * count) + b"]" + tail
+            self._send(handler, 200, data, {})
         elif mode == "drip":
             self._send(handler, 200, None, {})
             handler.wfile.write(b'{"choices": [')

@@ -156,7 +156,7 @@ def test_output_up_to_the_limit_is_read_whole(run_dir: Path) -> None:
 
 
 def test_deeply_nested_json_is_an_agent_error(run_dir: Path) -> None:
-    backend, _ = _backend(_hostile("deep_json", run_dir, "--bytes", "100000"), run_dir)
+    backend, _ = _backend(_hostile("deep_json", run_dir, "--bytes", "50000"), run_dir)
     with pytest.raises(AgentError, match="stdout is nested too deeply"):
         asyncio.run(backend.coordinate(_request(run_dir)))
 

@@ -256,7 +256,7 @@ def test_malformed_shapes_and_deep_json_never_surface_as_tracebacks(run_dir: Pat
     with HostileServer("scripted", script=bad) as server:
         config = write_config(run_dir / "c.yaml", [
             openai_agent("shapes", server),
-            command_agent("deep", hostile("deep_json", run_dir, "--bytes", "100000")),
+            command_agent("deep", hostile("deep_json", run_dir, "--bytes", "50000")),
         ])
         result = run(config, run_dir)
     assert result.returncode == 0, result

@@ -9,7 +9,7 @@ import pytest
 from coordinator.backends.base import MAX_REPORTED_TOKENS, Usage, add_reported_usage
 from coordinator.backends.replies import parse_json
 from coordinator.errors import AgentError
-from coordinator.limits import MAX_JSON_DEPTH, MAX_MESSAGE_CHARS, clean_text, clip, quote
+from coordinator.limits import MAX_JSON_DEPTH, MAX_JSON_VALUES, MAX_MESSAGE_CHARS, clean_text, clip, quote
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -50,11 +50,20 @@ def test_parse_json_repairs_surrogates_everywhere() -> None:
     assert parse_json(data, "reply") == {"content": "cut \ufffd", "\ufffd key": ["\ufffd"]}
 
 
-@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 100_000])
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 5000, 50_000])
 def test_parse_json_refuses_deep_nesting(depth: int) -> None:
     with pytest.raises(AgentError, match="nested too deeply"):
         parse_json("[" * depth + "]" * depth, "stdout")
     assert parse_json("[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH, "stdout") is not None
+
+
+def test_parse_json_refuses_a_million_tiny_values_before_building_them() -> None:
+    dense = "[" + ",".join(["[]"] * (MAX_JSON_VALUES + 1)) + "]"
+    with pytest.raises(AgentError, match="response holds more than 100,000 JSON values"):
+        parse_json(dense, "response")
+    # Commas, brackets and escaped quotes inside strings are text, not values.
+    text = json.dumps({"content": ', [{"x": 1}], \\"' * MAX_JSON_VALUES, "list": list(range(1000))})
+    assert len(parse_json(text, "response")["list"]) == 1000
 
 
 def test_parse_json_errors_are_short() -> None:
