@@ -33,7 +33,9 @@ import yaml
 from bench_common import PY, REPO, Result, Table, at_most, mib, timed
 
 sys.path.append(str(REPO / "tests" / "coordinator"))
-from hostile_server import HostileServer  # noqa: E402 - the test suite's server, after the path
+import itertools
+
+from hostile_server import HostileServer
 
 MiB = 2**20
 RSS_LIMIT = 200 * 10**6
@@ -171,7 +173,7 @@ def _watch_status(process: subprocess.Popen[str]) -> tuple[float, Path | None]:
         if ended:
             break
         time.sleep(0.02)
-    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
     return max(gaps, default=0.0), path
 
 

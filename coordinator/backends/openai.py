@@ -174,7 +174,8 @@ def _read_call(raw: Any, index: int) -> ToolCall | str:
     except AgentError as exc:
         return ToolCall(call_id, name, written, None, str(exc))
     if not isinstance(arguments, dict):
-        return ToolCall(call_id, name, written, None, f"arguments must be a JSON object, got {type(arguments).__name__}")
+        problem = f"arguments must be a JSON object, got {type(arguments).__name__}"
+        return ToolCall(call_id, name, written, None, problem)
     return ToolCall(call_id, name, written, arguments)
 
 

@@ -274,7 +274,8 @@ class Engine:
     def _best_after_failures(self) -> str:
         winner = self.state.select_winner()
         if winner is None:
-            reasons = [f"{a.agent_id}: {a.error.message}" if a.error else a.agent_id for a in self.state.agents.values()]
+            agents = self.state.agents.values()
+            reasons = [f"{a.agent_id}: {a.error.message}" if a.error else a.agent_id for a in agents]
             raise ExecutionError(clip("all agents failed (" + "; ".join(reasons) + ")"))
         log.warning("every agent failed; presenting the best answer given before (%s)", winner)
         self._emit(

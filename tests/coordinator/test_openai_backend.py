@@ -269,16 +269,15 @@ def test_arguments_sent_as_an_object_are_accepted() -> None:
     ids=["choices-string", "choice-number", "message-string", "no-choices", "not-an-object"],
 )
 def test_a_response_without_a_message_is_an_agent_error(response: Any) -> None:
-    with HostileServer("scripted", script=[response]) as server:
-        with pytest.raises(AgentError, match="malformed chat-completions response|not an object"):
-            _coordinate(_backend_at(server.base_url, max_attempts=1), _request())
+    with HostileServer("scripted", script=[response]) as server, \
+            pytest.raises(AgentError, match=r"malformed chat-completions response|not an object"):
+        _coordinate(_backend_at(server.base_url, max_attempts=1), _request())
 
 
 def test_a_huge_tool_name_is_quoted_short() -> None:
     reply = tool_call_response("t" * (3 * 2**20), "{}")
-    with HostileServer("scripted", script=[reply, reply, reply]) as server:
-        with pytest.raises(AgentError) as caught:
-            _coordinate(_backend_at(server.base_url), _request())
+    with HostileServer("scripted", script=[reply, reply, reply]) as server, pytest.raises(AgentError) as caught:
+        _coordinate(_backend_at(server.base_url), _request())
     assert "unknown tool 'tttt" in str(caught.value) and len(str(caught.value)) < 300
     assert len(server.requests[1].body["messages"][-1]["content"]) < 300
 
