@@ -23,6 +23,7 @@ import click
 from . import signals
 from .config import load_config, runtime_problems
 from .errors import ConfigError, CoordinatorError, ExitCode
+from .limits import clean_text
 from .report import one_line
 from .run import Run, RunRequest
 from .workspaces import INSTANCE_ID_PATTERN, new_instance_id
@@ -95,7 +96,8 @@ def command(
         config=report.config,
         raw_config=report.raw,
         config_path=config_path,
-        question=question,
+        # Bytes of an argument that are not UTF-8 reach Python as lone surrogates, which no file takes.
+        question=clean_text(question),
         run_cwd=run_cwd,
         instance_id=instance_id or new_instance_id(),
         log_dir=log_dir,

@@ -199,7 +199,6 @@ class OpenAIBackend:
         http_retries: int = 2,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         transport: httpx.AsyncBaseTransport | None = None,
-        endpoint: ChatEndpoint | None = None,
     ) -> None:
         self._model = model
         self._system = f"{system_message}\n\n{PROTOCOL_PROMPT}" if system_message else PROTOCOL_PROMPT
@@ -209,7 +208,7 @@ class OpenAIBackend:
         self._toolkit = toolkit
         self._max_attempts = max_attempts
         self._max_rounds = max_rounds
-        self._endpoint = endpoint or ChatEndpoint(
+        self._endpoint = ChatEndpoint(
             base_url=base_url,
             api_key=api_key,
             timeout=timeout,

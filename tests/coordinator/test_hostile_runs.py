@@ -87,6 +87,15 @@ def test_a_lone_surrogate_in_a_reply_fails_nothing(run_dir: Path) -> None:
     assert final_status(result)["agents"]["cutter"]["error"] is None
 
 
+def test_a_question_that_is_not_utf8_is_asked_with_a_replacement(run_dir: Path) -> None:
+    config = write_config(run_dir / "c.yaml", [command_agent("a", scripted("answer", run_dir, text="42"))])
+    # "caf\xe9?" as raw bytes in argv: Python sees a lone surrogate.
+    result = run_mgcoord("--automation", "--config", str(config), "caf\udce9?", cwd=run_dir)
+    assert result.returncode == 0, result
+    assert result.value("QUESTION") == "caf\ufffd?"
+    assert final_status(result)["meta"]["question"] == "caf\ufffd?"
+
+
 def test_a_config_that_is_not_utf8_is_one_error_line(run_dir: Path) -> None:
     config = run_dir / "c.yaml"
     config.write_bytes(b"agents:\n  - id: caf\xe9\n    backend: {type: command, command: [x]}\n")
