@@ -203,7 +203,7 @@ def write_section(path: Path, result: Result) -> None:
     """Put the result into the report at `path`: its section in place of an earlier one (else before
     "## Reproducing", else at the end), and its verdicts into the Targets table when it has their rows."""
     text = path.read_text() if path.is_file() else "# mgsup benchmarks\n"
-    section = result.markdown() + f"*({result.seconds:.1f} s)*\n"
+    section = result.markdown() + f"\n*({result.seconds:.1f} s)*\n"
     heading = f"## {TITLE}"
     start = text.find(heading)
     if start >= 0:
@@ -218,7 +218,17 @@ def write_section(path: Path, result: Result) -> None:
     for verdict in result.verdicts:
         word = "not measured" if verdict.met is None else "met" if verdict.met else "**not met**"
         row = f"| {verdict.target} | {word} | {verdict.detail} |"
-        lines = [row if line.startswith(f"| {verdict.target} |") else line for line in lines]
+        found = [i for i, line in enumerate(lines) if line.startswith(f"| {verdict.target} |")]
+        if found:
+            lines[found[0]] = row
+        elif "## Targets" in lines:
+            # After the last row of the Targets table.
+            at = lines.index("## Targets") + 1
+            while at < len(lines) and not lines[at].startswith("|"):
+                at += 1
+            while at < len(lines) and lines[at].startswith("|"):
+                at += 1
+            lines.insert(at, row)
     path.write_text("\n".join(lines))
 
 

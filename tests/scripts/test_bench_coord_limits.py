@@ -39,10 +39,12 @@ def test_writing_again_replaces_the_section(tmp_path: Path, monkeypatch: pytest.
     bench = importlib.import_module("bench_coord_limits")
     common = importlib.import_module("bench_common")
     report = tmp_path / "report.md"
-    report.write_text("# mgsup benchmarks\n\n## Other\n\ntext\n")
+    report.write_text("# mgsup benchmarks\n\n## Targets\n\n| target | verdict | measured |\n|---|---|---|\n"
+                      "| start | met | 1 ms |\n\n## Other\n\ntext\n")
     for number in (1, 2):
-        result = common.Result("coord_limits", bench.TITLE, notes=[f"run {number}"])
+        verdict = common.Verdict("peak RSS < 200 MB", number == 2, f"run {number}")
+        result = common.Result("coord_limits", bench.TITLE, verdicts=[verdict], notes=[f"run {number}"])
         bench.write_section(report, result)
     text = report.read_text()
-    assert text.count(bench.TITLE) == 1 and "run 2" in text and "run 1" not in text
-    assert text.startswith("# mgsup benchmarks\n\n## Other\n\ntext\n")
+    assert text.count(bench.TITLE) == 1 and "\nrun 2\n" in text and "run 1" not in text
+    assert "| start | met | 1 ms |\n| peak RSS < 200 MB | met | run 2 |\n\n## Other\n\ntext\n" in text
