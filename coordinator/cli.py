@@ -23,7 +23,7 @@ import click
 from . import signals
 from .config import load_config, runtime_problems
 from .errors import ConfigError, CoordinatorError, ExitCode
-from .limits import clean_text
+from .limits import clean_text, clip
 from .report import one_line
 from .run import Run, RunRequest
 from .workspaces import INSTANCE_ID_PATTERN, new_instance_id
@@ -145,12 +145,12 @@ def main(argv: list[str] | None = None) -> NoReturn:
         exc.show()
         code = ExitCode.CONFIG_ERROR
     except CoordinatorError as exc:
-        click.echo(f"ERROR: {one_line(str(exc))}")
+        click.echo(f"ERROR: {clip(one_line(str(exc)))}")
         click.echo(f"mgcoord: {exc}", err=True)
         code = exc.exit_code
     except OSError as exc:
         # Raised before the run could start (e.g. the log directory cannot be created).
-        click.echo(f"ERROR: {one_line(str(exc))}")
+        click.echo(f"ERROR: {clip(one_line(str(exc)))}")
         click.echo(f"mgcoord: {exc}", err=True)
         code = ExitCode.EXECUTION_ERROR
     except (KeyboardInterrupt, click.Abort):
