@@ -51,6 +51,8 @@ class Supervisor:
     """Starts, tracks, limits and kills background shells recorded in one state directory.
 
     Every Supervisor on the same home shares the same shells and the same limit, across processes.
+    `clock` stamps the records; `host` (a `supervisor.host.Host`, real by default) is the machine
+    that admission, settling and the kill waits act on, and its clock wins over `clock`.
 
     >>> sup = Supervisor("/tmp/mgsup-demo", max_concurrent=4)
     >>> sid = sup.start_shell(["python3", "-c", "print('hi')"])

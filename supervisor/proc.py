@@ -150,12 +150,15 @@ def job_processes(shell_id: str, pid: object, pid_start: object) -> set[int]:
             leader = None
     found: set[int] = set()
     for candidate in _all_pids():
+        env = _environ(candidate)
+        tagged = needle in env
+        if not tagged and leader is None:
+            continue
         info = _stat(candidate)
         if info is None or info.state == "Z":
             continue
-        env = _environ(candidate)
-        mine = needle in env or (
-            leader is not None and (candidate == leader or leader in (info.group, info.session))
+        mine = tagged or (
+            (candidate == leader or leader in (info.group, info.session))
             and info.start >= pid_start)  # type: ignore[operator]
         # A monitor inherits the tag of the shell whose job started it; it belongs to its own shell.
         if mine and not _is_monitor(candidate, env):
