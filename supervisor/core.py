@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import sys
@@ -383,8 +384,12 @@ class Supervisor:
                 lay.write_json(self.layout.file(shell_id, lay.KILL_REQUEST), {"signal": sig, "grace": grace_s},
                                durable=False)
             except OSError as exc:
-                raise StateDirError(f"cannot ask the monitor of {shell_id} to stop: writing to {self.home} failed "
-                                    f"({exc.strerror}); kill it where the state directory is writable") from exc
+                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise StateDirError(f"cannot ask the monitor of {shell_id} to stop: writing to {self.home} "
+                                        f"failed ({exc.strerror}); kill it where the state directory is writable"
+                                        ) from exc
+                # A full disk: without a request the monitor stops the job with its defaults.
+                sig, grace_s = 15, lifecycle.DEFAULT_GRACE
             self.host.signal(state.monitor_pid, state.monitor_start, 15)
             state = self._await_end(shell_id, state, grace_s + KILL_ANSWER_MARGIN)
             if state.status == "killed" and state.kill_requested:

@@ -273,10 +273,14 @@ def test_a_full_disk_loses_no_exit_code_and_refuses_new_starts(tiny_home: object
     sup: Supervisor = tiny_home("2m")  # type: ignore[operator]
     cli = Mgsup(sup.home, tmp_path)
     a = cli.start("--", "sleep 2; exit 5")
+    c = cli.start("--", "sleep", "60")
     b = cli.start("--", "cat /dev/zero")
     assert json.loads(cli.run("wait", "--json", b).out)["status"] == "failed", "cat ends on ENOSPC"
     final = json.loads(cli.run("wait", "--json", a).out)
     assert (final["status"], final["exit_code"]) == ("failed", 5), final
+    # No room for a kill request: the monitor is asked all the same and stops the job with its defaults.
+    assert cli.ok("kill", "--signal", "INT", c) == f"{c} killed (SIGTERM)\n"
+    assert _status(cli, c)["status"] == "killed"
     poll(lambda: os.listdir(sup.home / "running") == [], what="the slots to be given back")
     before = sorted(os.listdir(sup.home / "shells"))
     result = cli.run("start", "--", "echo", "never")
