@@ -247,7 +247,7 @@ def spawn_monitor(home: str, shell_id: str, env: dict[str, str] | None, log: str
             intermediate = subprocess.Popen(
                 argv,
                 env={**(env if env is not None else {"PATH": os.environ.get("PATH", os.defpath)}),
-                     MONITOR_VAR: os.path.join(home, "shells", shell_id)},
+                     MONITOR_VAR: layout.Layout(home).shell_dir(shell_id)},
                 pass_fds=(write_end,),
                 stdin=subprocess.DEVNULL,
                 stdout=log_fd,
