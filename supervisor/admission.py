@@ -17,7 +17,7 @@ import fcntl
 import os
 
 from . import layout as lay
-from . import lifecycle
+from . import lifecycle, schedule
 from .host import REAL, Host
 
 # A slot reserved by a process that died before its monitor reported is given back after this long.
@@ -38,11 +38,29 @@ QUEUER_DIED = "the process queueing this shell died before it was queued"
 class Admission:
     """The outcome of one admission decision."""
 
-    def __init__(self, active: int = 0) -> None:
+    def __init__(self, taken: dict[str | None, int] | None = None) -> None:
         self.admitted = False
         self.queued = False
-        self.active = active
+        # The shell will never start (a shell it was to start after did not succeed); its state says why.
+        self.ended = False
+        # The group whose limit kept the shell out, when that (and not the home's limit) did.
+        self.full_group: str | None = None
+        # Slots taken, by group (None: shells of no group).
+        self.taken = dict(taken or {})
         self.to_start: list[str] = []
+
+    @property
+    def active(self) -> int:
+        return sum(self.taken.values())
+
+    def room(self, limit: int, group: str | None, group_limits: dict[str, int]) -> bool:
+        """Whether a shell of `group` fits under the home's `limit` and its group's limit."""
+        if self.active >= limit:
+            return False
+        return group is None or group not in group_limits or self.taken.get(group, 0) < group_limits[group]
+
+    def take(self, group: str | None) -> None:
+        self.taken[group] = self.taken.get(group, 0) + 1
 
 
 class Locked:
@@ -93,20 +111,30 @@ def admit(layout: lay.Layout, limit: int, shell_id: str | None = None, *, queue:
         return _decide(layout, limit, _count_active(layout, [], host), shell_id, queue=queue, env=env, host=host)
 
 
-def _decide(layout: lay.Layout, limit: int, active: int, shell_id: str | None, *, queue: bool,
+def _decide(layout: lay.Layout, limit: int, taken: dict[str | None, int], shell_id: str | None, *, queue: bool,
             env: dict[str, str] | None, host: Host) -> Admission:
-    """The admission itself, under the lock, with `active` slots taken."""
+    """The admission itself, under the lock, with `taken` slots taken (by group).
+
+    A queued shell that cannot start yet (its group is full, it waits for other shells) keeps its
+    place without holding up those behind it; one whose dependency failed ends here.
+    """
     now = host.now()
-    result = Admission(active)
+    result = Admission(taken)
+    group_limits = schedule.group_limits(layout)
     for entry, queued_id in queue_entries(layout):
-        if result.active >= limit:
-            break
         if lay.safe_dir(layout.shell_dir(queued_id)):
             # Not a directory this user made (a link, another owner): never started from here.
             _unlink(os.path.join(layout.queue, entry))
             continue
+        plan = schedule.plan_of(layout, queued_id)
+        verdict, why = schedule.dependencies(layout, plan.after)
+        if verdict == schedule.FAIL:
+            _never_starts(layout, queued_id, why, now, entry)
+            continue
+        if verdict == schedule.WAIT or not result.room(limit, plan.group, group_limits):
+            continue
         state = _read_state(layout, queued_id) or lifecycle.new(now, queued=True)
-        _reserve(layout, queued_id, now, host)
+        _reserve(layout, queued_id, now, host, plan.group)
         try:
             lay.write_json(layout.file(queued_id, lay.STATE), {**state, "status": "starting"}, durable=False)
         except FileNotFoundError:
@@ -120,19 +148,24 @@ def _decide(layout: lay.Layout, limit: int, active: int, shell_id: str | None, *
             raise
         _unlink(os.path.join(layout.queue, entry))
         result.to_start.append(queued_id)
-        result.active += 1
+        result.take(plan.group)
     if shell_id is None:
         return result
-    if result.active < limit:
-        _reserve(layout, shell_id, now, host)
+    plan = schedule.plan_of(layout, shell_id)
+    verdict, why = schedule.dependencies(layout, plan.after)
+    if verdict == schedule.FAIL:
+        _never_starts(layout, shell_id, why, now, None)
+        result.ended = True
+    elif verdict == schedule.GO and result.room(limit, plan.group, group_limits):
+        _reserve(layout, shell_id, now, host, plan.group)
         try:
             lay.write_json(layout.file(shell_id, lay.STATE), lifecycle.new(now, queued=False), durable=False)
         except OSError:
             _unlink(os.path.join(layout.running, shell_id))
             raise
         result.admitted = True
-        result.active += 1
-    elif queue:
+        result.take(plan.group)
+    elif queue or verdict == schedule.WAIT:
         # The entry comes first: a reader that finds the state `queued` also finds its place.
         entry = os.path.join(layout.queue, f"{host.clock_ns():0{QUEUE_STAMP_DIGITS}d}-{shell_id}")
         try:
@@ -144,7 +177,18 @@ def _decide(layout: lay.Layout, limit: int, active: int, shell_id: str | None, *
             _discard_env(layout, shell_id)
             raise
         result.queued = True
+    elif result.active < limit:
+        result.full_group = plan.group
     return result
+
+
+def _never_starts(layout: lay.Layout, shell_id: str, why: str | None, now: float, entry: str | None) -> None:
+    """End a shell that waits for others as `failed`, since one of them did not succeed."""
+    state = _read_state(layout, shell_id) or lifecycle.new(now, queued=True)
+    lay.write_json(layout.file(shell_id, lay.STATE), lifecycle.dependency_failed(state, now, why or "not started"))
+    if entry is not None:
+        _unlink(os.path.join(layout.queue, entry))
+    _discard_env(layout, shell_id)
 
 
 def queue_entries(layout: lay.Layout) -> list[tuple[str, str]]:
@@ -226,7 +270,7 @@ def view(layout: lay.Layout, shell_id: str, state: lifecycle.State, host: Host =
     STARTUP_GRACE has passed with no monitor in sight.
     """
     status = state.get("status")
-    if status == "running":
+    if status in lifecycle.SUPERVISED:
         if host.is_alive(state.get("monitor_pid"), state.get("monitor_start")):
             return state
         message = MONITOR_DIED
@@ -261,7 +305,7 @@ def settle(layout: lay.Layout, shell_id: str, host: Host = REAL) -> lifecycle.St
     if state is None or lay.safe_dir(layout.shell_dir(shell_id)):
         return None  # nothing to act on, or a record this user did not make: its pids are not to be trusted
     status = state.get("status")
-    if status == "running":
+    if status in lifecycle.SUPERVISED:
         if host.is_alive(state.get("monitor_pid"), state.get("monitor_start")):
             return state
         message = MONITOR_DIED
@@ -313,9 +357,10 @@ def limit_of(layout: lay.Layout, shell_id: str) -> int:
     return limit if valid else DEFAULT_LIMIT
 
 
-def _reserve(layout: lay.Layout, shell_id: str, now: float, host: Host) -> None:
+def _reserve(layout: lay.Layout, shell_id: str, now: float, host: Host, group: str | None) -> None:
     pid, start = host.me()
-    lay.write_json(os.path.join(layout.running, shell_id), {"pid": pid, "start": start, "at": now}, durable=False)
+    lay.write_json(os.path.join(layout.running, shell_id), {"pid": pid, "start": start, "at": now, "group": group},
+                   durable=False)
 
 
 def _queue_position(layout: lay.Layout, shell_id: str) -> int | None:
@@ -363,30 +408,30 @@ def _monitor_coming(layout: lay.Layout, shell_id: str, host: Host) -> bool:
     return bool(host.monitors_of(shell_dir))
 
 
-def _count_active(layout: lay.Layout, orphans: list[str], host: Host) -> int:
-    """The slots taken; frees those of ended shells, and lists in `orphans` those whose owner died.
+def _count_active(layout: lay.Layout, orphans: list[str], host: Host) -> dict[str | None, int]:
+    """The slots taken, by group; frees those of ended shells, and lists in `orphans` those whose owner died.
 
     Names in `running/` that are not shell ids are not slots: never counted, never removed.
     """
-    active = 0
+    taken: dict[str | None, int] = {}
     for shell_id in os.listdir(layout.running):
         if not lay.is_shell_id(shell_id):
             continue
         state = _read_state(layout, shell_id) or {}
         status = state.get("status")
-        if status == "running":
-            active += 1
+        if status in lifecycle.SUPERVISED:
             if not host.is_alive(state.get("monitor_pid"), state.get("monitor_start")):
                 orphans.append(shell_id)
         elif status == "starting":
-            active += 1
             if not _owner_alive(layout, shell_id, host):
                 orphans.append(shell_id)
-        elif status == "queued" and _marker_alive(layout, shell_id, host):
-            active += 1
-        else:
+        elif not (status == "queued" and _marker_alive(layout, shell_id, host)):
             _unlink(os.path.join(layout.running, shell_id))
-    return active
+            continue
+        group = _marker(layout, shell_id).get("group")
+        key = group if isinstance(group, str) else None
+        taken[key] = taken.get(key, 0) + 1
+    return taken
 
 
 def _read_state(layout: lay.Layout, shell_id: str) -> lifecycle.State | None:
@@ -409,3 +454,11 @@ def _unlink(path: str) -> None:
 
 def _discard_env(layout: lay.Layout, shell_id: str) -> None:
     _unlink(layout.file(shell_id, lay.ENV))
+
+
+def set_group_limit(layout: lay.Layout, group: str, limit: int | None, home_limit: int,
+                    host: Host = REAL) -> None:
+    """Set (None: remove) the most shells of `group` running at once, and start the queued shells it lets in."""
+    with Locked(layout):
+        schedule.write_group_limit(layout, group, limit)
+    start_admitted(layout, admit(layout, home_limit, host=host).to_start, host)

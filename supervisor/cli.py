@@ -11,17 +11,18 @@ import json
 import os
 import sys
 import traceback
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from typing import Any
 
 import click
 from rich.console import Console
 
 from . import lifecycle, progress, render, request
+from .cli_control import env_pairs, group, pause, restart, resume
 from .core import Supervisor
 from .errors import SupervisorError
 from .exitcodes import EPILOG, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_WAIT_TIMEOUT, job_exit_code
-from .logfollow import copy_output
+from .logfollow import STDERR_MARK, Interleaved, copy_output
 
 
 class Session:
@@ -64,29 +65,30 @@ def cli(ctx: click.Context, home: str | None, max_concurrent: int | None) -> Non
 # -- start ----------------------------------------------------------------------------------------
 
 
-def _env_pairs(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
-    env = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{item!r} is not of the form NAME=VALUE", ctx, param)
-        env[key] = value
-    return env
-
-
 @cli.command(context_settings={"allow_interspersed_args": False},
              short_help="Start a job in the background and print its shell id.")
-@click.option("--name", help="A name for the shell (letters, digits, '.', '_', '-').")
+@click.option("--name", help="A name for the shell (letters, digits, '.', '_', '-'): other verbs take it in place "
+              "of the id, meaning the newest shell with that name.")
 @click.option("--cwd", metavar="DIR", help="Working directory of the job. Default: the current directory.")
-@click.option("--env", "env", multiple=True, metavar="NAME=VALUE", callback=_env_pairs,
+@click.option("--env", "env", multiple=True, metavar="NAME=VALUE", callback=env_pairs,
               help="Set an environment variable for the job (repeatable); laid over the current environment.")
-@click.option("--timeout", type=float, metavar="S", help="Kill the job after S seconds (status: killed, "
-              "timed_out: true).")
+@click.option("--timeout", type=float, metavar="S", help="Kill the job after S seconds of running (status: killed, "
+              "timed_out: true); with --retries, per attempt.")
 @click.option("--queue", is_flag=True, help="At the concurrency limit, queue the shell instead of failing; "
               "it starts by itself when a slot frees.")
+@click.option("--group", metavar="G", help="Put the shell in group G; 'mgsup group G --max N' limits how many of "
+              "the group run at once.")
+@click.option("--after", "after", multiple=True, metavar="REF", help="Start only once shell REF has ended "
+              "successfully (repeatable: all of them); if one does not, this shell ends failed without running.")
+@click.option("--retries", type=click.IntRange(min=0), default=0, metavar="N", help="Run the job again, up to N "
+              "times, when it fails, times out or crashes (never after a kill).")
+@click.option("--retry-delay", type=float, default=0.0, metavar="S", help="Seconds between a failed attempt and "
+              "the next. Default: 0.")
+@click.option("--merge-output", is_flag=True, help="Write the job's stderr into its stdout, keeping the exact "
+              "order of their lines.")
 @click.option("--isolate", is_flag=True, help="Run in a fresh workspace <cwd>/.mgsup/workspaces/<name>_<suffix>.")
-@click.option("--wait", is_flag=True, help="Wait for the shell to end, showing progress, and exit with its "
-              "exit code.")
+@click.option("--wait", is_flag=True, help="Wait for the shell to end and exit with its exit code, streaming its "
+              "output (a coordination run: its progress).")
 @click.option("--kill-on-stall", is_flag=True, help="With --wait: kill a coordination run whose status.json "
               "stops changing for $MGSUP_STALL_SECONDS (default 60).")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON instead of the shell id.")
@@ -95,7 +97,8 @@ def _env_pairs(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
 @click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="-- COMMAND [ARG...] | QUESTION")
 @pass_session
 def start(session: Session, name: str | None, cwd: str | None, env: dict[str, str], timeout: float | None,
-          queue: bool, isolate: bool, wait: bool, kill_on_stall: bool, as_json: bool, config: str | None,
+          queue: bool, group: str | None, after: tuple[str, ...], retries: int, retry_delay: float,
+          merge_output: bool, isolate: bool, wait: bool, kill_on_stall: bool, as_json: bool, config: str | None,
           args: tuple[str, ...]) -> None:
     """Start a job in the background and print its shell id.
 
@@ -109,27 +112,32 @@ def start(session: Session, name: str | None, cwd: str | None, env: dict[str, st
       mgsup start -- 'sleep 1; echo hi'
       mgsup start --name py --env DEBUG=1 -- python3 script.py --fast
       mgsup start --queue --timeout 600 -- ./long-job.sh
+      mgsup start --wait -- make test                  output streamed, exit code passed on
+      mgsup start --name tests --after build --retries 2 -- make test
+      mgsup start --group gpu --queue -- python3 train.py
       mgsup start --config configs/demo.yaml --wait "What is 17 * 23?"
     """
     sup = session.sup
     if kill_on_stall and not wait:
         raise click.UsageError("--kill-on-stall needs --wait")
     if config is not None:
-        if env or isolate:
-            raise click.UsageError("--env and --isolate do not apply to a coordination run (--config)")
+        if env or isolate or merge_output:
+            raise click.UsageError("--env, --isolate and --merge-output do not apply to a coordination run (--config)")
         if len(args) != 1:
             raise click.UsageError('give the question as one quoted argument: mgsup start --config CONFIG '
                                    '"QUESTION"')
         # A path typed on the command line is read from where it was typed, like --cwd itself; the
         # library alone would read a relative one from the run's cwd.
         config_path = os.path.abspath(os.path.expanduser(config))
-        shell_id = sup.start_coordination(config_path, args[0], cwd=cwd, timeout=timeout, queue=queue, name=name)
+        shell_id = sup.start_coordination(config_path, args[0], cwd=cwd, timeout=timeout, queue=queue, name=name,
+                                          group=group, after=list(after), retries=retries, retry_delay=retry_delay)
     else:
         if not args:
             raise click.UsageError("no command given: mgsup start [OPTIONS] -- COMMAND [ARG...]")
         command: str | list[str] = args[0] if len(args) == 1 else list(args)
         shell_id = sup.start_shell(command, cwd=cwd, env=env or None, name=name, timeout=timeout, queue=queue,
-                                   isolate=isolate)
+                                   isolate=isolate, group=group, after=list(after), retries=retries,
+                                   retry_delay=retry_delay, merge_output=merge_output)
     if not wait:
         if as_json:
             _print_json(sup.get_shell_status(shell_id))
@@ -141,42 +149,84 @@ def start(session: Session, name: str | None, cwd: str | None, env: dict[str, st
         _print_json(final)
     else:
         click.echo(shell_id)
-        final = _follow(sup, shell_id, None, progress.console(), plain=True, kill_on_stall=kill_on_stall)
+        final = _show_until_end(sup, shell_id, kill_on_stall=kill_on_stall)
     raise click.exceptions.Exit(job_exit_code(final))
 
 
 # -- watching ---------------------------------------------------------------------------------------
 
+REF_HELP = ("REF is a shell id, a unique prefix of its 8 hex characters, a name (the newest shell with that "
+            "name) or 'last' (the newest shell).")
+# How many shells the status table shows unless told otherwise: the newest, where a person looks first.
+TABLE_ROWS = 20
 
-@cli.command(short_help="A table of all shells, or the details of one.")
-@click.argument("shell_id", required=False)
+
+def _filters(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that choose which shells `status` and `list` show."""
+    for option in reversed((
+        click.option("--status", "status_filter", type=click.Choice(lifecycle.STATUSES),
+                     help="Only shells in this status."),
+        click.option("--group", metavar="G", help="Only shells of group G."),
+        click.option("--name", "name_filter", metavar="NAME", help="Only shells with this name, or whose name "
+                     "matches this pattern ('train-*')."),
+    )):
+        command = option(command)
+    return command
+
+
+@cli.command(short_help="A table of the newest shells, or the details of one.")
+@click.argument("ref", metavar="[REF]", required=False)
+@_filters
+@click.option("--limit", type=click.IntRange(min=0), metavar="N", help=f"Show the newest N shells (0: all). "
+              f"Default: {TABLE_ROWS} in the table, all with --json.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: the list of statuses, or one status "
               "(with --follow: one JSON document per line, per change).")
-@click.option("--follow", is_flag=True, help="Keep showing the shell's status until it ends (file watching).")
+@click.option("--follow", is_flag=True, help="Keep showing the shell until it ends (file watching): its output "
+              "as it is written, or a coordination run's progress.")
 @pass_session
-def status(session: Session, shell_id: str | None, as_json: bool, follow: bool) -> None:
-    """Show a table of all shells, or the details and progress of one.
+def status(session: Session, ref: str | None, status_filter: str | None, group: str | None,
+           name_filter: str | None, limit: int | None, as_json: bool, follow: bool) -> None:
+    """Show a table of shells, newest first, or the details and progress of one.
 
-    The table shows each shell's id, name, status, pid, age, duration, exit code, the progress of
-    coordination runs (phase and percentage) and the command.
+    The table has each shell's short id, name, status ('timed out' for a timeout), age, run time,
+    exit code (as 'mgsup wait' exits: 143 for SIGTERM), and what it runs: its command, or a
+    coordination run's progress and question. REF names one shell: an id, a unique prefix of
+    its hex digits, a name, or 'last'.
+
+    \b
+    Examples:
+      mgsup status                          the 20 newest shells
+      mgsup status --status running --group gpu
+      mgsup status build                    details of the newest shell named build
+      mgsup status last --follow            its output (or progress) until it ends
     """
     sup = session.sup
-    if shell_id is None:
+    if ref is None:
         if follow:
-            raise click.UsageError("--follow needs a SHELL_ID")
-        shells = sup.list_shells()
+            raise click.UsageError("--follow needs a REF")
         if as_json:
-            _print_json(shells)
-        elif shells:
-            progress.show(render.shells_table(shells))
-        else:
-            click.echo(f"no shells on record in {sup.home}")
+            _print_json(sup.list_shells(status_filter, group=group, name=name_filter, newest_first=True,
+                                        limit=limit or None))
+            return
+        rows = TABLE_ROWS if limit is None else limit or None
+        shells = sup.list_shells(status_filter, group=group, name=name_filter, newest_first=True)
+        if not shells:
+            filtered = status_filter or group or name_filter
+            click.echo(f"no shells {'match' if filtered else 'on record'} in {sup.home}")
+            return
+        screen = progress.console()
+        progress.show(render.shells_table(shells[:rows], width=screen.width))
+        if rows is not None and len(shells) > rows:
+            click.echo(f"{len(shells) - rows} older shells not shown (--limit 0 shows all)", err=True)
         return
+    if status_filter or group or name_filter or limit is not None:
+        raise click.UsageError("--status, --group, --name and --limit choose rows of the table: give them without REF")
+    shell_id = sup.resolve(ref)
     if follow and as_json:
         for update in sup.watch(shell_id):
             click.echo(json.dumps(update))
     elif follow:
-        _follow(sup, shell_id, None, progress.console(), plain=True)
+        _show_until_end(sup, shell_id)
     else:
         current = sup.get_shell_status(shell_id)
         if as_json:
@@ -185,52 +235,73 @@ def status(session: Session, shell_id: str | None, as_json: bool, follow: bool) 
             progress.show(render.details(current))
 
 
-@cli.command(name="list", short_help="One tab-separated line per shell.")
-@click.option("--status", "status_filter", type=click.Choice(lifecycle.STATUSES), help="Only shells in this status.")
+@cli.command(name="list", short_help="One tab-separated line per shell, newest first.")
+@_filters
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Only the newest N shells.")
 @click.option("--json", "as_json", is_flag=True, help="Print the statuses as one JSON list.")
 @pass_session
-def list_(session: Session, status_filter: str | None, as_json: bool) -> None:
-    """List shells, oldest first: one tab-separated line each (id, status, exit code, name, command)."""
-    shells = session.sup.list_shells(status_filter)
+def list_(session: Session, status_filter: str | None, group: str | None, name_filter: str | None,
+          limit: int | None, as_json: bool) -> None:
+    """List shells, newest first: one tab-separated line each (id, status, exit code, name, what it runs).
+
+    The exit code is the one 'mgsup wait' exits with (143 for SIGTERM; '-' until the shell ends).
+
+    \b
+    Examples:
+      mgsup list --status failed
+      mgsup list --name 'train-*' --limit 5
+    """
+    shells = session.sup.list_shells(status_filter, group=group, name=name_filter, newest_first=True, limit=limit)
     if as_json:
         _print_json(shells)
         return
     for s in shells:
-        exit_code = "-" if s["exit_code"] is None else str(s["exit_code"])
-        click.echo("\t".join((s["shell_id"], s["status"], exit_code, s["name"] or "-",
-                              render.command_text(s["command"]))))
+        click.echo("\t".join((s["shell_id"], render.status_text(s), render.exit_text(s), s["name"] or "-",
+                              render.what_text(s) if s["question"] else render.command_text(s["command"]))))
 
 
 @cli.command(short_help="Print a shell's output, or follow it.")
-@click.argument("shell_id")
-@click.option("--tail", type=click.IntRange(min=0), metavar="N", help="Start from the last N lines.")
+@click.argument("ref", metavar="REF")
+@click.option("--tail", type=click.IntRange(min=0), metavar="N", help="Start from the last N lines (of each stream).")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new output until the shell ends.")
-@click.option("--stderr", is_flag=True, help="Show the job's stderr instead of its stdout.")
+@click.option("--stdout", "only", flag_value="stdout", help="Only the job's stdout, exactly as written.")
+@click.option("--stderr", "only", flag_value="stderr", help="Only the job's stderr, exactly as written.")
 @pass_session
-def logs(session: Session, shell_id: str, tail: int | None, follow: bool, stderr: bool) -> None:
-    """Print a shell's output (stdout, or stderr with --stderr) as the job wrote it.
+def logs(session: Session, ref: str, tail: int | None, follow: bool, only: str | None) -> None:
+    """Print a shell's output: both streams, each stderr line marked '[stderr] ', or one of them.
 
-    Invalid UTF-8 is shown as U+FFFD. With --follow, new output appears as it is written and the
-    command ends when the shell ends.
+    The two streams are separate files: without --follow, stdout comes first, then stderr; with
+    --follow, new output appears as it is written. A job started with --merge-output has one
+    stream, in the exact order it was written. Invalid UTF-8 is shown as U+FFFD.
+
+    \b
+    Examples:
+      mgsup logs build                      the newest shell named build
+      mgsup logs last --tail 50 --follow
+      mgsup logs 0a1b --stderr > errors.txt
     """
+    sup = session.sup
+    shell_id = sup.resolve(ref)
+
     def write(text: str) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
 
-    copy_output(session.sup, shell_id, write, stream="stderr" if stderr else "stdout", tail_lines=tail,
-                follow=follow)
+    sinks = {only: write} if only else Interleaved(write, _stderr_mark()).sinks()
+    copy_output(sup, shell_id, sinks, tail_lines=tail, follow=follow)
 
 
 @cli.command(short_help="Wait for a shell to end; exit with its code.")
-@click.argument("shell_id")
+@click.argument("ref", metavar="REF")
 @click.option("--timeout", type=float, metavar="S", help=f"Give up after S seconds (exit {EXIT_WAIT_TIMEOUT}).")
 @click.option("--kill-on-stall", is_flag=True, help="Kill a coordination run whose status.json stops changing "
               "for $MGSUP_STALL_SECONDS (default 60).")
 @click.option("--json", "as_json", is_flag=True, help="Print the final status as JSON.")
 @pass_session
-def wait(session: Session, shell_id: str, timeout: float | None, kill_on_stall: bool, as_json: bool) -> None:
+def wait(session: Session, ref: str, timeout: float | None, kill_on_stall: bool, as_json: bool) -> None:
     """Wait for a shell to end and exit with its exit code (progress on stderr when it is a terminal)."""
-    final = _follow(session.sup, shell_id, timeout, progress.console(stderr=True), plain=False,
+    sup = session.sup
+    final = _follow(sup, sup.resolve(ref), timeout, progress.console(stderr=True), plain=False,
                     kill_on_stall=kill_on_stall)
     if as_json:
         _print_json(final)
@@ -241,54 +312,62 @@ def wait(session: Session, shell_id: str, timeout: float | None, kill_on_stall: 
 
 
 @cli.command(short_help="Kill shells with their whole process tree.")
-@click.argument("shell_ids", nargs=-1, metavar="SHELL_ID...")
-@click.option("--all", "kill_all", is_flag=True, help="Kill every running and queued shell of the home.")
+@click.argument("refs", nargs=-1, metavar="REF...")
+@click.option("--all", "kill_all", is_flag=True, help="Kill every running, paused and queued shell of the home.")
 @click.option("--signal", "sig", default="SIGTERM", show_default=True, metavar="SIG",
               help="Signal sent first (name or number).")
 @click.option("--grace", type=float, default=5.0, show_default=True, metavar="S",
               help="Seconds to wait after SIG before SIGKILL.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON list.")
 @pass_session
-def kill(session: Session, shell_ids: tuple[str, ...], kill_all: bool, sig: str, grace: float, as_json: bool) -> None:
-    """Kill shells with their whole process tree; queued shells are removed from the queue."""
-    sup = session.sup
-    if kill_all == bool(shell_ids):
-        raise click.UsageError("give SHELL_IDs or --all (not both)")
+def kill(session: Session, refs: tuple[str, ...], kill_all: bool, sig: str, grace: float, as_json: bool) -> None:
+    """Kill shells with their whole process tree; queued shells are removed from the queue.
+
+    Queued shells go first (so that no killed shell hands its slot to one of them), then the
+    others in parallel.
+
+    \b
+    Examples:
+      mgsup kill build tests
+      mgsup kill --all --grace 1
+    """
+    if kill_all == bool(refs):
+        raise click.UsageError("give REFs or --all (not both)")
     signal_arg: str | int = int(sig) if sig.isdigit() else sig
-    # Checked here too, so that a mistyped option is an error even when there is nothing to kill.
-    request.signal_number(signal_arg)
-    request.seconds("grace", grace, allow_zero=True)
-    if kill_all:
-        targets = [s for s in sup.list_shells() if s["status"] in ("queued", "running")]
-    else:
-        targets = [sup.get_shell_status(shell_id) for shell_id in dict.fromkeys(shell_ids)]
-    # Queued ones first, so that killing a running shell does not hand its slot to one of them.
-    queued = [s["shell_id"] for s in targets if s["status"] == "queued"]
-    others = [s["shell_id"] for s in targets if s["status"] != "queued"]
-    results = [sup.kill_shell(shell_id, signal=signal_arg, grace=grace) for shell_id in queued]
-    with ThreadPoolExecutor(max_workers=max(1, min(len(others), 16))) as pool:
-        results += pool.map(lambda shell_id: sup.kill_shell(shell_id, signal=signal_arg, grace=grace), others)
+    results = session.sup.kill_many("all" if kill_all else refs, signal=signal_arg, grace=grace)
     if as_json:
         _print_json(results)
         return
     for result in results:
-        if result.get("message") == "Removed from queue":
+        if result["outcome"] == "dequeued":
             click.echo(f"{result['shell_id']} removed from queue")
-        elif result.get("signal"):
+        elif result["outcome"] == "killed":
             click.echo(f"{result['shell_id']} killed ({result['signal']})")
         else:
             click.echo(f"{result['shell_id']} already {result['status']}")
     if not results:
-        click.echo("no running or queued shells")
+        click.echo("no running, paused or queued shells")
 
 
 @cli.command(short_help="Remove the records and logs of ended shells.")
-@click.option("--all", "everything", is_flag=True, help="Also kill and remove running and queued shells.")
+@click.argument("refs", nargs=-1, metavar="[REF...]")
+@click.option("--older-than", metavar="DURATION", help="Only shells that ended more than DURATION ago "
+              "(90s, 15m, 2h, 7d, 1w).")
+@click.option("--all", "everything", is_flag=True, help="Also kill and remove shells that have not ended.")
 @click.option("--json", "as_json", is_flag=True, help="Print the removed shell ids as one JSON list.")
 @pass_session
-def clean(session: Session, everything: bool, as_json: bool) -> None:
-    """Remove the records and logs of ended shells (with --all: of every shell)."""
-    removed = session.sup.clean(everything=everything)
+def clean(session: Session, refs: tuple[str, ...], older_than: str | None, everything: bool, as_json: bool) -> None:
+    """Remove the records and logs of ended shells: all of them, or those named (with --all: of every shell).
+
+    A named shell that has not ended is an error (nothing is removed) unless --all kills it first.
+
+    \b
+    Examples:
+      mgsup clean --older-than 7d
+      mgsup clean build last
+    """
+    age = None if older_than is None else request.duration("--older-than", older_than)
+    removed = session.sup.clean(refs or None, everything=everything, older_than=age)
     if as_json:
         _print_json(removed)
         return
@@ -322,7 +401,45 @@ def _follow(sup: Supervisor, shell_id: str, timeout: float | None, screen: Conso
     try:
         return progress.follow(sup, shell_id, timeout, screen, plain=plain, kill_on_stall=kill_on_stall)
     except KeyboardInterrupt:
-        raise KeyboardInterrupt(f"{shell_id} keeps running ('mgsup kill {shell_id}' stops it)") from None
+        raise KeyboardInterrupt(_still_running(shell_id)) from None
+
+
+def _show_until_end(sup: Supervisor, shell_id: str, *, kill_on_stall: bool = False) -> dict[str, Any]:
+    """Show a shell until it ends and return its final status: a plain shell's output as it is written
+    (its stdout on stdout, its stderr on stderr), then one line on stderr saying how it ended; the
+    progress of a coordination run (or of any run watched for stalls)."""
+    current = sup.get_shell_status(shell_id)
+    if kill_on_stall or current["question"] is not None or current["log_dir"] is not None:
+        return _follow(sup, shell_id, None, progress.console(), plain=True, kill_on_stall=kill_on_stall)
+
+    def writer(stream: Any) -> Callable[[str], None]:
+        def write(text: str) -> None:
+            stream.write(text)
+            stream.flush()
+        return write
+
+    try:
+        copy_output(sup, shell_id, {"stdout": writer(sys.stdout), "stderr": writer(sys.stderr)}, follow=True)
+        final = sup.wait_shell(shell_id)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(_still_running(shell_id)) from None
+    click.echo(render.plain_line(final), err=True)
+    return final
+
+
+def _still_running(shell_id: str) -> str:
+    return f"{shell_id} keeps running ('mgsup kill {shell_id}' stops it)"
+
+
+def _stderr_mark() -> str:
+    """How `logs` marks a stderr line: in red on a terminal that takes colour."""
+    if sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
+        return click.style(STDERR_MARK, fg="red")
+    return STDERR_MARK
+
+
+for _verb in (restart, pause, resume, group):
+    cli.add_command(_verb)
 
 
 # -- entry point ------------------------------------------------------------------------------------

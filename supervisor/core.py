@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import errno
+import fnmatch
 import os
 import secrets
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from . import admission, coordination, lifecycle, request
+from . import admission, bulk, coordination, lifecycle, proc, refs, request, schedule
 from . import layout as lay
 from .errors import InvalidRequest, LimitReached, ShellNotFound, StateDirError, SupervisorError
 from .host import Host
@@ -86,7 +89,9 @@ class Supervisor:
 
     def start_shell(self, command: str | list[str], *, cwd: str | os.PathLike[str] | None = None,
                     env: dict[str, str] | None = None, inherit_env: bool = True, name: str | None = None,
-                    timeout: float | None = None, queue: bool = False, isolate: bool = False) -> str:
+                    timeout: float | None = None, queue: bool = False, isolate: bool = False,
+                    group: str | None = None, after: list[str] | None = None, retries: int = 0,
+                    retry_delay: float = 0.0, merge_output: bool = False) -> str:
         """Start `command` in the background and return its shell id (`shell_` + 8 hex characters).
 
         A string runs under `/bin/sh -c`; a list is executed directly. `env` is laid over the
@@ -94,20 +99,31 @@ class Supervisor:
         raises LimitReached and `queue=True` returns a queued shell that starts by itself.
         `isolate=True` runs the job in a fresh `<cwd>/.mgsup/workspaces/<name>_<suffix>`.
 
+        `group` puts the shell in a group whose own limit (`set_group_limit`) applies too. `after`
+        lists shells (ids, prefixes, names) that must all end `stopped` first: until then the
+        shell waits `queued`, and it ends `failed` without running when one of them does not
+        succeed. `retries` runs the job again, up to that many times, when an attempt fails, times
+        out or crashes (never after a kill), `retry_delay` seconds later; `timeout` is per attempt.
+        `merge_output=True` writes stderr into stdout, in the order the job wrote them.
+
         >>> sid = Supervisor().start_shell("sleep 30", name="nap", timeout=10)
+        >>> tests = Supervisor().start_shell("pytest -q", after=["build"], retries=2, group="ci")
         """
+        opts = request.options(group=group, after=after, retries=retries, retry_delay=retry_delay,
+                               merge_output=merge_output)
         return self._start(lambda _: command, cwd=cwd, env=env, inherit_env=inherit_env, name=name,
-                           timeout=timeout, queue=queue, isolate=isolate)
+                           timeout=timeout, queue=queue, isolate=isolate, options=opts)
 
     def start_coordination(self, config: str | os.PathLike[str], question: str, *,
                            cwd: str | os.PathLike[str] | None = None, timeout: float | None = None,
-                           queue: bool = False, name: str | None = None) -> str:
+                           queue: bool = False, name: str | None = None, group: str | None = None,
+                           after: list[str] | None = None, retries: int = 0, retry_delay: float = 0.0) -> str:
         """Start a coordination run: `mgcoord --automation --config CONFIG --instance-id SUFFIX QUESTION`.
 
         The instance id is the shell id's 8 hex characters, so parallel runs of one config never
         share a workspace. The run works in `cwd` (default: the current directory), and a relative
         `config` is read from there. The run's `log_dir`, `status_file` and `coordination` summary appear in
-        its status as soon as it has printed them.
+        its status as soon as it has printed them. `group`, `after` and the retries as in `start_shell`.
 
         >>> sid = Supervisor().start_coordination("configs/demo.yaml", "What is 17 * 23?")
         """
@@ -123,28 +139,73 @@ class Supervisor:
             found = False
         if not found:
             raise InvalidRequest(f"config file not found: {request.quoted_path(str(config_path))}")
-        program = _mgcoord_argv()
-        return self._start(
-            lambda shell_id: [*program, "--automation", "--config", str(config_path), "--instance-id",
-                              shell_id[6:], question],
-            cwd=base, env=None, inherit_env=True, name=name, timeout=timeout, queue=queue, isolate=False)
+        opts = replace(request.options(group=group, after=after, retries=retries, retry_delay=retry_delay),
+                       config=str(config_path), question=question)
+        return self._start(_coordination_command(str(config_path), question), cwd=base, env=None,
+                           inherit_env=True, name=name, timeout=timeout, queue=queue, isolate=False, options=opts)
+
+    def restart(self, shell_id: str, *, env: dict[str, str] | None = None, queue: bool = False) -> str:
+        """Run what `shell_id` ran again, as a new shell, and return the new id.
+
+        The same command (a coordination run: the same config and question), working directory
+        (an isolated shell: a fresh workspace beside its old one), name, timeout, group, retries and
+        output setting; the shells it started after, as far as they are still on record. The new
+        status says `restarted_from`. A shell that has not ended is killed first.
+
+        Environment values are never kept on disk, only the names that the start set (`env`): each
+        must be given again in `env` or be set in this process's environment, else InvalidRequest
+        names the missing ones and nothing is killed or started. The rest of the environment is
+        this process's, as for any start (unless the shell was started with `inherit_env=False`).
+
+        >>> new_id = Supervisor().restart("train", env={"API_KEY": key})
+        """
+        old = self.resolve(shell_id)
+        try:
+            spec = self.store.spec(old)
+        except ValueError as exc:
+            raise InvalidRequest(f"{old} cannot be restarted: {exc}") from None
+        given = request.env_overlay(env)
+        missing = [n for n in spec.env_names if n not in given and n not in os.environ]
+        if missing:
+            raise InvalidRequest(f"{old} was started with {', '.join(missing)} set, and environment values are never "
+                                 f"kept: give {'it' if len(missing) == 1 else 'them'} again (env=...; mgsup restart "
+                                 "--env NAME=VALUE) or set them here; nothing was restarted")
+        job_env = {n: given.get(n, os.environ.get(n, "")) for n in spec.env_names} | given
+        cwd = Path(spec.cwd).parents[2] if spec.isolate else Path(spec.cwd)
+        after = tuple(dep for dep in spec.after if self.store.exists(dep))
+        opts = request.Options(group=spec.group, after=after, retries=spec.retries, retry_delay=spec.retry_delay,
+                               merge_output=spec.merge_output, restarted_from=old, config=spec.config,
+                               question=spec.question)
+        command: Callable[[str], str | list[str]] = (
+            _coordination_command(spec.config, spec.question) if spec.config and spec.question
+            else lambda _: spec.command)
+        # What the start would refuse is refused before the old shell is killed.
+        request.start_request(command(old), cwd=cwd, env=job_env, inherit_env=spec.inherit_env, name=spec.name,
+                              timeout=spec.timeout, isolate=spec.isolate)
+        if self._status(old).status in lifecycle.LIVE:
+            self.kill_shell(old)
+        return self._start(command, cwd=cwd, env=job_env or None, inherit_env=spec.inherit_env, name=spec.name,
+                           timeout=spec.timeout, queue=queue, isolate=spec.isolate, options=opts)
 
     def _start(self, command_for: Callable[[str], str | list[str]], *, cwd: str | os.PathLike[str] | None,
                env: dict[str, str] | None, inherit_env: bool, name: str | None, timeout: float | None,
-               queue: bool, isolate: bool) -> str:
+               queue: bool, isolate: bool, options: request.Options) -> str:
         queue = request.flag("queue", queue)
         shell_id = self._new_id()
         command = command_for(shell_id)
         req = request.start_request(command, cwd=cwd, env=env, inherit_env=inherit_env, name=name,
                                     timeout=timeout, isolate=isolate)
         self.store.ensure()
+        after = list(dict.fromkeys(self.resolve(ref) for ref in options.after))
         workdir, made = req.cwd, []
         if isolate:
             workdir = req.cwd / ".mgsup" / "workspaces" / f"{req.name or 'shell'}_{shell_id[6:]}"
             made = _make_workspace(workdir)
         spec = Spec(shell_id=shell_id, name=req.name, command=req.command, argv=req.argv, cwd=str(workdir),
                     env_names=req.env_names, inherit_env=inherit_env, timeout=req.timeout, isolate=isolate,
-                    max_concurrent=self.max_concurrent, created=self.clock())
+                    max_concurrent=self.max_concurrent, created=self.clock(), group=options.group, after=after,
+                    retries=options.retries, retry_delay=options.retry_delay, merge_output=options.merge_output,
+                    restarted_from=options.restarted_from, config=options.config, question=options.question)
         try:
             result = self._admit(spec, req.env, queue=queue)
         except BaseException:
@@ -171,9 +232,14 @@ class Supervisor:
                 raise StateDirError(f"cannot write to the state directory {self.home}: {exc.strerror}; nothing "
                                     "was started") from exc
             raise
-        if not (result.admitted or result.queued):
+        if not (result.admitted or result.queued or result.ended):
             self.store.remove(spec.shell_id)
             self._start_queued(result)
+            if result.full_group is not None:
+                limit = schedule.group_limits(self.layout).get(result.full_group)
+                raise LimitReached(f"Maximum concurrent shells of group {result.full_group!r} ({limit}) reached in "
+                                   f"{self.home}; wait for one of the group to end, kill one, or queue it "
+                                   "(queue=True; mgsup start --queue)")
             raise LimitReached(f"Maximum concurrent shells ({self.max_concurrent}) reached: "
                                f"{result.active} running in {self.home}; wait for one to end, kill one, "
                                "or queue it (queue=True; mgsup start --queue)")
@@ -205,6 +271,29 @@ class Supervisor:
                 return shell_id
 
     # -- reading ----------------------------------------------------------------------------------
+
+    def resolve(self, ref: str) -> str:
+        """The id of the shell that `ref` names: a full id, a unique prefix of its 8 hex characters
+        (with or without `shell_`), a name (the newest shell with that name), or `last` (the newest shell).
+
+        Every method that takes a shell id takes such a reference too. ShellNotFound (with the
+        names and ids it is close to) when nothing fits; AmbiguousReference, listing the
+        candidates, when several do. A full id costs one existence check; anything else reads each
+        shell's spec.json, nothing more.
+
+        >>> sup = Supervisor()
+        >>> sup.resolve("nap") == sup.resolve("last")
+        True
+        """
+        self.store.check()
+        return refs.resolve(ref, self.store, self._describe)
+
+    def _describe(self, shell_id: str) -> str:
+        try:
+            status = self._status(shell_id)
+        except ShellNotFound:
+            return f"{shell_id} (removed)"
+        return f"{shell_id} ({', '.join(filter(None, (status.name, status.status)))})"
     # Reads are side-effect free: a shell whose monitor vanished reads `lost`, but nothing is
     # written, signalled or started until a settling call (kill, wait, watch, clean, settle, a start).
 
@@ -217,8 +306,7 @@ class Supervisor:
         >>> Supervisor().get_shell_status(sid)["status"]
         'running'
         """
-        shell_id = request.shell_id(shell_id)
-        self.store.check()
+        shell_id = self.resolve(shell_id)
         return self._status(shell_id).model_dump(mode="json")
 
     def _status(self, shell_id: str) -> ShellStatus:
@@ -275,25 +363,51 @@ class Supervisor:
             created_at=iso(spec.created) if spec else None, start_time=iso(state.start_time),
             end_time=iso(state.end_time), duration_seconds=duration, stdout_path=stdout,
             stderr_path=self.layout.file(shell_id, lay.STDERR), log_dir=log_dir, status_file=status_file,
-            coordination=coordination_summary, message=damage or state.message, resource_usage=state.rusage,
+            coordination=coordination_summary, message=damage or state.message or self._waiting(spec, status),
+            resource_usage=state.rusage, group=spec.group if spec else None, after=spec.after if spec else [],
+            attempt=state.attempt, retries=spec.retries if spec else 0,
+            restarted_from=spec.restarted_from if spec else None, question=spec.question if spec else None,
         )
 
-    def list_shells(self, status: str | None = None) -> list[StatusDict]:
-        """The status of every shell on record, oldest first; only those in `status` when given.
+    def _waiting(self, spec: Spec | None, status: str) -> str | None:
+        """What a queued shell waits for, besides a free slot: the shells it starts after that have not ended."""
+        if spec is None or status != "queued" or not spec.after:
+            return None
+        left = schedule.waiting_for(self.layout, spec.after)
+        return f"waiting for {', '.join(left)} to end" if left else None
 
-        Side-effect free; a damaged record is listed with what is wrong with it, never an error.
+    def list_shells(self, status: str | None = None, *, group: str | None = None, name: str | None = None,
+                    newest_first: bool = False, limit: int | None = None) -> list[StatusDict]:
+        """The status of every shell on record, oldest first (`newest_first`: the other way round).
+
+        Only those in `status`, in `group`, or whose name is `name` or matches it as a pattern
+        (`train-*`), when given; at most `limit` of them. Side-effect free; a damaged record is
+        listed with what is wrong with it, never an error.
+
+        >>> [s["name"] for s in Supervisor().list_shells("running", name="train-*", newest_first=True)]
+        ['train-3', 'train-2']
         """
         if status is not None and status not in lifecycle.STATUSES:
             raise InvalidRequest(f"unknown status {request.quoted(status)}: use one of {', '.join(lifecycle.STATUSES)}")
+        group = request.group_name("group", group)
+        if name is not None and (not isinstance(name, str) or not name):
+            raise InvalidRequest(f"name must be a name or a pattern such as 'train-*', got {request.quoted(name)}")
+        newest_first = request.flag("newest_first", newest_first)
+        limit = request.count("limit", limit)
         self.store.check()
         shells = []
         for shell_id in self.store.ids():
             try:
-                shells.append(self._status(shell_id))
+                shell = self._status(shell_id)
             except ShellNotFound:
                 continue  # removed since the listing
-        shells.sort(key=lambda s: (s.created_at or "", s.shell_id))
-        return [s.model_dump(mode="json") for s in shells if status is None or s.status == status]
+            if ((status is None or shell.status == status) and (group is None or shell.group == group)
+                    and (name is None or (shell.name is not None and fnmatch.fnmatchcase(shell.name, name)))):
+                shells.append(shell)
+        # By the instant, not the text: times carry their UTC offset, which changes with daylight saving.
+        shells.sort(key=lambda s: (datetime.fromisoformat(s.created_at).timestamp() if s.created_at else 0.0,
+                                   s.shell_id), reverse=newest_first)
+        return [s.model_dump(mode="json") for s in shells[:limit]]
 
     def get_shell_output(self, shell_id: str, *, tail_lines: int | None = None, offset: int | None = None,
                          max_bytes: int | None = None, stream: str | None = None) -> StatusDict:
@@ -307,12 +421,11 @@ class Supervisor:
 
         >>> out = Supervisor().get_shell_output(sid, tail_lines=20)
         """
-        shell_id = request.shell_id(shell_id)
         tail_lines = request.count("tail_lines", tail_lines)
         offset = request.count("offset", offset)
         max_bytes = request.count("max_bytes", max_bytes, minimum=1)
         streams = request.streams(stream)
-        self.store.check()
+        shell_id = self.resolve(shell_id)
         status = self._status(shell_id)
         fields: dict[str, Any] = {}
         for name in streams:
@@ -337,9 +450,7 @@ class Supervisor:
         >>> Supervisor().settle(sid)["status"]
         'lost'
         """
-        shell_id = request.shell_id(shell_id)
-        self.store.check()
-        self.store.require(shell_id)
+        shell_id = self.resolve(shell_id)
         self._settle(shell_id)
         status = self._status(shell_id)
         if status.status == "lost":
@@ -363,11 +474,9 @@ class Supervisor:
         >>> Supervisor().kill_shell(sid)
         {'shell_id': 'shell_...', 'status': 'killed', 'signal': 'SIGTERM'}
         """
-        shell_id = request.shell_id(shell_id)
         sig = request.signal_number(signal)
         grace_s = request.seconds("grace", grace, allow_zero=True) or 0.0
-        self.store.check()
-        self.store.require(shell_id)
+        shell_id = self.resolve(shell_id)
         state = self._wait_started(shell_id)
         if state.status == "queued":
             try:
@@ -379,7 +488,7 @@ class Supervisor:
                 return {"shell_id": shell_id, "status": "killed", "signal": None, "message": "Removed from queue"}
             # A monitor took it from the queue meanwhile: it is starting, so kill it as a running shell.
             state = self._wait_started(shell_id)
-        if state.status == "running":
+        if state.status in lifecycle.SUPERVISED:
             try:
                 lay.write_json(self.layout.file(shell_id, lay.KILL_REQUEST), {"signal": sig, "grace": grace_s},
                                durable=False)
@@ -396,6 +505,48 @@ class Supervisor:
                 return {"shell_id": shell_id, "status": "killed", "signal": lifecycle.signal_name(sig)}
         return {"shell_id": shell_id, "status": self._status(shell_id).status, "signal": None,
                 "message": "Process already terminated"}
+
+    def pause(self, shell_id: str) -> StatusDict:
+        """Stop the whole process tree of a running shell (SIGSTOP) and return its status, now `paused`.
+
+        A paused shell keeps its slot, and its timeout does not run until it is resumed; killing it
+        works as usual. Pausing a paused shell changes nothing; any other status is InvalidRequest.
+
+        >>> Supervisor().pause("train")["status"]
+        'paused'
+        """
+        return self._switch(shell_id, pause=True)
+
+    def resume(self, shell_id: str) -> StatusDict:
+        """Continue a paused shell's whole process tree (SIGCONT) and return its status, `running` again.
+
+        >>> Supervisor().resume("train")["status"]
+        'running'
+        """
+        return self._switch(shell_id, pause=False)
+
+    def _switch(self, ref: str, *, pause: bool) -> StatusDict:
+        shell_id = self.resolve(ref)
+        wanted = "paused" if pause else "running"
+        state = self._wait_started(shell_id)
+        if state.status != wanted:
+            if state.status not in lifecycle.SUPERVISED:
+                status = self._status(shell_id).status
+                raise InvalidRequest(f"{shell_id} is {status}: only a running shell can be paused and only a paused "
+                                     "one resumed")
+            self.host.signal(state.monitor_pid, state.monitor_start,
+                             proc.PAUSE_SIGNAL if pause else proc.RESUME_SIGNAL)
+            deadline = self.host.monotonic() + KILL_ANSWER_MARGIN
+            while state.status != wanted and state.status in lifecycle.SUPERVISED:
+                if self.host.monotonic() > deadline:
+                    raise SupervisorError(f"the monitor of {shell_id} did not answer the request to "
+                                          f"{'pause' if pause else 'resume'} within {KILL_ANSWER_MARGIN:g} s")
+                self.host.sleep(KILL_POLL)
+                try:
+                    state = self.store.state(shell_id)
+                except ValueError:
+                    break
+        return self._status(shell_id).model_dump(mode="json")
 
     def _wait_started(self, shell_id: str) -> State:
         """The state once it is past `starting`, settled (a monitor that is coming up answers within seconds)."""
@@ -438,28 +589,108 @@ class Supervisor:
             admission.start_admitted(self.layout, admission.release(self.layout, shell_id, self.host), self.host)
         return State.model_validate(raw)
 
-    def clean(self, *, everything: bool = False) -> list[str]:
-        """Remove the records and logs of ended shells; `everything=True` kills running ones first.
+    def kill_many(self, targets: Iterable[str] | Literal["all"], *, signal: str | int = "SIGTERM",
+                  grace: float = 5.0) -> list[bulk.KillResult]:
+        """Kill several shells: `targets` are references (ids, prefixes, names, `last`), or "all" for
+        every shell that has not ended. Queued ones leave the queue first; the others are killed in
+        parallel, each like `kill_shell`. Every reference is resolved before anything is killed.
 
-        Each shell is settled first, so a lost one's leftovers are stopped and its slot handed on
-        before its record goes; a shell whose job may still run is never removed without `everything`.
+        >>> [r["outcome"] for r in Supervisor().kill_many(["build", "tests"])]
+        ['dequeued', 'killed']
+        """
+        request.signal_number(signal)
+        request.seconds("grace", grace, allow_zero=True)
+        if targets != "all" and (isinstance(targets, str) or not all(isinstance(t, str) for t in targets)):
+            raise InvalidRequest(f"targets must be a list of shell references or 'all', got {request.quoted(targets)}")
+        self.store.check()
+        return bulk.kill_many(self, targets, signal, grace)
+
+    def clean(self, refs: Iterable[str] | None = None, *, everything: bool = False,
+              older_than: float | None = None) -> list[str]:
+        """Remove the records and logs of ended shells, and return their ids.
+
+        `refs`: only these shells (every reference is resolved first; one that has not ended is an
+        error and nothing is removed, unless `everything`). `older_than`: only shells that ended
+        (or, never started, were created) more than that many seconds ago. `everything=True` kills
+        shells that have not ended (with `kill_many`) and removes them too. Each shell is settled
+        first, so a lost one's leftovers are stopped and its slot handed on before its record goes.
+
+        >>> Supervisor().clean(older_than=7 * 86400)
+        ['shell_0a1b2c3d']
         """
         everything = request.flag("everything", everything)
+        age = request.seconds("older_than", older_than, allow_zero=True)
+        if refs is not None and (isinstance(refs, str) or not all(isinstance(r, str) for r in refs)):
+            raise InvalidRequest(f"refs must be a list of shell references, got {request.quoted(refs)}")
         self.store.check()
-        removed = []
-        for shell_id in list(self.store.ids()):
+        ids = list(self.store.ids()) if refs is None else list(dict.fromkeys(self.resolve(r) for r in refs))
+        chosen: dict[str, StatusDict] = {}
+        for shell_id in ids:
             try:
                 self._settle(shell_id)
-                status = self._status(shell_id).status
+                chosen[shell_id] = self._status(shell_id).model_dump(mode="json")
             except ShellNotFound:
                 continue
-            if status in ("queued", "running"):
-                if not everything:
-                    continue
-                self.kill_shell(shell_id)
+        if age is not None:
+            cutoff = self.clock() - age
+            chosen = {i: s for i, s in chosen.items() if bulk.ended_before(s, cutoff)}
+        live = [i for i, s in chosen.items() if s["status"] in lifecycle.LIVE]
+        if live and not everything:
+            if refs is not None:
+                named = ", ".join(f"{i} ({chosen[i]['status']})" for i in live)
+                raise InvalidRequest(f"not ended: {named}; kill first, or clean with everything=True (mgsup clean "
+                                     "--all); nothing was removed")
+            chosen = {i: s for i, s in chosen.items() if i not in live}
+        if live and everything:
+            self.kill_many(live)
+        for shell_id in chosen:
             self.store.remove(shell_id)
-            removed.append(shell_id)
-        return removed
+        return list(chosen)
+
+    # -- groups -----------------------------------------------------------------------------------
+
+    def set_group_limit(self, group: str, max_concurrent: int | None) -> StatusDict:
+        """Let at most `max_concurrent` shells of `group` run at once (None: no limit of its own), and
+        return the group as `groups` shows it. The home's limit still applies to all shells together.
+        Queued shells that the new limit lets in start at once.
+
+        >>> Supervisor().set_group_limit("gpu", 2)
+        {'group': 'gpu', 'max_concurrent': 2, 'running': 0, 'queued': 0, 'shells': 0}
+        """
+        name = request.group_name("group", group)
+        if name is None:
+            raise InvalidRequest("group is missing: give the group's name")
+        limit = None if max_concurrent is None else request.limit("max_concurrent", max_concurrent)
+        self.store.ensure()
+        try:
+            admission.set_group_limit(self.layout, name, limit, self.max_concurrent, self.host)
+        except lay.UnsafeHome as exc:
+            raise unsafe_home_error(self.layout, str(exc)) from None
+        except OSError as exc:
+            raise StateDirError(f"cannot write the group limit to {self.home}: {exc.strerror}") from exc
+        return next(g for g in self.groups() if g["group"] == name)
+
+    def groups(self) -> list[StatusDict]:
+        """Every group that has a limit or shells on record: its limit, how many of it run and wait, in all.
+
+        >>> Supervisor().groups()
+        [{'group': 'gpu', 'max_concurrent': 2, 'running': 1, 'queued': 3, 'shells': 6}]
+        """
+        self.store.check()
+        limits = schedule.group_limits(self.layout)
+        found: dict[str, StatusDict] = {g: {"group": g, "max_concurrent": n, "running": 0, "queued": 0, "shells": 0}
+                                        for g, n in limits.items()}
+        for shell in self.list_shells():
+            if shell["group"] is None:
+                continue
+            entry = found.setdefault(shell["group"], {"group": shell["group"], "max_concurrent": None, "running": 0,
+                                                      "queued": 0, "shells": 0})
+            entry["shells"] += 1
+            if shell["status"] in lifecycle.SUPERVISED:
+                entry["running"] += 1
+            elif shell["status"] == "queued":
+                entry["queued"] += 1
+        return sorted(found.values(), key=lambda g: g["group"])
 
     # -- waiting ----------------------------------------------------------------------------------
 
@@ -475,8 +706,8 @@ class Supervisor:
         """
         from .watch import wait_until_ended
 
-        shell_id = request.shell_id(shell_id)
         limit = request.seconds("timeout", timeout, allow_zero=True)
+        shell_id = self.resolve(shell_id)
         return wait_until_ended(self, shell_id, limit, kill_on_stall=request.flag("kill_on_stall", kill_on_stall))
 
     def watch(self, shell_id: str, *, timeout: float | None = None,
@@ -490,9 +721,9 @@ class Supervisor:
         """
         from .watch import watch_status
 
-        shell_id = request.shell_id(shell_id)
-        return watch_status(self, shell_id, request.seconds("timeout", timeout, allow_zero=True),
-                            kill_on_stall=request.flag("kill_on_stall", kill_on_stall))
+        limit = request.seconds("timeout", timeout, allow_zero=True)
+        stall = request.flag("kill_on_stall", kill_on_stall)
+        return watch_status(self, self.resolve(shell_id), limit, kill_on_stall=stall)
 
 
 def _make_workspace(path: Path) -> list[Path]:
@@ -514,6 +745,12 @@ def _remove_folders(folders: list[Path]) -> None:
             folder.rmdir()
         except OSError:
             pass
+
+
+def _coordination_command(config: str, question: str) -> Callable[[str], list[str]]:
+    """The command of a coordination run, given its shell id (its 8 hex characters are the instance id)."""
+    program = _mgcoord_argv()
+    return lambda shell_id: [*program, "--automation", "--config", config, "--instance-id", shell_id[6:], question]
 
 
 def _mgcoord_argv() -> list[str]:

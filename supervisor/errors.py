@@ -35,3 +35,11 @@ class StateDirError(SupervisorError, OSError):
     """The state directory cannot be created, read or written."""
 
     exit_code = 5
+
+
+class AmbiguousReference(InvalidRequest):
+    """A shell reference (a prefix of an id, a name) fits more than one shell; `candidates` lists them."""
+
+    def __init__(self, message: str, candidates: list[str]) -> None:
+        super().__init__(message)
+        self.candidates = candidates

@@ -64,6 +64,8 @@ class Layout:
         self.running = os.path.join(self.home, "running")
         self.queue = os.path.join(self.home, "queue")
         self.lock = os.path.join(self.home, "admission.lock")
+        # The per-group limits (`mgsup group G --max N`).
+        self.groups = os.path.join(self.home, "groups.json")
 
     def shell_dir(self, shell_id: str) -> str:
         return os.path.join(self.shells, shell_id)

@@ -2,7 +2,8 @@
 
 Stdlib only: the monitor writes states with these functions, the library reads them back through
 the pydantic model in `models.py`. Statuses: `starting` (internal: admitted, monitor not yet
-running; shown as `queued`), `queued`, `running`, and the ended ones.
+running; shown as `queued`), `queued`, `running`, `paused` (its tree stopped, its slot kept), and
+the ended ones.
 """
 
 from __future__ import annotations
@@ -17,12 +18,18 @@ if TYPE_CHECKING:
     State = dict[str, Any]
 
 ENDED = frozenset({"stopped", "failed", "killed", "lost"})
+# A shell whose monitor looks after a job (running, or stopped by `pause`): it holds a slot.
+SUPERVISED = frozenset({"running", "paused"})
 # The longest timeout, grace or wait (ten years): deadlines and select() overflow not far beyond.
 MAX_SECONDS = 10 * 366 * 86400.0
+# The most times a failed job is run again (start_shell's `retries`).
+MAX_RETRIES = 1000
 # How long a stopped job gets between SIGTERM and SIGKILL when nobody said (timeouts, kill requests
 # that could not be written).
 DEFAULT_GRACE = 5.0
-STATUSES = ("queued", "running", "stopped", "failed", "killed", "lost")
+STATUSES = ("queued", "running", "paused", "stopped", "failed", "killed", "lost")
+# The statuses of a shell that has not ended: it may still run, and a kill acts on it.
+LIVE = ("queued", "running", "paused")
 
 
 def new(now: float, *, queued: bool) -> State:
@@ -43,13 +50,58 @@ def new(now: float, *, queued: bool) -> State:
         "kill_requested": False,
         "rusage": None,
         "message": None,
+        "attempt": 1,
+        "paused_at": None,
     }
 
 
 def running(state: State, now: float, *, pid: int, pid_start: int | None, monitor_pid: int,
             monitor_start: int | None) -> State:
-    return {**state, "status": "running", "start_time": now, "pid": pid, "pid_start": pid_start,
-            "monitor_pid": monitor_pid, "monitor_start": monitor_start}
+    """The state once the job (or a new attempt of it) runs; the shell's start time is its first attempt's."""
+    return {**state, "status": "running", "start_time": state.get("start_time") or now, "pid": pid,
+            "pid_start": pid_start, "monitor_pid": monitor_pid, "monitor_start": monitor_start}
+
+
+def paused(state: State, now: float) -> State:
+    return {**state, "status": "paused", "paused_at": now}
+
+
+def resumed(state: State) -> State:
+    return {**state, "status": "running", "paused_at": None}
+
+
+def should_retry(ended: State, retries: int) -> bool:
+    """Whether an attempt that ended as `ended` is run again: it failed, timed out or crashed, and
+    attempts are left. A job stopped on request (kill_shell) is never run again."""
+    attempt = ended.get("attempt") or 1
+    return (attempt <= retries and not ended.get("kill_requested")
+            and ended.get("status") in ("failed", "killed"))
+
+
+def retrying(ended: State, retries: int, delay: float) -> State:
+    """The state between a failed attempt and the next one: still `running`, no job process."""
+    attempt = ended.get("attempt") or 1
+    how = ("timed out" if ended.get("timed_out") else
+           f"was ended by {ended['signal']}" if ended.get("signal") else f"exited {ended.get('exit_code')}")
+    wait = f" in {delay:g} s" if delay else ""
+    return {**ended, "status": "running", "end_time": None, "pid": None, "pid_start": None, "exit_code": None,
+            "signal": None, "timed_out": False, "rusage": None, "attempt": attempt + 1, "paused_at": None,
+            "message": f"attempt {attempt} {how}; attempt {attempt + 1} of {retries + 1} starts{wait}"}
+
+
+def last_attempt(ended: State, retries: int) -> State:
+    """`ended` as the shell's outcome: after retries, its message says which attempt this was."""
+    attempt = ended.get("attempt") or 1
+    if attempt == 1:
+        return ended
+    earlier = "the earlier one" if attempt == 2 else f"the {attempt - 1} earlier ones"
+    return {**ended, "message": f"attempt {attempt} of {retries + 1}; {earlier} failed"}
+
+
+def stopped_between_attempts(state: State, now: float) -> State:
+    """The state of a shell killed while it waited to run its next attempt."""
+    return {**state, "status": "killed", "end_time": now, "kill_requested": True, "paused_at": None,
+            "message": f"killed before attempt {state.get('attempt')} started ({state.get('message')})"}
 
 
 def exited(state: State, now: float, wait_status: int, *, killed: bool, timed_out: bool,
@@ -68,7 +120,7 @@ def exited(state: State, now: float, wait_status: int, *, killed: bool, timed_ou
     else:
         status = "stopped" if code == 0 else "failed"
     return {**state, "status": status, "end_time": now, "exit_code": code, "signal": name,
-            "timed_out": timed_out, "kill_requested": killed, "rusage": rusage}
+            "timed_out": timed_out, "kill_requested": killed, "rusage": rusage, "paused_at": None}
 
 
 def not_started(state: State, now: float, message: str, *, exit_code: int = 127) -> State:
@@ -79,6 +131,11 @@ def not_started(state: State, now: float, message: str, *, exit_code: int = 127)
 
 def removed_from_queue(state: State, now: float) -> State:
     return {**state, "status": "killed", "end_time": now, "message": "Removed from queue"}
+
+
+def dependency_failed(state: State, now: float, message: str) -> State:
+    """The state of a queued shell that will never start: a shell it was to start after did not succeed."""
+    return {**state, "status": "failed", "end_time": now, "message": message}
 
 
 def lost(state: State, now: float, message: str) -> State:

@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .lifecycle import MAX_SECONDS
+from .lifecycle import MAX_RETRIES, MAX_SECONDS
 
-Status = Literal["queued", "running", "stopped", "failed", "killed", "lost"]
+Status = Literal["queued", "running", "paused", "stopped", "failed", "killed", "lost"]
 # Bounds of what a record may hold: anything outside is damage, reported for that shell alone
 # (a `created` of 1e300 cannot even be shown as a date).
 MAX_TIMESTAMP = 1e11
@@ -22,6 +22,7 @@ Timestamp = Annotated[float, Field(ge=0, lt=MAX_TIMESTAMP, allow_inf_nan=False)]
 Pid = Annotated[int, Field(ge=1, le=MAX_PID)]
 Ticks = Annotated[int, Field(ge=0)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
+Seconds = Annotated[float, Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False)]
 
 
 class Spec(BaseModel):
@@ -42,6 +43,16 @@ class Spec(BaseModel):
     created: Timestamp
     log_dir: str | None = None
     status_file: str | None = None
+    # Scheduling: the group whose limit applies, the shells to start after, re-runs on failure.
+    group: str | None = None
+    after: list[str] = []
+    retries: Annotated[int, Field(ge=0, le=MAX_RETRIES)] = 0
+    retry_delay: Seconds = 0.0
+    merge_output: bool = False
+    # What a restart repeats: the shell it was restarted from, and a coordination run's request.
+    restarted_from: str | None = None
+    config: str | None = None
+    question: str | None = None
 
 
 class State(BaseModel):
@@ -49,7 +60,7 @@ class State(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    status: Literal["starting", "queued", "running", "stopped", "failed", "killed", "lost"]
+    status: Literal["starting", "queued", "running", "paused", "stopped", "failed", "killed", "lost"]
     created: Timestamp | None = None
     queued_at: Timestamp | None = None
     start_time: Timestamp | None = None
@@ -65,6 +76,8 @@ class State(BaseModel):
     kill_requested: bool = False
     rusage: dict[str, Finite] | None = None
     message: str | None = None
+    attempt: Annotated[int, Field(ge=1)] = 1
+    paused_at: Timestamp | None = None
 
 
 class ShellStatus(BaseModel):
@@ -90,6 +103,12 @@ class ShellStatus(BaseModel):
     coordination: dict[str, Any] | None
     message: str | None = None
     resource_usage: dict[str, float] | None = None
+    group: str | None = None
+    after: list[str] = []
+    attempt: int = 1
+    retries: int = 0
+    restarted_from: str | None = None
+    question: str | None = None
 
 
 class StreamWindow(BaseModel):

@@ -42,6 +42,7 @@ RECORD_RETRY_SECONDS = 600.0
 HANDOVER_RETRY_SECONDS = 30.0
 RETRY_PAUSE = 1.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+PAUSE_SIGNALS = (proc.PAUSE_SIGNAL, proc.RESUME_SIGNAL)
 # Signals the job must start with at their default action, whatever this process inherited or set.
 RESET_SIGNALS = {signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD, signal.SIGQUIT, *STOP_SIGNALS}
 
@@ -56,6 +57,9 @@ class Monitor:
         self.wait_status: int | None = None
         self.rusage: dict[str, float] | None = None
         self.received: list[int] = []
+        self.switches: list[int] = []
+        self.state: lifecycle.State = {}
+        self.paused_since = 0.0
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 
     def run(self) -> None:
@@ -64,10 +68,11 @@ class Monitor:
             # Given up while this process came up (its launcher died): the slot is no longer ours.
             self._reply(f"error {self.shell_id} is {state.get('status')}, no longer waiting to start")
             return
+        self.state = state
         try:
-            argv, cwd, timeout = _job_spec(lay.read_json(self.layout.file(self.shell_id, lay.SPEC)))
+            job = Job(lay.read_json(self.layout.file(self.shell_id, lay.SPEC)))
         except (OSError, ValueError) as exc:
-            self._not_started(state, f"spec.json is damaged: {exc}", 126)
+            self._not_started(f"spec.json is damaged: {exc}", 126)
             return
         env = self._job_env()
         self._install_handlers()
@@ -76,31 +81,51 @@ class Monitor:
             proc.become_subreaper()
         except (OSError, AttributeError) as exc:
             self._log(f"not a subreaper ({exc}): only the tag finds what the job detaches\n")
-        try:
-            self.job = self._spawn(argv, cwd, env)
-        except OSError as exc:
-            self._log(f"mgsup: cannot run {argv[0]!r} in {cwd}: {exc.strerror}\n", lay.STDERR)
-            self._not_started(state, f"cannot start: {exc.strerror}",
-                              127 if isinstance(exc, FileNotFoundError) else 126)
+        if not self._start_job(job, env):
             return
-        state = lifecycle.running(state, time.time(), pid=self.job, pid_start=proc.start_ticks(self.job),
+        self._reply(f"ok {self.job}")
+        while True:
+            killed, timed_out = self._supervise(job.timeout)
+            assert self.wait_status is not None
+            ended = lifecycle.exited(self.state, time.time(), self.wait_status, killed=killed, timed_out=timed_out,
+                                     rusage=self.rusage)
+            if not lifecycle.should_retry(ended, job.retries):
+                ended = lifecycle.last_attempt(ended, job.retries)
+                break
+            self.state = lifecycle.retrying(ended, job.retries, job.retry_delay)
+            self._log(f"mgsup: {self.state['message']}\n", lay.STDERR)
+            self._try_save(self.state)
+            if not self._delay(job.retry_delay):
+                ended = lifecycle.stopped_between_attempts(self.state, time.time())
+                break
+            self.wait_status = self.rusage = None
+            if not self._start_job(job, env):
+                return
+        self._record_end(ended)
+        self._hand_over_slot()
+
+    def _start_job(self, job: Job, env: dict[str, str]) -> bool:
+        """Start (an attempt of) the job and record it running; False when it could not run (recorded)."""
+        try:
+            self.job = self._spawn(job, env)
+        except OSError as exc:
+            self._log(f"mgsup: cannot run {job.argv[0]!r} in {job.cwd}: {exc.strerror}\n", lay.STDERR)
+            self._not_started(f"cannot start: {exc.strerror}", 127 if isinstance(exc, FileNotFoundError) else 126)
+            return False
+        state = lifecycle.running(self.state, time.time(), pid=self.job, pid_start=proc.start_ticks(self.job),
                                   monitor_pid=self.me, monitor_start=proc.start_ticks(self.me))
         try:
             self._save(state, durable=False, reserve=lay.RESERVE_RUNNING)
         except OSError as exc:
             # Unrecorded, the job would run without anyone knowing of it: it does not run at all.
             self._stop_tree(signal.SIGKILL, 0.0)
-            self._not_started(state, f"cannot record the job's start: {exc.strerror}", 126)
-            return
-        self._reply(f"ok {self.job}")
-        killed, timed_out = self._supervise(timeout)
-        assert self.wait_status is not None
-        self._record_end(lifecycle.exited(state, time.time(), self.wait_status, killed=killed,
-                                          timed_out=timed_out, rusage=self.rusage))
-        self._hand_over_slot()
+            self._not_started(f"cannot record the job's start: {exc.strerror}", 126)
+            return False
+        self.state = state
+        return True
 
-    def _not_started(self, state: lifecycle.State, message: str, code: int) -> None:
-        self._record_end(lifecycle.not_started(state, time.time(), message, exit_code=code))
+    def _not_started(self, message: str, code: int) -> None:
+        self._record_end(lifecycle.not_started(self.state, time.time(), message, exit_code=code))
         self._reply(f"error {message}")
         self._hand_over_slot()
 
@@ -120,7 +145,10 @@ class Monitor:
             self._pause(RETRY_PAUSE)
 
     def _supervise(self, timeout: float | None) -> tuple[bool, bool]:
-        """Wait for the job to end; returns (killed on request, killed by timeout)."""
+        """Wait for the job to end; returns (killed on request, killed by timeout).
+
+        The timeout does not run while the shell is paused.
+        """
         deadline = time.monotonic() + timeout if timeout else None
         killed = timed_out = False
         while self.wait_status is None:
@@ -132,6 +160,10 @@ class Monitor:
                 killed = True
                 request = self._kill_request()
                 self._stop_tree(*request)
+                continue
+            deadline = self._pause_requests(deadline)
+            if self.state["status"] == "paused":
+                self._pause(None)
                 continue
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
@@ -145,6 +177,46 @@ class Monitor:
         # the tag in its environment finds it.
         proc.stop(lambda: proc.tagged(self.shell_id), signal.SIGTERM, LEFTOVER_GRACE, self._pause)
         return killed, timed_out
+
+    def _delay(self, seconds: float) -> bool:
+        """Wait `seconds` between attempts (not counting a pause); False when a stop request came first."""
+        deadline: float | None = time.monotonic() + seconds
+        while True:
+            if any(sig in STOP_SIGNALS for sig in self.received):
+                self.received.clear()
+                return False
+            deadline = self._pause_requests(deadline)
+            assert deadline is not None
+            left = None if self.state["status"] == "paused" else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return True
+            self._pause(left)
+
+    def _pause_requests(self, deadline: float | None) -> float | None:
+        """Act on `pause` / `resume` requests, in order; returns `deadline` moved on by the time spent paused."""
+        while self.switches:
+            pause = self.switches.pop(0) == proc.PAUSE_SIGNAL
+            if pause and self.state["status"] == "running":
+                self._signal_tree(signal.SIGSTOP)
+                self.paused_since = time.monotonic()
+                self.state = lifecycle.paused(self.state, time.time())
+                self._try_save(self.state)
+            elif not pause and self.state["status"] == "paused":
+                self._signal_tree(signal.SIGCONT)
+                if deadline is not None:
+                    deadline += time.monotonic() - self.paused_since
+                self.state = lifecycle.resumed(self.state)
+                self._try_save(self.state)
+        return deadline
+
+    def _signal_tree(self, sig: int) -> None:
+        """Send `sig` to the job's process group (while its leader is unreaped) and to every descendant."""
+        if self.wait_status is None and self.job:
+            try:
+                os.killpg(self.job, sig)
+            except ProcessLookupError:
+                pass
+        proc.send(proc.descendants(self.me), sig)
 
     def _stop_tree(self, sig: int, grace: float) -> None:
         self.received.clear()
@@ -203,17 +275,18 @@ class Monitor:
         env[proc.SHELL_ID_VAR] = self.shell_id
         return env
 
-    def _spawn(self, argv: list[str], cwd: str, env: dict[str, str]) -> int:
+    def _spawn(self, job: Job, env: dict[str, str]) -> int:
         out = os.open(self.layout.file(self.shell_id, lay.STDOUT), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         err = os.open(self.layout.file(self.shell_id, lay.STDERR), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
-            os.chdir(cwd)
+            os.chdir(job.cwd)
             return os.posix_spawnp(
-                argv[0], argv, env,
+                job.argv[0], job.argv, env,
                 file_actions=[
                     (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
                     (os.POSIX_SPAWN_DUP2, out, 1),
-                    (os.POSIX_SPAWN_DUP2, err, 2),
+                    # One file for both streams keeps their lines in the order they were written.
+                    (os.POSIX_SPAWN_DUP2, out if job.merge_output else err, 2),
                 ],
                 setpgroup=0,
                 setsigmask=(),
@@ -227,20 +300,36 @@ class Monitor:
         signal.set_wakeup_fd(self.wake_w)
         for sig in (signal.SIGCHLD, *STOP_SIGNALS):
             signal.signal(sig, self._record)
+        for sig in PAUSE_SIGNALS:
+            signal.signal(sig, self._record_switch)
 
     def _record(self, signum: int, frame: object) -> None:
         self.received.append(signum)
+
+    def _record_switch(self, signum: int, frame: object) -> None:
+        self.switches.append(signum)
+
+    def _try_save(self, state: lifecycle.State) -> None:
+        """Record a passing state (paused, between attempts); on a full disk the next one says more."""
+        try:
+            self._save(state, reserve=lay.RESERVE_RUNNING, durable=False)
+        except OSError as exc:
+            self._log(f"could not record the state {state['status']}: {exc.strerror}\n")
 
     def _save(self, state: lifecycle.State, *, reserve: str, durable: bool = True) -> None:
         lay.write_json(self.layout.file(self.shell_id, lay.STATE), state, durable=durable,
                        reserve=self.layout.file(self.shell_id, reserve))
 
     def _reply(self, message: str) -> None:
+        """Answer the starter, once (a later attempt's failure is only recorded)."""
+        if self.ready_fd < 0:
+            return
         try:
             os.write(self.ready_fd, message.encode() + b"\n")
             os.close(self.ready_fd)
         except OSError:
             pass  # The caller is gone; the job goes on regardless.
+        self.ready_fd = -1
 
     def _log(self, text: str, name: str = lay.MONITOR_LOG) -> None:
         """Append `text` to one of the shell's files; a full disk or a removed record loses it."""
@@ -291,20 +380,39 @@ def _initial_environ() -> dict[str, str]:
     return env
 
 
-def _job_spec(spec: object) -> tuple[list[str], str, float | None]:
-    """The argv, cwd and timeout of a spec.json; ValueError when they are not what mgsup writes."""
-    if not isinstance(spec, dict):
-        raise ValueError("not an object")
-    argv, cwd, timeout = spec.get("argv"), spec.get("cwd"), spec.get("timeout")
-    if not (isinstance(argv, list) and argv and all(isinstance(a, str) and a for a in argv[:1])
-            and all(isinstance(a, str) for a in argv)):
-        raise ValueError("argv is not a list of strings")
-    if not isinstance(cwd, str) or not cwd:
-        raise ValueError("cwd is not a path")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)
-                                or not 0 < timeout <= lifecycle.MAX_SECONDS):
-        raise ValueError(f"timeout {timeout!r} is out of range")
-    return argv, cwd, timeout
+class Job:
+    """What the monitor runs, from a spec.json; ValueError when it is not what mgsup writes."""
+
+    __slots__ = ("argv", "cwd", "merge_output", "retries", "retry_delay", "timeout")
+
+    def __init__(self, spec: object) -> None:
+        if not isinstance(spec, dict):
+            raise ValueError("not an object")
+        argv, cwd = spec.get("argv"), spec.get("cwd")
+        if not (isinstance(argv, list) and argv and all(isinstance(a, str) and a for a in argv[:1])
+                and all(isinstance(a, str) for a in argv)):
+            raise ValueError("argv is not a list of strings")
+        if not isinstance(cwd, str) or not cwd:
+            raise ValueError("cwd is not a path")
+        self.argv: list[str] = argv
+        self.cwd: str = cwd
+        self.timeout = _seconds(spec, "timeout", None, positive=True)
+        self.retry_delay = _seconds(spec, "retry_delay", 0.0, positive=False) or 0.0
+        retries = spec.get("retries", 0)
+        if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= lifecycle.MAX_RETRIES:
+            raise ValueError(f"retries {retries!r} is out of range")
+        self.retries: int = retries
+        self.merge_output = spec.get("merge_output") is True
+
+
+def _seconds(spec: dict[str, object], key: str, default: float | None, *, positive: bool) -> float | None:
+    value = spec.get(key, default)
+    if value is None:
+        return None
+    if (isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or (positive and value == 0)
+            or value > lifecycle.MAX_SECONDS):
+        raise ValueError(f"{key} {value!r} is out of range")
+    return float(value)
 
 
 def main() -> None:

@@ -31,6 +31,9 @@ SHELL_ID_VAR = "MGSUP_SHELL_ID"
 # look: a process is a monitor when that shell's state.json records it (pid and start time).
 MONITOR_VAR = "MGSUP_MONITOR_OF"
 PR_SET_CHILD_SUBREAPER = 36
+# What a monitor is sent to stop (SIGSTOP) or continue (SIGCONT) its job's whole tree: `pause`, `resume`.
+PAUSE_SIGNAL = _signal.SIGUSR1
+RESUME_SIGNAL = _signal.SIGUSR2
 
 
 def start_ticks(pid: int) -> int | None:

@@ -19,11 +19,14 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from .exitcodes import job_exit_code
+
 StatusDict = Mapping[str, Any]
 
 STATUS_STYLES = {
     "queued": "yellow",
     "running": "bold cyan",
+    "paused": "yellow",
     "stopped": "green",
     "failed": "bold red",
     "killed": "magenta",
@@ -124,25 +127,72 @@ def styled_status(status: str) -> Text:
     return Text(status, style=STATUS_STYLES.get(status, ""))
 
 
-def shells_table(shells: list[dict[str, Any]], now: float | None = None) -> Table:
-    """The table of `mgsup status`: one row per shell, oldest first."""
-    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1))
-    table.add_column("SHELL", no_wrap=True)
-    table.add_column("NAME", min_width=4, max_width=16)
+def short_id(shell_id: str) -> str:
+    """The 8 hex characters of a shell id: what a table shows, and enough to name the shell."""
+    return shell_id[len("shell_"):] if shell_id.startswith("shell_") else shell_id
+
+
+def exit_text(status: StatusDict) -> str:
+    """The exit as people read it, the code `mgsup wait` passes on: 143 for SIGTERM, not -15; `-` until it ends."""
+    if status["status"] not in ("stopped", "failed", "killed"):
+        return "-"
+    return str(job_exit_code(dict(status)))
+
+
+def status_text(status: StatusDict) -> str:
+    """The status, with a timeout named as one (a timed-out shell is `killed`)."""
+    return "timed out" if status["status"] == "killed" and status.get("timed_out") else status["status"]
+
+
+def what_text(status: StatusDict) -> str:
+    """What a shell runs, as a person knows it: a coordination run's progress and question, else its command."""
+    if status.get("question"):
+        question = visible(" ".join(status["question"].split()))
+        return f"[{progress_text(status)}] {question}" if status.get("coordination") else question
+    return command_text(status["command"], program_name=True)
+
+
+# NAME takes what it needs within these bounds; WHAT gets the rest of the width, at least _WHAT_MIN.
+_NAME_WIDTH = (4, 16)
+_WHAT_MIN = 12
+_FIXED = ("ID", "STATUS", "AGE", "TIME", "EXIT")
+
+
+def shells_table(shells: list[dict[str, Any]], now: float | None = None, width: int = 80) -> Table:
+    """The table of `mgsup status`: one row per shell, in the order given, fitting in `width` columns.
+
+    Short ids, the exit as people read it, timeouts named, and a coordination run's question
+    (with its progress) in place of the runner's command line. Pids are in `mgsup status REF`.
+    """
+    rows = [{"ID": short_id(s["shell_id"]), "NAME": s.get("name") or "-", "STATUS": status_text(s),
+             "AGE": age(s.get("created_at"), now), "TIME": human_seconds(live_duration(s, now)), "EXIT": exit_text(s),
+             "WHAT": what_text(s), "style": STATUS_STYLES.get(s["status"], "")} for s in shells]
+    fixed = sum(max([len(column), *(len(row[column]) for row in rows)]) for column in _FIXED)
+    room = width - fixed - len(_FIXED) - 1  # NAME and WHAT, after one space between each two columns
+    name_width = min(_NAME_WIDTH[1], max([_NAME_WIDTH[0], *(len(row["NAME"]) for row in rows)]))
+    name_width = max(_NAME_WIDTH[0], min(name_width, room - _WHAT_MIN))
+    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1), collapse_padding=True)
+    table.add_column("ID", no_wrap=True)
+    table.add_column("NAME", no_wrap=True, width=name_width, overflow="ellipsis")
     table.add_column("STATUS", no_wrap=True)
-    table.add_column("PID", justify="right", no_wrap=True)
     table.add_column("AGE", justify="right", no_wrap=True)
-    table.add_column("DURATION", justify="right", no_wrap=True)
+    table.add_column("TIME", justify="right", no_wrap=True)
     table.add_column("EXIT", justify="right", no_wrap=True)
-    table.add_column("PROGRESS", no_wrap=True)
-    table.add_column("COMMAND", min_width=12)
-    for s in shells:
-        table.add_row(
-            s["shell_id"], _cut(s.get("name") or "-"), styled_status(s["status"]),
-            str(s["pid"]) if s.get("pid") else "-", age(s.get("created_at"), now),
-            human_seconds(live_duration(s, now)), "-" if s.get("exit_code") is None else str(s["exit_code"]),
-            progress_text(s), _cut(command_text(s["command"], program_name=True)),
-        )
+    table.add_column("WHAT", no_wrap=True, max_width=max(_WHAT_MIN, room - name_width), overflow="ellipsis")
+    for row in rows:
+        table.add_row(row["ID"], _cut(row["NAME"]), Text(row["STATUS"], style=row["style"]), row["AGE"], row["TIME"],
+                      row["EXIT"], _cut(row["WHAT"]))
+    return table
+
+
+def groups_table(groups: list[dict[str, Any]]) -> Table:
+    """The table of `mgsup group`: each group's own limit and how many of its shells run, wait, exist."""
+    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1), collapse_padding=True)
+    for column in ("GROUP", "MAX", "RUNNING", "QUEUED", "SHELLS"):
+        table.add_column(column, no_wrap=True, justify="left" if column == "GROUP" else "right")
+    for g in groups:
+        table.add_row(g["group"], "-" if g["max_concurrent"] is None else str(g["max_concurrent"]), str(g["running"]),
+                      str(g["queued"]), str(g["shells"]))
     return table
 
 
@@ -254,7 +304,7 @@ def details(status: StatusDict) -> RenderableType:
 
 
 def _plain_value(value: Any) -> str:
-    if value is None:
+    if value is None or value == []:
         return "-"
     if isinstance(value, list):
         return command_text(value)

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from .admission import MAX_LIMIT
-from .errors import InvalidRequest, ShellNotFound
-from .layout import is_shell_id
-from .lifecycle import MAX_SECONDS
+from .errors import InvalidRequest
+from .lifecycle import MAX_RETRIES, MAX_SECONDS
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 STREAMS = ("stdout", "stderr")
@@ -44,6 +43,36 @@ class StartRequest:
     timeout: float | None
 
 
+@dataclass(frozen=True)
+class Options:
+    """How a start is scheduled and what a restart repeats, beyond the command itself (all checked)."""
+
+    group: str | None = None
+    after: tuple[str, ...] = ()
+    retries: int = 0
+    retry_delay: float = 0.0
+    merge_output: bool = False
+    restarted_from: str | None = None
+    config: str | None = None
+    question: str | None = None
+
+
+def options(*, group: Any = None, after: Any = None, retries: Any = 0, retry_delay: Any = 0.0,
+            merge_output: Any = False) -> Options:
+    """Check the scheduling arguments of a start; `after` keeps the references as given (resolved later)."""
+    if after is None:
+        refs: tuple[str, ...] = ()
+    elif isinstance(after, str) or not isinstance(after, list | tuple) or not all(isinstance(r, str) for r in after):
+        raise InvalidRequest(f"after must be a list of shell references, got {quoted(after)}")
+    else:
+        refs = tuple(after)
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= MAX_RETRIES:
+        raise InvalidRequest(f"retries must be a whole number from 0 to {MAX_RETRIES}, got {quoted(retries)}")
+    return Options(group=group_name("group", group), after=refs, retries=retries,
+                   retry_delay=seconds("retry_delay", retry_delay, allow_zero=True) or 0.0,
+                   merge_output=flag("merge_output", merge_output))
+
+
 def start_request(command: Any, *, cwd: Any, env: Any, inherit_env: Any, name: Any,
                   timeout: Any, isolate: Any = False) -> StartRequest:
     """Validate the arguments of `start_shell`; InvalidRequest says what is wrong."""
@@ -51,12 +80,10 @@ def start_request(command: Any, *, cwd: Any, env: Any, inherit_env: Any, name: A
     isolate = flag("isolate", isolate)
     argv = _argv(command)
     workdir = working_dir(cwd)
-    overlay = _env(env)
+    overlay = env_overlay(env)
     job_env = {**(os.environ if inherit_env else {}), **overlay}
     exec_size(argv, job_env)
-    if name is not None and (not isinstance(name, str) or not NAME_PATTERN.fullmatch(name)):
-        raise InvalidRequest(f"invalid name {quoted(name)}: use 1-64 letters, digits, '.', '_' or '-', "
-                             "starting with a letter or digit")
+    name = shell_name(name)
     if "/" not in argv[0]:
         if shutil.which(argv[0], path=job_env.get("PATH", os.defpath)) is None:
             raise InvalidRequest(f"command not found: {quoted(argv[0])} is not on the job's PATH")
@@ -71,6 +98,29 @@ def start_request(command: Any, *, cwd: Any, env: Any, inherit_env: Any, name: A
                                  "command on PATH")
     return StartRequest(command=command, argv=argv, cwd=workdir, env=job_env, env_names=sorted(overlay),
                         name=name, timeout=seconds("timeout", timeout))
+
+
+def shell_name(name: Any) -> str | None:
+    """A shell's name: None, or what `group_name` allows except what a reference reads otherwise.
+
+    `last` and names that begin like an id (`shell_`) are refused: a reference with them means
+    something else (the newest shell, an id prefix).
+    """
+    valid = group_name("name", name)
+    if valid == "last" or (valid or "").startswith("shell_"):
+        raise InvalidRequest(f"invalid name {quoted(valid)}: 'last' and names beginning with 'shell_' are reserved "
+                             "(a reference with them means the newest shell, or an id)")
+    return valid
+
+
+def group_name(what: str, name: Any) -> str | None:
+    """None, or 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit."""
+    if name is None:
+        return None
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise InvalidRequest(f"invalid {what} {quoted(name)}: use 1-64 letters, digits, '.', '_' or '-', "
+                             "starting with a letter or digit")
+    return name
 
 
 def exec_size(argv: list[str], env: dict[str, str]) -> None:
@@ -126,16 +176,6 @@ def flag(what: str, value: Any) -> bool:
     return value
 
 
-def shell_id(value: Any) -> str:
-    """A shell id given by a caller: a string (ShellNotFound later when no shell has it)."""
-    if not isinstance(value, str):
-        raise InvalidRequest(f"shell_id must be a string like 'shell_1a2b3c4d', got {type(value).__name__}")
-    if not is_shell_id(value):
-        raise ShellNotFound(f"no shell {quoted(value)}: shell ids look like 'shell_1a2b3c4d'; 'mgsup list' shows "
-                            "the shells on record")
-    return value
-
-
 def home(value: Any) -> str:
     """A state directory given by a caller: a non-empty path."""
     if not isinstance(value, str | os.PathLike):
@@ -167,6 +207,25 @@ def seconds(what: str, value: Any, *, allow_zero: bool = False) -> float | None:
     if value > MAX_SECONDS:
         raise InvalidRequest(f"{what} must be at most {MAX_SECONDS:.0f} seconds (10 years), got {value!r}")
     return float(value)
+
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)?\s*", re.IGNORECASE)
+_UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def duration(what: str, text: str) -> float:
+    """A duration typed by a person: `90`, `90s`, `15m`, `2h`, `7d`, `1w` (a number alone is seconds).
+
+    >>> duration("--older-than", "2h")
+    7200.0
+    """
+    found = _DURATION.fullmatch(text)
+    if not found:
+        raise InvalidRequest(f"{what} must be a duration such as 90s, 15m, 2h, 7d or 1w, got {quoted(text)}")
+    value = float(found.group(1)) * _UNIT_SECONDS[(found.group(2) or "s").lower()]
+    checked = seconds(what, value, allow_zero=True)
+    assert checked is not None
+    return checked
 
 
 def count(what: str, value: Any, *, minimum: int = 0) -> int | None:
@@ -244,7 +303,8 @@ def working_dir(cwd: Any) -> Path:
     return path
 
 
-def _env(env: Any) -> dict[str, str]:
+def env_overlay(env: Any) -> dict[str, str]:
+    """Environment variables a caller lays over the inherited ones: names to strings, nothing else."""
     if env is None:
         return {}
     if not isinstance(env, dict):

@@ -44,6 +44,15 @@ class Store:
         if problem:
             raise unsafe_home_error(self.layout, problem)
 
+    def _missing(self) -> None:
+        """A home that does not exist reads as empty, if it could be created; StateDirError if not."""
+        if os.path.lexists(self.layout.home):
+            return
+        why = _cannot_create(self.layout.home)
+        if why:
+            raise StateDirError(f"the state directory {self.layout.home} does not exist and cannot be created: "
+                                f"{why}; choose another with --home or $MGSUP_HOME")
+
     def ensure(self) -> None:
         """Create the state directory on first write; a clear error when it cannot be used."""
         self.check()
@@ -104,6 +113,7 @@ class Store:
         try:
             names = os.listdir(self.layout.shells)
         except FileNotFoundError:
+            self._missing()
             return
         except OSError as exc:
             raise StateDirError(f"cannot read the state directory {self.layout.home}: {exc.strerror}") from exc
@@ -116,7 +126,7 @@ class Store:
         try:
             os.listdir(self.layout.home)
         except FileNotFoundError:
-            pass
+            self._missing()
         except OSError as exc:
             raise StateDirError(f"cannot read the state directory {self.layout.home}: {exc.strerror}") from exc
         raise ShellNotFound(f"no shell {shell_id!r} in {self.layout.home}; 'mgsup list' shows the shells on record")
@@ -169,3 +179,24 @@ class Store:
         problem = lay.safe_dir(self.layout.shell_dir(shell_id))
         if problem:
             raise ValueError(f"refused: {problem}")
+
+
+def _cannot_create(path: str) -> str | None:
+    """Why a directory could not be made at the missing `path`, as far as can be told without making it."""
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.lexists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        return f"{parent} is not a directory"
+    try:
+        info = os.statvfs(parent)
+    except OSError as exc:
+        return f"{parent} cannot be examined ({exc.strerror})"
+    if info.f_flag & os.ST_RDONLY:
+        return f"{parent} is on a read-only file system"
+    # Kernel file systems (/proc, /sys) have no blocks to store files in.
+    if info.f_blocks == 0:
+        return f"{parent} is on a file system that holds no files of its own (such as /proc or /sys)"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{parent} is not writable"
+    return None

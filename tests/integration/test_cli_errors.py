@@ -24,7 +24,7 @@ def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, 
 
 def test_an_unexpected_error_is_one_line_and_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(self: Supervisor, status: str | None = None) -> list[dict[str, object]]:
+    def broken(self: Supervisor, *args: object, **kwargs: object) -> list[dict[str, object]]:
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(Supervisor, "list_shells", broken)
@@ -39,7 +39,7 @@ def test_an_unexpected_error_is_one_line_and_exit_1(tmp_path: Path, capsys: pyte
 
 def test_interrupt_exits_130(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                              monkeypatch: pytest.MonkeyPatch) -> None:
-    def interrupted(self: Supervisor, status: str | None = None) -> list[dict[str, object]]:
+    def interrupted(self: Supervisor, *args: object, **kwargs: object) -> list[dict[str, object]]:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Supervisor, "list_shells", interrupted)
@@ -54,6 +54,7 @@ def test_an_interrupted_wait_says_the_shell_keeps_running(tmp_path: Path, capsys
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Supervisor, "wait_shell", interrupted)
+    monkeypatch.setattr(Supervisor, "resolve", lambda self, ref: ref)
     code, out, err = run_main(capsys, "--home", str(tmp_path), "wait", "shell_0a1b2c3d")
     assert (code, out, err.lstrip("\n")) == (
         130, "", "mgsup: error: interrupted; shell_0a1b2c3d keeps running ('mgsup kill shell_0a1b2c3d' stops it)\n")
@@ -63,7 +64,7 @@ def test_usage_errors_exit_2_with_one_line(mgsup: Mgsup) -> None:
     for args, message in ((["--bogus"], "No such option '--bogus'"),
                           (["frobnicate"], "No such command 'frobnicate'"),
                           (["--max-concurrent", "0", "list"], "0 is not in the range x>=1"),
-                          (["wait"], "Missing argument 'SHELL_ID'")):
+                          (["wait"], "Missing argument 'REF'")):
         result = mgsup.run(*args)
         assert result.code == 2 and message in result.error_line(), (args, result)
     bad_env = mgsup.run("start", "--", "true", env={"MGSUP_MAX_CONCURRENT": "lots"})
@@ -76,8 +77,9 @@ def test_help_documents_every_verb_and_the_exit_codes(mgsup: Mgsup, capsys: pyte
     for text in ("Exit codes:", "124", "125", "mgsup start -- 'sleep 1; echo hi'"):
         assert text in top
     commands = top.split("Commands:\n", 1)[1].split("\n\n", 1)[0].splitlines()
-    assert len(commands) == 8 and not [line for line in commands if line.endswith("...")], commands
-    for verb in ("start", "status", "list", "logs", "wait", "kill", "clean", "mcp"):
+    assert len(commands) == 12 and not [line for line in commands if line.endswith("...")], commands
+    for verb in ("start", "status", "list", "logs", "wait", "kill", "clean", "mcp", "restart", "pause", "resume",
+                 "group"):
         code, out, _ = run_main(capsys, verb, "--help")
         assert code == 0 and out.startswith("Usage: mgsup " + verb), verb
     assert run_main(capsys)[:2] == (0, run_main(capsys, "--help")[1])

@@ -10,8 +10,9 @@ from .conftest import Mgsup
 def test_logs_whole_tail_and_stderr(mgsup: Mgsup) -> None:
     shell_id = mgsup.start("--", "seq 1 10; echo oops >&2")
     mgsup.ok("wait", shell_id)
-    assert mgsup.ok("logs", shell_id) == "".join(f"{i}\n" for i in range(1, 11))
-    assert mgsup.ok("logs", "--tail", "2", shell_id) == "9\n10\n"
+    assert mgsup.ok("logs", shell_id) == "".join(f"{i}\n" for i in range(1, 11)) + "[stderr] oops\n"
+    assert mgsup.ok("logs", "--stdout", shell_id) == "".join(f"{i}\n" for i in range(1, 11))
+    assert mgsup.ok("logs", "--tail", "2", shell_id) == "9\n10\n[stderr] oops\n"
     assert mgsup.ok("logs", "--tail", "0", shell_id) == ""
     assert mgsup.ok("logs", "--stderr", shell_id) == "oops\n"
     negative = mgsup.run("logs", "--tail", "-1", shell_id)
@@ -36,7 +37,7 @@ def test_follow_sees_later_output_and_ends_with_the_shell(mgsup: Mgsup) -> None:
 
 def test_follow_with_tail_starts_from_the_last_lines(mgsup: Mgsup) -> None:
     shell_id = mgsup.start("--", "seq 1 5; while [ ! -e go ]; do sleep 0.02; done; echo 6 >&2; echo 7")
-    follower = mgsup.popen("logs", "--follow", "--tail", "1", shell_id)
+    follower = mgsup.popen("logs", "--follow", "--tail", "1", "--stdout", shell_id)
     assert follower.stdout is not None
     assert follower.stdout.readline() == b"5\n"
     (mgsup.work / "go").touch()

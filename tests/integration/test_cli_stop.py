@@ -19,14 +19,15 @@ def test_kill_all_stops_running_and_queued_shells(mgsup: Mgsup) -> None:
     assert {s["status"] for s in statuses.values()} == {"killed"}
     assert statuses[queued]["pid"] is None
     assert tagged_processes({*running, queued}) == []
-    assert mgsup.ok("kill", "--all") == "no running or queued shells\n"
+    assert mgsup.ok("kill", "--all") == "no running, paused or queued shells\n"
 
 
 def test_kill_reports_shells_that_already_ended(mgsup: Mgsup) -> None:
     done = mgsup.start("--", "true")
     mgsup.ok("wait", done)
     result = json.loads(mgsup.ok("kill", "--json", done))
-    assert result == [{"shell_id": done, "status": "stopped", "signal": None, "message": "Process already terminated"}]
+    assert result == [{"shell_id": done, "outcome": "already_ended", "status": "stopped", "signal": None,
+                       "message": "Process already terminated"}]
     assert mgsup.ok("kill", done) == f"{done} already stopped\n"
 
 
@@ -41,8 +42,8 @@ def test_kill_bad_input_kills_nothing(mgsup: Mgsup) -> None:
     for args, message in ((["--signal", "SIGNOPE", shell_id], "unknown signal"),
                           (["--grace", "-1", shell_id], "grace must be zero or more"),
                           ([shell_id, "shell_deadbeef"], "no shell 'shell_deadbeef'"),
-                          ([], "give SHELL_IDs or --all"),
-                          (["--all", shell_id], "give SHELL_IDs or --all")):
+                          ([], "give REFs or --all"),
+                          (["--all", shell_id], "give REFs or --all")):
         result = mgsup.run("kill", *args)
         assert result.code in (2, 3) and message in result.error_line(), (args, result)
     assert json.loads(mgsup.ok("status", "--json", shell_id))["status"] == "running"

@@ -17,24 +17,25 @@ def test_status_table_without_colour_on_a_pipe(mgsup: Mgsup) -> None:
     table = mgsup.ok("status")
     assert "\x1b[" not in table
     lines = table.splitlines()
-    assert lines[0].split() == ["SHELL", "NAME", "STATUS", "PID", "AGE", "DURATION", "EXIT", "PROGRESS", "COMMAND"]
-    assert lines[1].split()[:3] == [done, "quick", "stopped"]
-    assert lines[1].split()[6] == "0" and lines[1].rstrip().endswith("true")
-    assert lines[2].split()[:3] == [running, "-", "running"]
-    assert lines[2].rstrip().endswith("sleep 30")
+    assert lines[0].split() == ["ID", "NAME", "STATUS", "AGE", "TIME", "EXIT", "WHAT"]
+    # Newest first, by their short ids; an exit code only once a shell has ended.
+    assert lines[1].split()[:3] == [running[6:], "-", "running"]
+    assert lines[1].split()[5] == "-" and lines[1].rstrip().endswith("sleep 30")
+    assert lines[2].split()[:3] == [done[6:], "quick", "stopped"]
+    assert lines[2].split()[5] == "0" and lines[2].rstrip().endswith("true")
     assert len(lines) == 3
-
 
 
 def test_status_table_shows_a_long_command_whole_when_there_is_room(mgsup: Mgsup) -> None:
     command = "for i in 1 2 3; do echo tick $i; sleep 10; done; echo and a little more to read"
     shell_id = mgsup.start("--", command)
     row = mgsup.ok("status").splitlines()[1]
-    assert row.startswith(shell_id) and row.endswith(command)
+    assert row.startswith(shell_id[6:]) and row.endswith(command)
     mgsup.ok("kill", shell_id)
-    narrow = mgsup.run("status", env={"COLUMNS": "100"})
-    assert narrow.code == 0 and max(len(line) for line in narrow.out.splitlines()) <= 100
-    assert narrow.out.splitlines()[1].endswith("…")
+    for width in (100, 80, 60):
+        narrow = mgsup.run("status", env={"COLUMNS": str(width)})
+        assert narrow.code == 0 and max(len(line) for line in narrow.out.splitlines()) <= width
+        assert narrow.out.splitlines()[1].endswith("…")
 
 
 def test_an_argument_list_is_shown_quoted_and_the_table_names_its_program(mgsup: Mgsup) -> None:
@@ -46,6 +47,7 @@ def test_an_argument_list_is_shown_quoted_and_the_table_names_its_program(mgsup:
     assert details["command"] == shlex.join(argv)
     # The table has less room: the program by its name, not its whole path.
     assert mgsup.ok("status").splitlines()[1].endswith(shlex.join([Path(sys.executable).name, *argv[1:]]))
+
 
 def test_status_of_an_empty_home(mgsup: Mgsup) -> None:
     assert mgsup.ok("status") == f"no shells on record in {mgsup.home}\n"
@@ -65,12 +67,12 @@ def test_status_json_and_details_of_one_shell(mgsup: Mgsup) -> None:
     assert set(fields) >= CONTRACT_KEYS - {"coordination"}
 
 
-def test_list_is_tab_separated_and_filters_by_status(mgsup: Mgsup) -> None:
+def test_list_is_tab_separated_newest_first_and_filters_by_status(mgsup: Mgsup) -> None:
     ok = mgsup.start("--name", "good", "--", "true")
     bad = mgsup.start("--", "false")
     for shell_id in (ok, bad):
         mgsup.run("wait", shell_id)
-    assert mgsup.ok("list").splitlines() == [f"{ok}\tstopped\t0\tgood\ttrue", f"{bad}\tfailed\t1\t-\tfalse"]
+    assert mgsup.ok("list").splitlines() == [f"{bad}\tfailed\t1\t-\tfalse", f"{ok}\tstopped\t0\tgood\ttrue"]
     assert mgsup.ok("list", "--status", "failed").splitlines() == [f"{bad}\tfailed\t1\t-\tfalse"]
     listed = json.loads(mgsup.ok("list", "--json", "--status", "stopped"))
     assert [s["shell_id"] for s in listed] == [ok] and listed[0].keys() >= CONTRACT_KEYS
@@ -84,20 +86,21 @@ def test_a_corrupt_state_file_does_not_break_list_or_status(mgsup: Mgsup) -> Non
     for shell_id in (damaged, healthy):
         mgsup.ok("wait", shell_id)
     (mgsup.home / "shells" / damaged / "state.json").write_text('{"status": "runn')
-    assert mgsup.ok("list").splitlines() == [f"{damaged}\tlost\t-\t-\ttrue", f"{healthy}\tstopped\t0\t-\ttrue"]
+    assert mgsup.ok("list").splitlines() == [f"{healthy}\tstopped\t0\t-\ttrue", f"{damaged}\tlost\t-\t-\ttrue"]
     table = mgsup.ok("status")
-    assert damaged in table and "lost" in table
+    assert damaged[6:] in table and "lost" in table
     status = json.loads(mgsup.ok("status", "--json", damaged))
     assert status["status"] == "lost" and "damaged" in status["message"]
     assert "damaged" in mgsup.ok("status", damaged)
     assert mgsup.run("wait", damaged).code == 125
 
 
-def test_status_follow_prints_plain_lines_until_the_end(mgsup: Mgsup) -> None:
-    shell_id = mgsup.start("--", "sleep 0.3; exit 5")
-    lines = mgsup.ok("status", "--follow", shell_id).splitlines()
-    assert lines[-1].startswith(f"{shell_id} failed exit=5 duration=")
-    assert all(line.startswith(shell_id) for line in lines)
+def test_status_follow_streams_the_output_then_says_how_it_ended(mgsup: Mgsup) -> None:
+    shell_id = mgsup.start("--", "echo one; sleep 0.3; echo two >&2; exit 5")
+    result = mgsup.run("status", "--follow", shell_id)
+    assert (result.code, result.out) == (0, "one\n")
+    assert result.err.splitlines()[0] == "two"
+    assert result.err.splitlines()[-1].startswith(f"{shell_id} failed exit=5 duration=")
 
 
 def test_status_follow_json_is_one_document_per_change(mgsup: Mgsup) -> None:
@@ -109,7 +112,7 @@ def test_status_follow_json_is_one_document_per_change(mgsup: Mgsup) -> None:
 
 def test_follow_needs_an_id(mgsup: Mgsup) -> None:
     result = mgsup.run("status", "--follow")
-    assert result.code == 2 and "--follow needs a SHELL_ID" in result.error_line()
+    assert result.code == 2 and "--follow needs a REF" in result.error_line()
 
 
 def test_unknown_ids_exit_3_with_one_line(mgsup: Mgsup) -> None:

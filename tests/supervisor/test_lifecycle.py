@@ -98,5 +98,5 @@ def test_signal_name() -> None:
 
 
 def test_statuses_are_the_contract() -> None:
-    assert lifecycle.STATUSES == ("queued", "running", "stopped", "failed", "killed", "lost")
+    assert lifecycle.STATUSES == ("queued", "running", "paused", "stopped", "failed", "killed", "lost")
     assert {"stopped", "failed", "killed", "lost"} == lifecycle.ENDED

@@ -1,0 +1,72 @@
+"""Acting on many shells at once: the kill policy (`kill_many`) and choosing what `clean` removes.
+
+The order matters and lives here, once, for the CLI, the agent tools and the dashboard: queued
+shells are taken out of the queue first (killing a running one first would hand its slot to
+one of them), then the others are killed in parallel, each with its whole tree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
+
+from . import lifecycle
+
+if TYPE_CHECKING:
+    from .core import Supervisor
+
+# Kills run in parallel: each waits for its own tree, so they overlap instead of adding up.
+KILL_THREADS = 16
+Outcome = Literal["dequeued", "killed", "already_ended"]
+
+
+class KillResult(TypedDict):
+    """What `Supervisor.kill_many` did to one shell.
+
+    `outcome`: `dequeued` (it was queued and will never run), `killed` (this call ended its job),
+    or `already_ended` (it had ended, whatever ended it); `status` is its status after.
+    """
+
+    shell_id: str
+    outcome: Outcome
+    status: str
+    signal: str | None
+    message: str | None
+
+
+def kill_many(sup: Supervisor, targets: Iterable[str] | Literal["all"], sig: str | int,
+              grace: float) -> list[KillResult]:
+    """Kill `targets` (references, or "all": every shell not ended yet); queued ones first."""
+    if targets == "all":
+        chosen = [s for s in sup.list_shells() if s["status"] in lifecycle.LIVE]
+    else:
+        ids = list(dict.fromkeys(sup.resolve(ref) for ref in targets))
+        chosen = [sup.get_shell_status(shell_id) for shell_id in ids]
+    queued = [s["shell_id"] for s in chosen if s["status"] == "queued"]
+    others = [s["shell_id"] for s in chosen if s["status"] != "queued"]
+    results = [_kill(sup, shell_id, sig, grace) for shell_id in queued]
+    if others:
+        with ThreadPoolExecutor(max_workers=min(len(others), KILL_THREADS)) as pool:
+            results += pool.map(lambda shell_id: _kill(sup, shell_id, sig, grace), others)
+    return results
+
+
+def _kill(sup: Supervisor, shell_id: str, sig: str | int, grace: float) -> KillResult:
+    answer = sup.kill_shell(shell_id, signal=sig, grace=grace)
+    outcome: Outcome
+    if answer.get("message") == "Removed from queue":
+        outcome = "dequeued"
+    elif answer["status"] == "killed" and answer.get("signal"):
+        outcome = "killed"
+    else:
+        outcome = "already_ended"
+    return KillResult(shell_id=shell_id, outcome=outcome, status=answer["status"], signal=answer.get("signal"),
+                      message=answer.get("message"))
+
+
+def ended_before(status: dict[str, Any], cutoff: float) -> bool:
+    """Whether `status` ended (or, never started, was created) before the epoch time `cutoff`."""
+    when = status.get("end_time") or status.get("created_at")
+    return when is not None and datetime.fromisoformat(when).timestamp() < cutoff
