@@ -100,3 +100,48 @@ def test_signal_name() -> None:
 def test_statuses_are_the_contract() -> None:
     assert lifecycle.STATUSES == ("queued", "running", "paused", "stopped", "failed", "killed", "lost")
     assert {"stopped", "failed", "killed", "lost"} == lifecycle.ENDED
+
+
+def _ended(status: str, *, attempt: int = 1, **extra: object) -> lifecycle.State:
+    return {**lifecycle.new(100.0, queued=False), "status": status, "attempt": attempt, "exit_code": 1, **extra}
+
+
+@pytest.mark.parametrize(("ended", "retries", "again"), [
+    (_ended("failed"), 1, True),
+    (_ended("failed", attempt=2), 1, False),          # attempts used up
+    (_ended("stopped"), 3, False),                    # it succeeded
+    (_ended("killed", timed_out=True), 1, True),      # a timeout
+    (_ended("killed", signal="SIGSEGV"), 1, True),    # a crash
+    (_ended("killed", kill_requested=True), 5, False),  # kill_shell: never again
+    (_ended("failed"), 0, False),
+])
+def test_which_attempts_run_again(ended: lifecycle.State, retries: int, again: bool) -> None:
+    assert lifecycle.should_retry(ended, retries) is again
+
+
+def test_between_attempts_the_shell_runs_without_a_job() -> None:
+    ended = lifecycle.exited(lifecycle.running(lifecycle.new(100.0, queued=False), 101.0, pid=7, pid_start=1,
+                                               monitor_pid=8, monitor_start=2), 105.0, signal_status(signal.SIGKILL),
+                             killed=False, timed_out=False)
+    waiting = lifecycle.retrying(ended, 2, 1.5)
+    assert (waiting["status"], waiting["attempt"], waiting["pid"], waiting["exit_code"]) == ("running", 2, None, None)
+    assert waiting["message"] == "attempt 1 was ended by SIGKILL; attempt 2 of 3 starts in 1.5 s"
+    again = lifecycle.running(waiting, 107.0, pid=9, pid_start=3, monitor_pid=8, monitor_start=2)
+    assert again["start_time"] == 101.0, "the shell started with its first attempt"
+    final = lifecycle.last_attempt(lifecycle.exited(again, 108.0, exit_status(0), killed=False, timed_out=False), 2)
+    assert (final["status"], final["message"]) == ("stopped", "attempt 2 of 3; the earlier one failed")
+    killed = lifecycle.stopped_between_attempts(waiting, 106.0)
+    assert (killed["status"], killed["kill_requested"]) == ("killed", True)
+    for state in (waiting, again, final, killed):
+        State.model_validate(state)
+
+
+def test_paused_and_resumed() -> None:
+    running = lifecycle.running(lifecycle.new(100.0, queued=False), 101.0, pid=7, pid_start=1, monitor_pid=8,
+                                monitor_start=2)
+    paused = lifecycle.paused(running, 102.0)
+    assert (paused["status"], paused["paused_at"]) == ("paused", 102.0)
+    assert lifecycle.resumed(paused) == {**running, "paused_at": None}
+    ended = lifecycle.exited(paused, 103.0, signal_status(signal.SIGTERM), killed=True, timed_out=False)
+    assert (ended["status"], ended["paused_at"]) == ("killed", None)
+    State.model_validate(paused)

@@ -135,3 +135,16 @@ def test_relative_program_resolved_against_cwd(tmp_path: Path) -> None:
     os.chmod(script, 0o644)
     with pytest.raises(InvalidRequest, match="not executable"):
         start(["./run.sh"], cwd=tmp_path)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("90", 90.0), ("90s", 90.0), ("15m", 900.0), ("2h", 7200.0), ("7d", 604800.0), ("1w", 604800.0),
+    ("1.5h", 5400.0), (" 3 D ", 259200.0)])
+def test_durations_people_type(text: str, seconds: float) -> None:
+    assert request.duration("--older-than", text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "-1h", "3 weeks", "1e3", "9999999999w"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(InvalidRequest, match="--older-than must be"):
+        request.duration("--older-than", text)
