@@ -88,10 +88,12 @@ def command(
     report = load_config(config_path, run_cwd=run_cwd)
     problems = report.errors if report.config is None else report.errors + runtime_problems(report.config)
     if problems or report.config is None:
-        for issue in problems:
+        # The first problem is the error itself (reported once, by `main`); the others are listed here.
+        for issue in problems[1:]:
             click.echo(f"mgcoord: {config_path}: {issue.location}: {issue.message}", err=True)
         first = problems[0]
-        raise ConfigError(f"invalid config {config_path}: {first.location}: {first.message}")
+        more = f" (and {len(problems) - 1} more, listed above)" if len(problems) > 1 else ""
+        raise ConfigError(f"invalid config {config_path}: {first.location}: {first.message}{more}")
     request = RunRequest(
         config=report.config,
         raw_config=report.raw,
@@ -131,6 +133,14 @@ def _interrupted(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _report(message: str) -> None:
+    """The `ERROR:` line of the automation contract; stderr repeats it only when that line had to cut it."""
+    shown = clip(one_line(message))
+    click.echo(f"ERROR: {shown}")
+    if shown != message:
+        click.echo(f"mgcoord: {message}", err=True)
+
+
 def main(argv: list[str] | None = None) -> NoReturn:
     """Console entry point; exits with the run's exit code."""
     # Until the run installs its own handlers, an ending signal must still end with exit 4, not a bare
@@ -145,13 +155,11 @@ def main(argv: list[str] | None = None) -> NoReturn:
         exc.show()
         code = ExitCode.CONFIG_ERROR
     except CoordinatorError as exc:
-        click.echo(f"ERROR: {clip(one_line(str(exc)))}")
-        click.echo(f"mgcoord: {exc}", err=True)
+        _report(str(exc))
         code = exc.exit_code
     except OSError as exc:
         # Raised before the run could start (e.g. the log directory cannot be created).
-        click.echo(f"ERROR: {clip(one_line(str(exc)))}")
-        click.echo(f"mgcoord: {exc}", err=True)
+        _report(str(exc))
         code = ExitCode.EXECUTION_ERROR
     except (KeyboardInterrupt, click.Abort):
         click.echo("mgcoord: interrupted", err=True)

@@ -86,6 +86,8 @@ class ChatEndpoint:
                 status, headers, data = await self._post(body)
             except httpx.TransportError as exc:
                 last = clip(f"{type(exc).__name__}: {exc}", 200)
+                if isinstance(exc, httpx.ConnectError):
+                    last += "; is the model server running, and at this address?"
                 self._defer(self._backoff(attempt))
                 continue
             if status in RETRY_STATUS:
@@ -108,7 +110,8 @@ class ChatEndpoint:
             if not isinstance(reply, dict):
                 raise AgentError(f"response is a JSON {type(reply).__name__}, not an object")
             return reply
-        raise AgentError(f"endpoint failed after {self._retries + 1} attempts: {last}")
+        raise AgentError(f"endpoint failed after {self._retries + 1} attempts: {last} "
+                         f"(POST {self._client.base_url}chat/completions)")
 
     def _backoff(self, attempt: int) -> float:
         return float(BACKOFF_SECONDS * 2**attempt * (0.5 + self._jitter()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import socket
 import time
 import tracemalloc
 from collections.abc import Awaitable, Callable
@@ -139,3 +140,21 @@ def test_retry_after_values() -> None:
     date = email.utils.formatdate(now + 30, usegmt=True)
     assert retry_after(date, now=lambda: now) == pytest.approx(30, abs=1)
     assert MAX_RETRY_AFTER_SECONDS == 60
+
+
+def test_a_server_that_is_not_there_is_named_by_its_address() -> None:
+    async def scenario() -> None:
+        with socket.socket() as probe:  # a free port that nobody listens on
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        endpoint = ChatEndpoint(base_url=f"http://127.0.0.1:{port}/v1", api_key="k", timeout=5, sleep=Sleeps())
+        try:
+            with pytest.raises(AgentError) as info:
+                await endpoint.complete(BODY)
+        finally:
+            await endpoint.aclose()
+        message = str(info.value)
+        assert f"POST http://127.0.0.1:{port}/v1/chat/completions" in message
+        assert "ConnectError" in message and "is the model server running" in message
+
+    asyncio.run(scenario())

@@ -445,3 +445,13 @@ def test_unwritable_log_dir_is_an_execution_error(run_dir: Path) -> None:
     )
     assert result.returncode == 2, result
     assert result.stdout.startswith("ERROR: ")
+
+
+def test_a_missing_api_key_is_reported_once(run_dir: Path) -> None:
+    (run_dir / "openai.yaml").write_text(
+        "agents:\n  - id: a\n    backend: {type: openai, model: m, api_key_env: NO_SUCH_KEY_VAR}\n"
+    )
+    result = run_mgcoord("--automation", "--config", "openai.yaml", QUESTION, cwd=run_dir)
+    assert result.returncode == 1
+    assert (result.stdout + result.stderr).count("NO_SUCH_KEY_VAR is not set") == 1
+    assert result.stdout.startswith("ERROR: invalid config openai.yaml: agents[0].backend.api_key_env")
