@@ -1,4 +1,8 @@
-"""The module-level API: each function acts on a `Supervisor()` built from the environment at call time."""
+"""The module-level API: each function acts on a `Supervisor()` built from the environment at call time.
+
+Wherever a function takes a shell id it also takes a reference: a unique prefix of the id's hex
+digits, a shell's name, or `last` (see `Supervisor.resolve`).
+"""
 
 from __future__ import annotations
 
@@ -10,16 +14,22 @@ from .core import Supervisor
 
 def start_shell(command: str | list[str], *, cwd: str | os.PathLike[str] | None = None,
                 env: dict[str, str] | None = None, inherit_env: bool = True, name: str | None = None,
-                timeout: float | None = None, queue: bool = False, isolate: bool = False) -> str:
+                timeout: float | None = None, queue: bool = False, isolate: bool = False, group: str | None = None,
+                after: list[str] | None = None, retries: int = 0, retry_delay: float = 0.0,
+                merge_output: bool = False) -> str:
     """Start `command` in the background; see `Supervisor.start_shell`."""
     return Supervisor().start_shell(command, cwd=cwd, env=env, inherit_env=inherit_env, name=name,
-                                    timeout=timeout, queue=queue, isolate=isolate)
+                                    timeout=timeout, queue=queue, isolate=isolate, group=group, after=after,
+                                    retries=retries, retry_delay=retry_delay, merge_output=merge_output)
 
 
 def start_coordination(config: str | os.PathLike[str], question: str, *, cwd: str | os.PathLike[str] | None = None,
-                       timeout: float | None = None, queue: bool = False, name: str | None = None) -> str:
+                       timeout: float | None = None, queue: bool = False, name: str | None = None,
+                       group: str | None = None, after: list[str] | None = None, retries: int = 0,
+                       retry_delay: float = 0.0) -> str:
     """Start a coordination run as a shell; see `Supervisor.start_coordination`."""
-    return Supervisor().start_coordination(config, question, cwd=cwd, timeout=timeout, queue=queue, name=name)
+    return Supervisor().start_coordination(config, question, cwd=cwd, timeout=timeout, queue=queue, name=name,
+                                           group=group, after=after, retries=retries, retry_delay=retry_delay)
 
 
 def get_shell_status(shell_id: str) -> dict[str, Any]:
@@ -38,9 +48,10 @@ def kill_shell(shell_id: str, *, signal: str | int = "SIGTERM", grace: float = 5
     return Supervisor().kill_shell(shell_id, signal=signal, grace=grace)
 
 
-def list_shells(status: str | None = None) -> list[dict[str, Any]]:
+def list_shells(status: str | None = None, *, group: str | None = None, name: str | None = None,
+                newest_first: bool = False, limit: int | None = None) -> list[dict[str, Any]]:
     """Every shell on record, oldest first; see `Supervisor.list_shells`."""
-    return Supervisor().list_shells(status)
+    return Supervisor().list_shells(status, group=group, name=name, newest_first=newest_first, limit=limit)
 
 
 def wait_shell(shell_id: str, timeout: float | None = None, *, kill_on_stall: bool = False) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Acting on many shells at once: the kill policy (`kill_many`) and choosing what `clean` removes.
+"""Acting on many shells at once: the kill policy (`kill_many`), what `clean` removes, the groups' counts.
 
 The order matters and lives here, once, for the CLI, the agent tools and the dashboard: queued
 shells are taken out of the queue first (killing a running one first would hand its slot to
@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from . import lifecycle
+from .errors import InvalidRequest, ShellNotFound
 
 if TYPE_CHECKING:
     from .core import Supervisor
@@ -66,7 +67,54 @@ def _kill(sup: Supervisor, shell_id: str, sig: str | int, grace: float) -> KillR
                       message=answer.get("message"))
 
 
-def ended_before(status: dict[str, Any], cutoff: float) -> bool:
+def clean(sup: Supervisor, refs: list[str] | None, *, everything: bool, older_than: float | None) -> list[str]:
+    """Remove the shells `refs` names (all when None) that `Supervisor.clean` may remove; their ids.
+
+    Every reference is resolved and every shell settled before anything is removed.
+    """
+    ids = list(sup.store.ids()) if refs is None else list(dict.fromkeys(sup.resolve(r) for r in refs))
+    chosen: dict[str, dict[str, Any]] = {}
+    for shell_id in ids:
+        try:
+            chosen[shell_id] = sup.settle(shell_id)
+        except ShellNotFound:
+            continue  # removed meanwhile
+    if older_than is not None:
+        cutoff = sup.clock() - older_than
+        chosen = {i: s for i, s in chosen.items() if _ended_before(s, cutoff)}
+    live = [i for i, s in chosen.items() if s["status"] in lifecycle.LIVE]
+    if live and not everything:
+        if refs is not None:
+            named = ", ".join(f"{i} ({chosen[i]['status']})" for i in live)
+            raise InvalidRequest(f"not ended: {named}; kill first, or clean with everything=True (mgsup clean "
+                                 "--all); nothing was removed")
+        chosen = {i: s for i, s in chosen.items() if i not in live}
+    if live and everything:
+        kill_many(sup, live, "SIGTERM", lifecycle.DEFAULT_GRACE)
+    for shell_id in chosen:
+        sup.store.remove(shell_id)
+    return list(chosen)
+
+
+def _ended_before(status: dict[str, Any], cutoff: float) -> bool:
     """Whether `status` ended (or, never started, was created) before the epoch time `cutoff`."""
     when = status.get("end_time") or status.get("created_at")
     return when is not None and datetime.fromisoformat(when).timestamp() < cutoff
+
+
+def groups(shells: list[dict[str, Any]], limits: dict[str, int]) -> list[dict[str, Any]]:
+    """Each group with a limit or shells: its limit, how many of its shells run (or are paused), wait, exist."""
+    def empty(group: str, limit: int | None) -> dict[str, Any]:
+        return {"group": group, "max_concurrent": limit, "running": 0, "queued": 0, "shells": 0}
+
+    found = {group: empty(group, limit) for group, limit in limits.items()}
+    for shell in shells:
+        if shell["group"] is None:
+            continue
+        entry = found.setdefault(shell["group"], empty(shell["group"], None))
+        entry["shells"] += 1
+        if shell["status"] in lifecycle.SUPERVISED:
+            entry["running"] += 1
+        elif shell["status"] == "queued":
+            entry["queued"] += 1
+    return sorted(found.values(), key=lambda g: g["group"])

@@ -623,29 +623,7 @@ class Supervisor:
         if refs is not None and (isinstance(refs, str) or not all(isinstance(r, str) for r in refs)):
             raise InvalidRequest(f"refs must be a list of shell references, got {request.quoted(refs)}")
         self.store.check()
-        ids = list(self.store.ids()) if refs is None else list(dict.fromkeys(self.resolve(r) for r in refs))
-        chosen: dict[str, StatusDict] = {}
-        for shell_id in ids:
-            try:
-                self._settle(shell_id)
-                chosen[shell_id] = self._status(shell_id).model_dump(mode="json")
-            except ShellNotFound:
-                continue
-        if age is not None:
-            cutoff = self.clock() - age
-            chosen = {i: s for i, s in chosen.items() if bulk.ended_before(s, cutoff)}
-        live = [i for i, s in chosen.items() if s["status"] in lifecycle.LIVE]
-        if live and not everything:
-            if refs is not None:
-                named = ", ".join(f"{i} ({chosen[i]['status']})" for i in live)
-                raise InvalidRequest(f"not ended: {named}; kill first, or clean with everything=True (mgsup clean "
-                                     "--all); nothing was removed")
-            chosen = {i: s for i, s in chosen.items() if i not in live}
-        if live and everything:
-            self.kill_many(live)
-        for shell_id in chosen:
-            self.store.remove(shell_id)
-        return list(chosen)
+        return bulk.clean(self, None if refs is None else list(refs), everything=everything, older_than=age)
 
     # -- groups -----------------------------------------------------------------------------------
 
@@ -677,20 +655,7 @@ class Supervisor:
         [{'group': 'gpu', 'max_concurrent': 2, 'running': 1, 'queued': 3, 'shells': 6}]
         """
         self.store.check()
-        limits = schedule.group_limits(self.layout)
-        found: dict[str, StatusDict] = {g: {"group": g, "max_concurrent": n, "running": 0, "queued": 0, "shells": 0}
-                                        for g, n in limits.items()}
-        for shell in self.list_shells():
-            if shell["group"] is None:
-                continue
-            entry = found.setdefault(shell["group"], {"group": shell["group"], "max_concurrent": None, "running": 0,
-                                                      "queued": 0, "shells": 0})
-            entry["shells"] += 1
-            if shell["status"] in lifecycle.SUPERVISED:
-                entry["running"] += 1
-            elif shell["status"] == "queued":
-                entry["queued"] += 1
-        return sorted(found.values(), key=lambda g: g["group"])
+        return bulk.groups(self.list_shells(), schedule.group_limits(self.layout))
 
     # -- waiting ----------------------------------------------------------------------------------
 

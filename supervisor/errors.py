@@ -16,9 +16,13 @@ class InvalidRequest(SupervisorError, ValueError):
 
 
 class ShellNotFound(SupervisorError, KeyError):
-    """No shell with this id exists in the state directory."""
+    """No shell with this id exists in the state directory; `suggestions` are names and ids close to it."""
 
     exit_code = 3
+
+    def __init__(self, message: str, suggestions: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.suggestions = suggestions or []
 
     def __str__(self) -> str:
         # KeyError would quote the message; show it as written.

@@ -18,20 +18,30 @@ EPILOG = """\b
 Examples:
   mgsup start -- 'sleep 1; echo hi'          one argument: run under /bin/sh -c
   mgsup start --name build -- make -j4       several arguments: run directly, no shell
+  mgsup start --name test --after build --retries 2 -- make test
+  mgsup start --wait -- make test            output streamed, exit code passed on
   mgsup start --config configs/demo.yaml --wait "What is 17 * 23?"
-  mgsup status                               table of all shells
-  mgsup status shell_0a1b2c3d --follow       live view until it ends
-  mgsup logs shell_0a1b2c3d --tail 50 --follow
-  mgsup wait shell_0a1b2c3d --timeout 600 && echo done
+  mgsup status                               the newest shells, in a table
+  mgsup logs build --tail 50 --follow        both streams, stderr marked
+  mgsup wait last --timeout 600 && echo done
+  mgsup pause build && mgsup resume build
+  mgsup restart build
+  mgsup group gpu --max 2                    at most 2 of 'start --group gpu' at once
   mgsup kill --all
+  mgsup clean --older-than 7d
+
+\b
+A shell (REF) is named by its id, a unique prefix of its 8 hex digits,
+its name (the newest shell with it), or 'last' (the newest shell).
 
 \b
 Exit codes:
   0    success (wait / start --wait: the job exited 0)
   1    error (unexpected errors too; MGSUP_DEBUG=1 shows the traceback)
-  2    bad input or usage (empty command, missing cwd, bad --env, negative timeout, unknown option)
+  2    bad input or usage (empty command, missing cwd, bad --env, negative timeout, unknown option,
+       a REF that fits several shells)
   3    no such shell
-  4    concurrency limit reached (start with --queue to wait for a slot)
+  4    concurrency limit reached, the home's or a group's (start with --queue to wait for a slot)
   5    state directory unusable (cannot be created or written)
   124  wait --timeout passed before the shell ended
   125  the shell was lost (its monitor vanished; outcome unknown)

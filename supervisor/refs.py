@@ -71,7 +71,10 @@ def resolve(ref: object, store: Store, describe: Callable[[str], str]) -> str:
         return by_prefix[0].shell_id
     if by_prefix:
         _ambiguous(ref, by_prefix, describe, f"is a prefix of {len(by_prefix)} shells' ids")
-    raise ShellNotFound(_missing(ref, known, home))
+    close = _close(ref, known)
+    hint = f"; did you mean {' or '.join(repr(word) for word in close)}?" if close else ""
+    raise ShellNotFound(f"no shell {quoted(ref)} in {home}{hint} (a shell is named by its id, a unique prefix of its "
+                        "hex digits, its name, or 'last'; 'mgsup list' shows the shells on record)", close)
 
 
 def _ambiguous(ref: str, candidates: list[Entry], describe: Callable[[str], str], why: str) -> None:
@@ -82,13 +85,11 @@ def _ambiguous(ref: str, candidates: list[Entry], describe: Callable[[str], str]
                              [e.shell_id for e in shown])
 
 
-def _missing(ref: str, known: list[Entry], home: str) -> str:
+def _close(ref: str, known: list[Entry]) -> list[str]:
+    """The names and hex digits of shells on record that `ref` looks like a misspelling of."""
     words = {e.name for e in known if e.name} | {e.shell_id[len("shell_"):] for e in known}
-    close = difflib.get_close_matches(ref[len("shell_"):] if ref.startswith("shell_") else ref, sorted(words),
-                                      n=SUGGESTED, cutoff=0.6)
-    hint = f"; did you mean {' or '.join(repr(word) for word in close)}?" if close else ""
-    return (f"no shell {quoted(ref)} in {home}{hint} (a shell is named by its id, a unique prefix of its hex "
-            "digits, its name, or 'last'; 'mgsup list' shows the shells on record)")
+    typed = ref[len("shell_"):] if ref.startswith("shell_") else ref
+    return difflib.get_close_matches(typed, sorted(words), n=SUGGESTED, cutoff=0.6)
 
 
 def _entry(layout: lay.Layout, shell_id: str) -> Entry:

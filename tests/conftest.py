@@ -2,7 +2,7 @@
 
 `home` gives a test its own state directory (exported as $MGSUP_HOME, so the module-level API
 and child processes use it too) and a `Supervisor` on it. The `reaper` runs around every test of
-tests/supervisor and tests/integration: at teardown it kills every shell still running in the
+tests/supervisor, tests/integration and tests/docs: at teardown it kills every shell still running in the
 homes the test used (the `home` fixture's, and any other under the test's tmp_path), then checks
 with psutil that no process tagged `MGSUP_SHELL_ID=<id>` of those shells, and no monitor of
 them, is still alive.
@@ -25,7 +25,7 @@ from supervisor.proc import MONITOR_FILE, SHELL_ID_VAR
 
 T = TypeVar("T")
 TESTS = Path(__file__).parent
-REAPED_DIRS = ("supervisor", "integration")
+REAPED_DIRS = ("supervisor", "integration", "docs")
 # How long processes of killed shells may take to disappear (monitors exit after recording the end).
 REAP_PATIENCE = 5.0
 

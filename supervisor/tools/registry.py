@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ..core import Supervisor
-from ..errors import InvalidRequest, LimitReached, ShellNotFound, SupervisorError
+from ..errors import AmbiguousReference, InvalidRequest, LimitReached, ShellNotFound, SupervisorError
 from ..models import ShellStatus
 from .schemas import (
     GetShellOutputArgs,
@@ -181,6 +181,14 @@ TOOLS: tuple[ToolSpec, ...] = (
 _BY_NAME = {spec.name: spec for spec in TOOLS}
 
 
+def unknown_shell(exc: ShellNotFound, ref: object) -> ToolFailure:
+    """The failure for a shell reference that fits no shell: the near names, and what to call instead."""
+    close = f"did you mean {' or '.join(repr(s) for s in exc.suggestions)}? " if exc.suggestions else ""
+    return ToolFailure(f"unknown shell id {ref!r}: no shell on record has this id or name; {close}call list_shells to "
+                       "see the shells on record (a shell_id is an id like 'shell_1a2b3c4d', a unique prefix of its "
+                       "hex digits, a shell's name, or 'last')")
+
+
 def find(name: str) -> ToolSpec:
     """The tool called `name`; ToolFailure naming the tools that exist otherwise."""
     try:
@@ -193,9 +201,11 @@ def call(spec: ToolSpec, arguments: BaseModel, supervisor: SupervisorFactory) ->
     """Run `spec` with validated `arguments` and return its result as a JSON-ready dict."""
     try:
         return spec.run(supervisor(), arguments).model_dump(mode="json")
-    except ShellNotFound:
-        raise ToolFailure(f"unknown shell id {getattr(arguments, 'shell_id', None)!r}: call list_shells to see "
-                          "the shells on record (ids look like 'shell_1a2b3c4d')") from None
+    except ShellNotFound as exc:
+        raise unknown_shell(exc, getattr(arguments, "shell_id", None)) from None
+    except AmbiguousReference as exc:
+        raise ToolFailure(f"{getattr(arguments, 'shell_id', None)!r} fits several shells, newest first: "
+                          f"{', '.join(exc.candidates)}; call {spec.name} again with one of these ids") from None
     except LimitReached as exc:
         raise ToolFailure(f"{exc}. As tools: call {spec.name} again with queue=true to wait in line, or "
                           "list_shells to see what runs, then wait_shell or kill_shell") from None

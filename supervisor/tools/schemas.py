@@ -15,7 +15,8 @@ from ..models import ShellStatus, Status
 MAX_WAIT_SECONDS = 600.0
 DEFAULT_WAIT_SECONDS = 60.0
 
-ShellId = Annotated[str, Field(description="The shell id returned by start_shell, e.g. 'shell_1a2b3c4d'.")]
+ShellId = Annotated[str, Field(description="The shell id returned by start_shell, e.g. 'shell_1a2b3c4d'; or a "
+                                           "unique prefix of its hex digits, the shell's name, or 'last' (newest).")]
 Cwd = Annotated[str | None, Field(description="Working directory (absolute, or relative to the server's). "
                                               "Default: the server's working directory.")]
 Timeout = Annotated[float | None, Field(gt=0, description="Kill the job after this many seconds "

@@ -92,3 +92,16 @@ def test_unexpected_failures_are_masked_and_logged(caplog: pytest.LogCaptureFixt
         answer = json.loads(dispatch("list_shells", "{}", supervisor=broken))
     assert "internal error in list_shells" in answer["error"] and "secret" not in answer["error"]
     assert any(r.exc_info and "secret detail" in str(r.exc_info[1]) for r in caplog.records)
+
+
+def test_an_ambiguous_reference_lists_the_ids_to_call_with(home: Supervisor) -> None:
+    first = home.start_shell("true", name="twin")
+    home.wait_shell(first, timeout=10)
+    second = json.loads(dispatch("start_shell", '{"command": "true", "name": "twin"}'))["shell_id"]
+    assert json.loads(dispatch("wait_shell", '{"shell_id": "twin"}'))["shell_id"] == second
+    # 17 ids over 16 first hex digits: two share one. Queued shells start nothing.
+    queued = [Supervisor(home.home, max_concurrent=1).start_shell("true", queue=True) for _ in range(17)]
+    digit = next(d for d in "0123456789abcdef" if sum(q[6] == d for q in queued) > 1)
+    error = json.loads(dispatch("get_shell_status", json.dumps({"shell_id": digit})))["error"]
+    assert all(q in error for q in queued if q[6] == digit)
+    assert "fits several shells" in error and "call get_shell_status again with one of these ids" in error

@@ -227,3 +227,20 @@ def test_unexpected_errors_are_masked_and_logged(with_client: Callable[..., Any]
     assert text == "Error executing tool list_shells"
     logged = [r for r in caplog.records if r.exc_info and "secret detail" in str(r.exc_info[1].__cause__)]
     assert logged, caplog.records
+
+
+def test_a_shell_is_named_by_name_prefix_or_last(with_client: Callable[..., Any], home: Supervisor) -> None:
+    async def scenario(client: Client) -> tuple[dict[str, Any], ...]:
+        started = await ok(client, "start_shell", {"command": "echo named", "name": "greeter"})
+        waited = await ok(client, "wait_shell", {"shell_id": "greeter", "timeout": 30})
+        out = await ok(client, "get_shell_output", {"shell_id": started["shell_id"][6:10]})
+        last = await ok(client, "get_shell_status", {"shell_id": "last"})
+        typo = await failed(client, "get_shell_status", {"shell_id": "greter"})
+        home.start_shell("true", name="greeter")
+        return started, waited, out, last, {"typo": typo}
+
+    started, waited, out, last, errors = with_client(scenario)
+    assert waited["shell_id"] == started["shell_id"] and waited["status"] == "stopped"
+    assert out["stdout"] == "named\n" and last["shell_id"] == started["shell_id"]
+    assert "unknown shell id 'greter'" in errors["typo"] and "did you mean 'greeter'?" in errors["typo"]
+    assert "mgsup" not in errors["typo"], "no command-line advice in tool text"
