@@ -3,7 +3,8 @@
 Stdlib only, because monitors run it too: when a job ends, its monitor hands the freed slot to the
 oldest queued shell, so the queue drains even when every caller has exited. All decisions happen
 under an exclusive flock on `<home>/admission.lock`; a slot is a marker file `<home>/running/<id>`,
-a queue entry is `<home>/queue/<time_ns>-<id>`, so admission costs O(limit), not O(shells on record).
+a queue entry is `<home>/queue/<time_ns>-<id>`, so admission costs O(limit + queue length), not
+O(shells on record). Groups and dependencies (`schedule.py`) are decided here too.
 
 Reading a shell's state never acts: `view` says how the state reads (a `running` shell whose
 monitor is gone reads `lost`). Acting on it is `settle`: stop what is left of the job, record
@@ -30,6 +31,8 @@ DEFAULT_LIMIT = 10
 MAX_LIMIT = 100_000
 SIGTERM = 15
 QUEUE_STAMP_DIGITS = 20
+# Ends the queue entry of a shell with a group or dependencies: only such an entry needs its spec read.
+PLANNED = "+"
 MONITOR_DIED = "the monitor process died without recording how the job ended"
 STARTER_DIED = "the process starting this shell died before the job started"
 QUEUER_DIED = "the process queueing this shell died before it was queued"
@@ -122,11 +125,14 @@ def _decide(layout: lay.Layout, limit: int, taken: dict[str | None, int], shell_
     result = Admission(taken)
     group_limits = schedule.group_limits(layout)
     for entry, queued_id in queue_entries(layout):
+        planned = entry.endswith(PLANNED)
+        if not planned and result.active >= limit:
+            continue  # nothing to decide for it until a slot frees: no file is read
         if lay.safe_dir(layout.shell_dir(queued_id)):
             # Not a directory this user made (a link, another owner): never started from here.
             _unlink(os.path.join(layout.queue, entry))
             continue
-        plan = schedule.plan_of(layout, queued_id)
+        plan = schedule.plan_of(layout, queued_id) if planned else schedule.Plan(None, [])
         verdict, why = schedule.dependencies(layout, plan.after)
         if verdict == schedule.FAIL:
             _never_starts(layout, queued_id, why, now, entry)
@@ -167,7 +173,8 @@ def _decide(layout: lay.Layout, limit: int, taken: dict[str | None, int], shell_
         result.take(plan.group)
     elif queue or verdict == schedule.WAIT:
         # The entry comes first: a reader that finds the state `queued` also finds its place.
-        entry = os.path.join(layout.queue, f"{host.clock_ns():0{QUEUE_STAMP_DIGITS}d}-{shell_id}")
+        mark = PLANNED if plan.group or plan.after else ""
+        entry = os.path.join(layout.queue, f"{host.clock_ns():0{QUEUE_STAMP_DIGITS}d}-{shell_id}{mark}")
         try:
             lay.write_json(layout.file(shell_id, lay.ENV), env or {})
             os.close(os.open(entry, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
@@ -192,7 +199,10 @@ def _never_starts(layout: lay.Layout, shell_id: str, why: str | None, now: float
 
 
 def queue_entries(layout: lay.Layout) -> list[tuple[str, str]]:
-    """The queue, oldest first: (entry name, shell id). Files that are not entries are ignored."""
+    """The queue, oldest first: (entry name, shell id). Files that are not entries are ignored.
+
+    An entry is `<time_ns>-<shell id>`, with PLANNED after it for a shell with a group or dependencies.
+    """
     try:
         names = sorted(os.listdir(layout.queue))
     except FileNotFoundError:
@@ -200,7 +210,7 @@ def queue_entries(layout: lay.Layout) -> list[tuple[str, str]]:
     entries = []
     for name in names:
         stamp, dash, shell_id = name[:QUEUE_STAMP_DIGITS], name[QUEUE_STAMP_DIGITS:QUEUE_STAMP_DIGITS + 1], \
-            name[QUEUE_STAMP_DIGITS + 1:]
+            name[QUEUE_STAMP_DIGITS + 1:].removesuffix(PLANNED)
         if stamp.isdigit() and stamp.isascii() and dash == "-" and lay.is_shell_id(shell_id):
             entries.append((name, shell_id))
     return entries

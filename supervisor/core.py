@@ -298,7 +298,7 @@ class Supervisor:
     # written, signalled or started until a settling call (kill, wait, watch, clean, settle, a start).
 
     def get_shell_status(self, shell_id: str) -> StatusDict:
-        """The status of `shell_id` as a plain dict (see DESIGN §2 for the keys).
+        """The status of `shell_id` (a reference, see `resolve`) as a plain dict (the README lists the keys).
 
         Side-effect free. Text that was not UTF-8 (bytes of an argument or a path) shows as U+FFFD,
         and a command shows at most `models.COMMAND_SHOWN` characters; the job runs with the exact bytes.
