@@ -22,6 +22,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from supervisor.automation.schema import FinalPhase
+
 from . import procs
 from .backends import Backend, build_backend
 from .config import CoordinationConfig
@@ -30,7 +32,7 @@ from .events import EventLog
 from .logdir import LogDir
 from .protocol.engine import Engine, EngineEvent, Limits
 from .protocol.messages import render_context
-from .protocol.state import AgentSpec, FinalPhase
+from .protocol.state import AgentSpec
 from .report import Reporter
 from .status import StatusWriter
 from .workspaces import RunPaths

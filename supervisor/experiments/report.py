@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import progress
+from ..automation import runners
 from ..core import Supervisor
 from ..errors import SupervisorError
 from .plans import Experiment
@@ -53,6 +54,7 @@ class RunOptions:
     stall_seconds: float | None = None
     max_concurrent: int | None = None
     plot: bool = False
+    runner: str | None = None
 
 
 def run_and_report(make_plan: Callable[[], list[Experiment]], options: RunOptions,
@@ -69,7 +71,7 @@ def run_and_report(make_plan: Callable[[], list[Experiment]], options: RunOption
         console.print(f"{len(plan)} experiments; results in {options.out}", markup=False, highlight=False)
         results = run_experiments(
             plan, options.out, supervisor=sup, cwd=options.cwd, timeout=options.timeout,
-            kill_on_stall=options.kill_on_stall,
+            kill_on_stall=options.kill_on_stall, runner=runners.parse(options.runner) if options.runner else None,
             on_result=lambda r: console.print(f"done {r.experiment_id} [{r.label}]: {r.status} "
                                               f"exit={r.exit_code} winner={r.winner} {r.duration_seconds}s",
                                               markup=False, highlight=False),
@@ -105,13 +107,15 @@ def cli_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--kill-on-stall", is_flag=True, help="Kill a run whose status.json stops changing."),
         click.option("--stall-seconds", type=float, help="Stall threshold (default: $MGSUP_STALL_SECONDS or 60)."),
         click.option("--plot", is_flag=True, help=f"Also write <out>/{PLOT_FILE} (needs matplotlib)."),
+        click.option("--runner", help="Program that runs each config: mgcoord, massgen, or a command "
+                                      "(default: $MGSUP_RUNNER, else mgcoord)."),
     ]
 
     def wrapped(*, out: Path, home: str | None, cwd: str | None, timeout: float | None,
                 max_concurrent: int | None, kill_on_stall: bool, stall_seconds: float | None, plot: bool,
-                **rest: Any) -> Any:
+                runner: str | None, **rest: Any) -> Any:
         run = RunOptions(out=out, home=home, cwd=cwd, timeout=timeout, kill_on_stall=kill_on_stall,
-                         stall_seconds=stall_seconds, max_concurrent=max_concurrent, plot=plot)
+                         stall_seconds=stall_seconds, max_concurrent=max_concurrent, plot=plot, runner=runner)
         return command(run=run, **rest)
 
     wrapped.__name__, wrapped.__doc__ = command.__name__, command.__doc__

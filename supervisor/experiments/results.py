@@ -28,11 +28,12 @@ class Result(BaseModel):
     shell_id: str | None = None
     status: str = "pending"
     exit_code: int | None = None
+    outcome: str | None = None
     winner: str | None = None
     duration_seconds: float | None = None
     votes: dict[str, int] = {}
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
     total_tokens: int | None = None
     log_dir: str | None = None
     answer_file: str | None = None
@@ -44,7 +45,8 @@ class Result(BaseModel):
 
     @property
     def succeeded(self) -> bool:
-        return self.status == "stopped" and self.exit_code == 0
+        """Exit code 0 and a final answer: a runner that exits 0 without one (MassGen does) has failed."""
+        return self.status == "stopped" and self.exit_code == 0 and self.outcome in (None, "answered")
 
 
 COLUMNS = list(Result.model_fields)

@@ -17,13 +17,14 @@ from .results import Result, ResultsTable, load_results
 
 def run_experiments(plan: Sequence[Experiment], out_dir: str | os.PathLike[str], *,
                     supervisor: Supervisor | None = None, cwd: str | os.PathLike[str] | None = None,
-                    timeout: float | None = None, kill_on_stall: bool = False,
+                    timeout: float | None = None, kill_on_stall: bool = False, runner: str | list[str] | None = None,
                     on_result: Callable[[Result], None] | None = None) -> list[Result]:
     """Run `plan`, writing the results table in `out_dir` after every change; the rows in plan order.
 
     Runs start in `cwd` (default: `out_dir`, so their `.massgen/` logs sit beside the table) with
-    `queue=True`. A previous table in `out_dir` is resumed: finished experiments are kept, runs
-    still going are re-attached, and the rest start. `on_result` sees each row as it finishes.
+    `queue=True`, run by `runner` (see `Supervisor.start_coordination`). A previous table in
+    `out_dir` is resumed: finished experiments are kept, runs still going are re-attached, and the
+    rest start. `on_result` sees each row as it finishes.
 
     >>> rows = run_experiments(batch_plan([("configs/demo.yaml", "What is 6 * 7?")]), "results/b1")
     >>> rows[0].winner
@@ -43,8 +44,8 @@ def run_experiments(plan: Sequence[Experiment], out_dir: str | os.PathLike[str],
             continue
         status = _reattach(sup, row.shell_id)
         if status is None:
-            shell_id = sup.start_coordination(exp.config, exp.question, cwd=run_cwd, timeout=timeout, queue=True,
-                                              name=exp.experiment_id)
+            shell_id = sup.start_coordination(exp.config, exp.question, runner=runner, cwd=run_cwd, timeout=timeout,
+                                              queue=True, name=exp.experiment_id)
             status = sup.get_shell_status(shell_id)
         rows[exp.experiment_id] = result_from_status(exp, status)
         table.save()
@@ -99,13 +100,13 @@ def _reattach(sup: Supervisor, shell_id: str | None) -> dict[str, Any] | None:
 def result_from_status(exp: Experiment, status: dict[str, Any]) -> Result:
     """The results row of `exp` from its shell's status (final or not)."""
     summary = status.get("coordination") or {}
-    usage = summary.get("usage") or {}
+    tokens = summary.get("tokens") or {}
     return Result(
         experiment_id=exp.experiment_id, label=exp.label, config=exp.config, question=exp.question,
         shell_id=status["shell_id"], status=status["status"], exit_code=status.get("exit_code"),
-        winner=summary.get("winner"),
+        outcome=summary.get("outcome"), winner=summary.get("winner"),
         duration_seconds=status.get("duration_seconds"), votes=summary.get("votes") or {},
-        prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
-        total_tokens=usage.get("total_tokens"), log_dir=status.get("log_dir"), answer_file=summary.get("answer_file"),
+        input_tokens=tokens.get("input_tokens"), output_tokens=tokens.get("output_tokens"),
+        total_tokens=tokens.get("total_tokens"), log_dir=status.get("log_dir"), answer_file=summary.get("answer_file"),
         message=status.get("message"),
     )

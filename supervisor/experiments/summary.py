@@ -33,9 +33,11 @@ def summarize_by_label(results: Sequence[Result]) -> list[dict[str, Any]]:
 
 
 def outcome(result: Result) -> str:
-    """`ok` for a run that completed with exit code 0, else its status and exit code (`failed 2`)."""
+    """`ok` for a run that ended with a final answer, else how it ended (`no_answer`, `failed 2`)."""
     if result.succeeded:
         return "ok"
+    if result.status == "stopped" and result.outcome:
+        return result.outcome
     return result.status if result.exit_code is None else f"{result.status} {result.exit_code}"
 
 

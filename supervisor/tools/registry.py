@@ -86,8 +86,8 @@ def _start_shell(sup: Supervisor, a: StartShellArgs) -> ShellStatus:
 
 
 def _start_coordination(sup: Supervisor, a: StartCoordinationArgs) -> ShellStatus:
-    shell_id = sup.start_coordination(a.config, a.question, cwd=a.cwd, timeout=a.timeout, queue=a.queue,
-                                      name=a.name)
+    shell_id = sup.start_coordination(a.config, a.question, runner=a.runner, cwd=a.cwd, timeout=a.timeout,
+                                      queue=a.queue, name=a.name)
     return ShellStatus.model_validate(sup.get_shell_status(shell_id))
 
 
@@ -171,11 +171,12 @@ TOOLS: tuple[ToolSpec, ...] = (
         WaitShellArgs, WaitResult, _wait_shell, read_only=True),
     ToolSpec(
         "start_coordination",
-        "Start a multi-agent coordination run (mgcoord --automation) as a background shell and return its "
-        "status. Several agents answer the question, vote, and the winner writes the final answer. Next: "
+        "Start a multi-agent coordination run (mgcoord, or the chosen runner, with --automation) as a background "
+        "shell and return its status. Several agents answer the question, vote, and the winner writes the final "
+        "answer. Next: "
         "wait_shell(shell_id) until it ends (get_shell_status shows its progress meanwhile); the final "
         "status's 'coordination' then has the winner, final_answer_preview and answer_file (the path of the "
-        "full answer), or 'error'. Exit code 0 means a final answer exists.",
+        "full answer), or 'error'; its 'outcome' is 'answered' only when a final answer exists.",
         StartCoordinationArgs, ShellStatus, _start_coordination, read_only=False),
 )
 _BY_NAME = {spec.name: spec for spec in TOOLS}

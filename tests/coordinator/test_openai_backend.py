@@ -13,7 +13,7 @@ from coord_helpers import ChatServer, chat_response, child_env, run_mgcoord, wri
 from coordinator.backends.openai import OpenAIBackend, ToolKit
 from coordinator.errors import AgentError
 from coordinator.protocol.messages import AnswerView, CoordinateRequest, NewAnswer, PresentRequest, Vote
-from coordinator.status import StatusDocument
+from supervisor.automation.schema import StatusDocument
 
 pytestmark = pytest.mark.timeout(30)
 

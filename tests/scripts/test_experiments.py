@@ -189,10 +189,11 @@ def test_run_experiments_writes_the_table_and_resumes(home: Supervisor, tmp_path
     assert sorted(r.experiment_id for r in seen) == ["e001", "e002"]
     ok, broken = rows
     assert (ok.status, ok.exit_code, ok.winner, ok.votes) == ("stopped", 0, "agent_a", {"agent1.1": 1})
-    assert (ok.prompt_tokens, ok.completion_tokens, ok.total_tokens) == (30, 15, 45)
+    assert (ok.input_tokens, ok.output_tokens, ok.total_tokens, ok.outcome) == (30, 15, 45, "answered")
     assert ok.answer_file and Path(ok.answer_file).read_text().startswith("final: 4")
     assert Path(ok.log_dir or "").parent == tmp_path / "out" / ".massgen" / "massgen_logs"
     assert (broken.status, broken.exit_code, broken.winner, broken.answer_file) == ("failed", 2, None, None)
+    assert broken.outcome == "error" and not broken.succeeded
     assert ok.duration_seconds and ok.duration_seconds > 0
     assert load_results(tmp_path / "out") == rows
     with open(tmp_path / "out" / "results.csv", newline="") as f:
