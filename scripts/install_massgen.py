@@ -70,7 +70,7 @@ def install(log: bool = True) -> Path:
             python = str(target / "bin" / "python")
             subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *REQUIREMENTS],
                            check=True)
-            subprocess.run([python, "-c", "import massgen.cli"], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run([python, "-W", "ignore", "-c", "import massgen.cli"], check=True, stdout=subprocess.DEVNULL)
             (target / COMPLETE).write_text(f"{' '.join(REQUIREMENTS)}\n")
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)

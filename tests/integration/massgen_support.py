@@ -21,6 +21,7 @@ import yaml
 from fakes.openai_server import OpenAIServer
 
 REPO = Path(__file__).resolve().parents[2]
+SHIPPED_CONFIG = REPO / "configs" / "massgen" / "openai_local.yaml"
 QUESTION = "What is 17 * 23?"
 # Starting massgen costs ~8 s (imports); a run against the fake server adds a second or two.
 RUN_TIMEOUT = 120.0
@@ -44,13 +45,14 @@ def massgen_program() -> Path:
 
 
 def write_config(path: Path, base_url: str, agents: int = 2, *, workspaces: bool = False) -> Path:
-    """A MassGen config of `agents` chat-completions agents on `base_url`; `workspaces` gives each a `cwd`
-    (MassGen then starts MCP filesystem servers, node processes in their own sessions)."""
-    document: dict[str, Any] = {"agents": [
-        {"id": f"agent_{chr(ord('a') + i)}",
-         "backend": {"type": "chatcompletion", "model": "fake-model", "base_url": base_url,
-                     **({"cwd": f"workspace{i + 1}"} if workspaces else {})}}
-        for i in range(agents)]}
+    """The shipped configs/massgen/openai_local.yaml, on `base_url`, with `agents` agents; `workspaces` gives each
+    a `cwd` (MassGen then starts MCP filesystem servers, node processes in their own sessions)."""
+    document: dict[str, Any] = yaml.safe_load(SHIPPED_CONFIG.read_text())
+    template = document["agents"][0]
+    document["agents"] = []
+    for i in range(agents):
+        backend = {**template["backend"], "base_url": base_url, **({"cwd": f"workspace{i + 1}"} if workspaces else {})}
+        document["agents"].append({**template, "id": f"agent_{chr(ord('a') + i)}", "backend": backend})
     if workspaces:
         document["orchestrator"] = {"snapshot_storage": "snapshots", "agent_temporary_workspace": "temp_workspaces"}
     path.write_text(yaml.safe_dump(document, sort_keys=False))
