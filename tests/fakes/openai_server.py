@@ -15,7 +15,7 @@ with HTTP 500 (every backend fails). A usage chunk reports
 and mgcoord's openai backend talk to it.
 
 >>> with OpenAIServer(answer="391") as server:
-...     config = massgen_config(server.base_url, ["a", "b"])
+...     client = openai.OpenAI(base_url=server.base_url, api_key="any")
 """
 
 from __future__ import annotations
