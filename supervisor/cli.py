@@ -238,7 +238,10 @@ def logs(session: Session, shell_id: str, tail: int | None, follow: bool, stderr
 @click.option("--json", "as_json", is_flag=True, help="Print the final status as JSON.")
 @pass_session
 def wait(session: Session, shell_id: str, timeout: float | None, kill_on_stall: bool, as_json: bool) -> None:
-    """Wait for a shell to end and exit with its exit code (progress on stderr when it is a terminal)."""
+    """Wait for a shell to end and exit with its exit code (progress on stderr when it is a terminal).
+
+    A coordination run that ended without a final answer exits 122 even when its runner exited 0.
+    """
     final = _follow(session.sup, shell_id, timeout, progress.console(stderr=True), plain=False,
                     kill_on_stall=kill_on_stall)
     if as_json:
