@@ -72,7 +72,7 @@ def _numbered(folder: str, prefix: str) -> Iterable[tuple[int, str]]:
                 number = entry.name[len(prefix):]
                 if entry.name.startswith(prefix) and number.isdigit():
                     yield int(number), entry.path
-    except OSError:
+    except (OSError, ValueError):
         return
 
 
@@ -188,7 +188,7 @@ def _newest_beside(folder: str) -> float:
                     newest = max(newest, entry.stat(follow_symlinks=False).st_mtime)
                 except OSError:
                     continue
-    except OSError:
+    except (OSError, ValueError):
         pass
     return newest
 

@@ -207,3 +207,5 @@ def test_files_a_job_may_name_cost_a_reader_nothing(tmp_path: Path) -> None:
         assert summarize(str(path), shell_status="running", now=time.time()) is None, path
     assert math.isfinite(summarize(str(not_finite), shell_status="running", now=time.time())["last_updated"])  # type: ignore[index]
     assert current_status_file(str(fifo)) == str(fifo)
+    named = "/x\0y/turn_1/attempt_1/status.json"
+    assert current_status_file(named) == named
