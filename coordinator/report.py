@@ -5,6 +5,8 @@ The line keys are the contract's (`supervisor.automation.printed`), which the su
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -23,6 +25,7 @@ from supervisor.automation.printed import (
     line,
 )
 
+from .limits import clip
 from .status import preview
 
 
@@ -37,8 +40,19 @@ class Reporter:
         self._stream = stream if stream is not None else sys.stdout
 
     def _print(self, line: str = "") -> None:
-        self._stream.write(line + "\n")
-        self._stream.flush()
+        try:
+            self._stream.write(line + "\n")
+            self._stream.flush()
+        except OSError:
+            # The reader is gone (a closed terminal after SIGHUP, a dead pipe): the run still
+            # finishes its files. Later writes, and the interpreter's flush at exit, go nowhere.
+            self._silence()
+
+    def _silence(self) -> None:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
 
     def started(self, log_dir: Path, status_path: Path, question: str) -> None:
         self._print(line(LOG_DIR, log_dir))
@@ -55,8 +69,13 @@ class Reporter:
 
     def error(self, reason: str) -> None:
         self._print()
-        self._print(line(ERROR, one_line(reason)))
+        self._print(line(ERROR, clip(one_line(reason))))
 
     def completed(self, agent_count: int, total_seconds: float) -> None:
         self._print()
         self._print(line(COMPLETED, f"{agent_count} agents, {total_seconds:.1f}s total"))
+
+    def answer(self, text: str) -> None:
+        """The whole final answer, after the summary (without ``--automation``)."""
+        self._print()
+        self._print(text.rstrip("\n"))

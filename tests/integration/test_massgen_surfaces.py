@@ -81,5 +81,6 @@ def test_batch_script_runner_massgen(tmp_path: Path, home: Supervisor, fake_llm:
     assert [(r["label"], r["status"], r["outcome"]) for r in rows] == [("massgen", "stopped", "answered"),
                                                                        ("broken", "stopped", "no_answer")]
     assert rows[0]["total_tokens"] and rows[0]["answer_file"]
-    assert "massgen" in done.stdout and "no_answer" in done.stdout
+    assert "massgen" in done.stdout and "no answer" in done.stdout
+    assert "Unable to provide coordinated answer" in rows[1]["reason"]
     assert "1/1" in done.stdout and "0/1" in done.stdout
