@@ -1,4 +1,5 @@
-"""The real MassGen CLI through mgsup's other doors: `mgsup start --runner`, the MCP tool, scripts/batch.py."""
+"""The real MassGen CLI through mgsup's other doors: `mgsup start --runner` and `wait` (a run with an answer,
+one whose backends all fail), the MCP tool, scripts/batch.py."""
 
 from __future__ import annotations
 
@@ -26,24 +27,30 @@ __all__ = ["fake_llm", "massgen_env"]
 
 
 def test_mgsup_start_runner_massgen(mgsup: Mgsup, fake_llm: OpenAIServer, massgen_env: dict[str, str]) -> None:
-    config = write_config(mgsup.work / "massgen.yaml", fake_llm.base_url)
-    env = {"PATH": massgen_env["PATH"]}
-    result = mgsup.run("start", "--config", str(config), "--runner", "massgen", "--env",
-                       f"OPENAI_API_KEY={massgen_env['OPENAI_API_KEY']}", "--wait", QUESTION,
-                       env=env, timeout=RUN_TIMEOUT)
+    with OpenAIServer(failing=True) as failing:
+        # Both runs at once: the one whose backends all fail through $MGSUP_RUNNER and `mgsup wait`,
+        # the other through --runner and --wait.
+        broken = write_config(mgsup.work / "failing.yaml", failing.base_url)
+        started = mgsup.run("start", "--config", str(broken), QUESTION, env={**massgen_env, "MGSUP_RUNNER": "massgen"})
+        assert started.code == 0, started
+        config = write_config(mgsup.work / "massgen.yaml", fake_llm.base_url)
+        result = mgsup.run("start", "--config", str(config), "--runner", "massgen", "--env",
+                           f"OPENAI_API_KEY={massgen_env['OPENAI_API_KEY']}", "--wait", QUESTION,
+                           env={"PATH": massgen_env["PATH"]}, timeout=RUN_TIMEOUT)
+        waited = mgsup.run("wait", "--json", started.out.strip(), timeout=RUN_TIMEOUT)
     assert result.code == 0, result
     shell_id = result.out.splitlines()[0]
     assert "outcome: answered" in result.out and "winner: agent_a" in result.out
     status = json.loads(mgsup.ok("status", "--json", shell_id))
     assert status["coordination"]["answer_file"].startswith(str(mgsup.work))
-
-    with OpenAIServer(failing=True) as failing:
-        config = write_config(mgsup.work / "failing.yaml", failing.base_url)
-        started = mgsup.run("start", "--config", str(config), QUESTION, env={**massgen_env, "MGSUP_RUNNER": "massgen"})
-        assert started.code == 0, started
-        waited = mgsup.run("wait", "--json", started.out.strip(), timeout=RUN_TIMEOUT)
+    # MassGen itself exits 0 and leaves its status.json "in_progress": mgsup says there is no answer.
     assert waited.code == EXIT_NO_ANSWER, waited
-    assert json.loads(waited.out)["coordination"]["outcome"] == "no_answer"
+    final = json.loads(waited.out)
+    assert (final["status"], final["exit_code"]) == ("stopped", 0)
+    summary = final["coordination"]
+    assert (summary["outcome"], summary["phase"], summary["winner"], summary["answer_file"]) == (
+        "no_answer", "error", None, None)
+    assert summary["error"] == "Unable to provide coordinated answer - no successful agents"
 
 
 def test_the_mcp_tool_starts_massgen(home: Supervisor, tmp_path: Path, fake_llm: OpenAIServer,
