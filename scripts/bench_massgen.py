@@ -38,6 +38,7 @@ def run(quick: bool) -> Result:
     env = {**os.environ, "OPENAI_API_KEY": "sk-fake"}
     by_hand: list[float] = []
     supervised: list[float] = []
+    load_before = os.getloadavg()[0]
     with OpenAIServer() as server, tempfile.TemporaryDirectory(prefix="mgsup-bench-massgen-") as scratch, \
             temp_home() as sup:
         config = massgen.write_config(Path(scratch) / "massgen.yaml", server.base_url)
@@ -65,6 +66,8 @@ def run(quick: bool) -> Result:
           f"{under - hand:+.2f} s ({100 * (under - hand) / hand:+.1f}%)", str(reps)]],
         caption="from the call to the run's end (by hand: the process exits; under mgsup: `wait_shell` "
                 "returns with its outcome)"))
+    result.notes.append(f"Load average (1 min) before / after: {load_before:.2f} / {os.getloadavg()[0]:.2f} "
+                        f"on {os.cpu_count()} cores.")
     result.notes.append("Reproduce with `python scripts/bench_massgen.py --write` (needs "
                         "`python scripts/install_massgen.py` once). Most of a run is MassGen's own start-up "
                         "(imports, about 7 s of CPU); the overhead is mgsup's start, its monitor and the "
