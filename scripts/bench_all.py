@@ -20,6 +20,7 @@ from pathlib import Path
 
 import bench_coord_limits
 import bench_kill
+import bench_massgen
 import bench_memory
 import bench_output
 import bench_queue
@@ -37,6 +38,7 @@ BENCHES: dict[str, Callable[[bool], Result]] = {
     "memory": bench_memory.run,
     "watch": bench_watch.run,
     "coord_limits": bench_coord_limits.run,
+    "massgen": bench_massgen.run,
 }
 
 

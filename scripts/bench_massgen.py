@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench_common import REPO, Result, Table, percentile, temp_home, timed
+from bench_common import REPO, Result, Table, percentile, temp_home, timed, write_section
 
 sys.path.insert(0, str(REPO / "tests"))
 from fakes import massgen  # tests/ was made importable just above
@@ -75,29 +74,15 @@ def run(quick: bool) -> Result:
     return result
 
 
-def write_section(doc: Path, section: str) -> None:
-    """Replace this benchmark's section of `doc` (or add it before `## Reproducing`), leaving the rest as it is."""
-    text = doc.read_text()
-    pattern = re.compile(rf"^## {re.escape(TITLE)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1)
-    elif "\n## Reproducing" in text:
-        text = text.replace("\n## Reproducing", f"\n{section}\n## Reproducing", 1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    doc.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(run.__doc__ or "").strip().splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one run each: checks the script, not the speed")
     parser.add_argument("--write", action="store_true", help=f"put the result into {DOC.relative_to(REPO)}")
     args = parser.parse_args()
     result = timed(run, args.quick)
-    section = result.markdown()
-    print(section)
+    print(result.markdown())
     if args.write:
-        write_section(DOC, section)
+        write_section(DOC, result)
         print(f"wrote {DOC}", file=sys.stderr)
 
 

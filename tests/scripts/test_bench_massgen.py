@@ -1,40 +1,18 @@
-"""scripts/bench_massgen.py: it runs, prints its row, and touches docs/benchmarks.md only when asked."""
+"""scripts/bench_massgen.py: it runs, prints its row, and leaves docs/benchmarks.md alone unless asked.
+
+(`--write` is bench_common.write_section, tested with bench_coord_limits.)"""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 DOC = SCRIPTS.parent / "docs" / "benchmarks.md"
-
-
-def _bench() -> Any:
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        spec = importlib.util.spec_from_file_location("bench_massgen", SCRIPTS / "bench_massgen.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(SCRIPTS))
-
-
-def test_write_section_replaces_only_its_own_section(tmp_path: Path) -> None:
-    bench = _bench()
-    doc = tmp_path / "benchmarks.md"
-    doc.write_text("# b\n\n## Kill\n\nk\n\n## Reproducing\n\nr\n")
-    bench.write_section(doc, f"## {bench.TITLE}\n\nfirst\n")
-    assert doc.read_text() == f"# b\n\n## Kill\n\nk\n\n## {bench.TITLE}\n\nfirst\n\n## Reproducing\n\nr\n"
-    bench.write_section(doc, f"## {bench.TITLE}\n\nsecond\n")
-    assert doc.read_text() == f"# b\n\n## Kill\n\nk\n\n## {bench.TITLE}\n\nsecond\n\n## Reproducing\n\nr\n"
 
 
 @pytest.mark.massgen
