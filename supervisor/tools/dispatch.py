@@ -2,7 +2,7 @@
 
 >>> tools = openai_tools("chat")                 # pass as `tools=` to chat.completions.create
 >>> dispatch("start_shell", '{"command": "make test"}')   # a tool call's name and arguments
-'{"shell_id": "shell_1a2b3c4d", "status": "running", ...}'
+'{"shell_id":"shell_1a2b3c4d","status":"running","pid":4242,"command":"make test","duration_seconds":0.0}'
 
 `dispatch` always returns a JSON string for the tool message: the result object, or
 `{"error": "..."}` with a message that tells the model what to do next.
@@ -65,13 +65,18 @@ def dispatch(name: str, arguments: str | Mapping[str, Any] | None, *,
             args = spec.arguments.model_validate({key: value for key, value in raw.items() if value is not None})
         except ValidationError as exc:
             raise invalid_arguments(spec.name, exc) from None
-        return json.dumps(call(spec, args, supervisor))
+        return _json(call(spec, args, supervisor))
     except ToolFailure as exc:
-        return json.dumps({"error": str(exc)})
+        return _json({"error": str(exc)})
     except Exception:
         log.exception("tool %r failed unexpectedly", name)
-        return json.dumps({"error": f"internal error in {name}; the details are in the server's log. Check "
-                                    "the state with list_shells or get_shell_status before retrying"})
+        return _json({"error": f"internal error in {name}; the details are in the server's log. Check "
+                               "the state with list_shells or get_shell_status before retrying"})
+
+
+def _json(result: dict[str, Any]) -> str:
+    # No spaces after separators: the model pays for every character of a tool result.
+    return json.dumps(result, ensure_ascii=False, separators=(",", ":"))
 
 
 def _known(name: str) -> Any:

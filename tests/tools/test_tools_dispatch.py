@@ -33,21 +33,21 @@ def run_recorded(calls: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]
 def test_recorded_chat_session(home: Supervisor) -> None:
     results = dict(run_recorded(CALLS["chat"]))
     assert results["start_shell"]["name"] == "recorded"
-    assert (results["wait_shell"]["status"], results["wait_shell"]["timed_out_waiting"]) == ("stopped", False)
+    assert results["wait_shell"]["status"] == "stopped" and "wait_expired" not in results["wait_shell"]
     assert results["get_shell_output"]["stdout"] == "recorded run\n"
-    assert results["get_shell_output"]["max_bytes"] == 30 * 1024
+    assert results["get_shell_output"]["stdout_next_offset"] == len("recorded run\n")
     assert results["get_shell_status"]["exit_code"] == 0
     assert [s["name"] for s in results["list_shells"]["shells"]] == ["recorded"]
     # null stood for the defaults: SIGTERM and 5 s grace; the job had already ended.
     assert results["kill_shell"] == {"shell_id": results["start_shell"]["shell_id"], "status": "stopped",
-                                     "signal": None, "message": "Process already terminated"}
+                                     "message": "Process already terminated"}
     shell = home.list_shells()[0]
     assert shell["command"] == "printf 'recorded run\\n'; sleep 0.2"
 
 
 def test_recorded_responses_session(home: Supervisor) -> None:
     results = dict(run_recorded(CALLS["responses"]))
-    assert results["wait_shell"]["timed_out_waiting"] is True
+    assert results["wait_shell"]["wait_expired"] is True
     assert results["kill_shell"]["status"] == "killed" and results["kill_shell"]["signal"] == "SIGINT"
     assert home.list_shells()[0]["status"] == "killed"
 
