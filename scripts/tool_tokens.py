@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import subprocess
@@ -83,8 +84,10 @@ async def session(source: Path | None, home: Path, cwd: Path) -> list[tuple[str,
     seen: list[tuple[str, str]] = []
     async with Client(params) as client:
         tools = await client.list_tools()
-        seen.append(("tool definitions (tools/list)", "".join(t.model_dump_json(exclude_none=True)
-                                                               for t in tools.tools)))
+        # What a host puts in front of the model: name, description and input schema of each tool.
+        seen.append(("tool definitions (name, description, input schema)",
+                     "".join(json.dumps({"name": t.name, "description": t.description, "parameters": t.input_schema},
+                                        separators=(",", ":")) for t in tools.tools)))
 
         async def call(label: str, name: str, arguments: dict[str, Any]) -> str:
             result = await client.call_tool(name, arguments)

@@ -39,6 +39,7 @@ from ..core import Supervisor
 from ..errors import InvalidRequest
 from .registry import TOOLS, SupervisorFactory, ToolFailure, ToolSpec, call, invalid_arguments
 from .schemas import WaitShellArgs
+from .strict import plain_schema
 from .threads import Pool
 from .waiting import DEFAULT_MOST, Waits
 
@@ -102,7 +103,8 @@ def _mcp_tool(spec: ToolSpec, run_call: Callable[[BaseModel], Awaitable[dict[str
 
     return Tool(
         fn=run, name=spec.name, title=None, description=spec.description, context_kwarg=None,
-        parameters=arg_model.model_json_schema(by_alias=True),
+        # The schema a model reads: pydantic's titles only repeat the argument names.
+        parameters=plain_schema(spec.arguments),
         fn_metadata=_Arguments(arg_model=arg_model, output_model=spec.result, tool_name=spec.name), is_async=True,
         annotations=ToolAnnotations(read_only_hint=spec.read_only, destructive_hint=spec.name == "kill_shell",
                                     open_world_hint=False),

@@ -26,8 +26,7 @@ Queue = Annotated[bool, Field(description="At the concurrency limit: true waits 
                                           "when a slot frees; false (default) fails with a limit error.")]
 Name = Annotated[str | None, Field(description="A short label (letters, digits, '.', '_', '-') shown in "
                                                "list_shells. Optional.")]
-Detail = Annotated[bool, Field(description="true: every field as the Python API gives it (paths, times, nulls). "
-                                           "Default false: a compact result.")]
+Detail = Annotated[bool, Field(description="true: every field of the result, paths and times included.")]
 
 
 class Arguments(BaseModel):

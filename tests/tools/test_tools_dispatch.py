@@ -92,3 +92,31 @@ def test_unexpected_failures_are_masked_and_logged(caplog: pytest.LogCaptureFixt
         answer = json.loads(dispatch("list_shells", "{}", supervisor=broken))
     assert "internal error in list_shells" in answer["error"] and "secret" not in answer["error"]
     assert any(r.exc_info and "secret detail" in str(r.exc_info[1]) for r in caplog.records)
+
+
+def test_no_error_gives_command_line_advice(home: Supervisor, monkeypatch: pytest.MonkeyPatch,
+                                            tmp_path: Path) -> None:
+    monkeypatch.setenv("MGSUP_MAX_CONCURRENT", "1")
+    call = json.loads(dispatch("start_shell", '{"command": "sleep 60"}'))
+    limit = json.loads(dispatch("start_shell", '{"command": "sleep 60"}'))["error"]
+    unknown = json.loads(dispatch("kill_shell", '{"shell_id": "shell_0badcafe"}'))["error"]
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    broken_home = json.loads(dispatch("start_shell", '{"command": "true"}', supervisor=lambda: Supervisor(not_a_dir)))
+    for text in (limit, unknown, broken_home["error"]):
+        assert "mgsup " not in text and "--" not in text, text
+    assert limit.startswith("Maximum concurrent shells (1) reached: nothing was started. Call start_shell again "
+                            "with queue=true")
+    assert "list_shells with status='running'" in limit
+    assert unknown.startswith("unknown shell id 'shell_0badcafe'")
+    assert "state directory cannot be read or written" in broken_home["error"]
+    assert "tell the user" in broken_home["error"]
+    assert [s["shell_id"] for s in home.list_shells()] == [call["shell_id"]]
+
+
+def test_a_misconfigured_server_says_so(home: Supervisor, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MGSUP_MAX_CONCURRENT", "many")
+    error = json.loads(dispatch("start_shell", '{"command": "true"}'))["error"]
+    assert error.startswith("this server is misconfigured (MGSUP_MAX_CONCURRENT must be a whole number")
+    monkeypatch.delenv("MGSUP_MAX_CONCURRENT")
+    assert home.list_shells() == []
