@@ -135,12 +135,12 @@ def measure(source: Path | None) -> list[tuple[str, str]]:
 
 
 def table(before: list[tuple[str, str]] | None, after: list[tuple[str, str]], count: Callable[[str], int],
-          method: str) -> str:
+          method: str, compared: str | None) -> str:
     headers = ["call", "characters", "tokens"]
     if before is not None:
         headers = ["call", "characters before", "characters after", "tokens before", "tokens after", "after / before"]
-    lines = [f"Tokens counted with: {method}.", "", "| " + " | ".join(headers) + " |",
-             "|---|" + "---:|" * (len(headers) - 1)]
+    about = f"Tokens counted with: {method}." + (f" Before: the tools at {compared}." if compared else "")
+    lines = [about, "", "| " + " | ".join(headers) + " |", "|---|" + "---:|" * (len(headers) - 1)]
     session_totals = [0, 0, 0, 0]
     for index, (label, text) in enumerate(after):
         old = before[index][1] if before is not None else None
@@ -178,12 +178,14 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help=f"replace the table in {DOC.relative_to(REPO)}")
     args = parser.parse_args()
     count, method = token_counter()
-    before = None
+    before, compared = None, None
     if args.before:
+        compared = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", args.before], capture_output=True,
+                                  text=True, check=True).stdout.strip()
         with tempfile.TemporaryDirectory(prefix="mgsup-before-") as old:
             before = measure(export(args.before, Path(old)))
     after = measure(None)
-    text = table(before, after, count, method)
+    text = table(before, after, count, method, compared)
     print(text)
     if args.write:
         write_doc(text)
