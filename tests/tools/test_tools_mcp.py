@@ -237,3 +237,40 @@ def test_unexpected_errors_are_masked_and_logged(with_client: Callable[..., Any]
     assert text == "Error executing tool list_shells"
     logged = [r for r in caplog.records if r.exc_info and "secret detail" in str(r.exc_info[1].__cause__)]
     assert logged, caplog.records
+
+
+STATUS_WRITER = """
+import json, os, sys, time
+folder, period = sys.argv[1], float(sys.argv[2])
+os.makedirs(folder, exist_ok=True)
+status = os.path.join(folder, "status.json")
+print("STATUS: " + status, flush=True)
+while True:
+    with open(status + ".tmp", "w") as f:
+        json.dump({"meta": {"last_updated": time.time()}, "coordination": {"phase": "initial_answer"}}, f)
+    os.replace(status + ".tmp", status)
+    if period == 0:
+        time.sleep(120)
+    time.sleep(period)
+"""
+
+
+@pytest.mark.timeout(60)
+def test_wait_kills_a_stalled_run_and_spares_a_healthy_one(with_client: Callable[..., Any], tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MGSUP_STALL_SECONDS", "0.5")
+    script = tmp_path / "writer.py"
+    script.write_text(STATUS_WRITER)
+
+    async def scenario(client: Client) -> tuple[dict[str, Any], dict[str, Any]]:
+        quiet = await ok(client, "start_shell", {"command": [PY, str(script), str(tmp_path / "quiet"), "0"]})
+        busy = await ok(client, "start_shell", {"command": [PY, str(script), str(tmp_path / "busy"), "0.05"]})
+        stalled = await ok(client, "wait_shell", {"shell_id": quiet["shell_id"], "timeout": 30,
+                                                  "kill_on_stall": True})
+        healthy = await ok(client, "wait_shell", {"shell_id": busy["shell_id"], "timeout": 2, "kill_on_stall": True})
+        await ok(client, "kill_shell", {"shell_id": busy["shell_id"], "grace": 1})
+        return stalled, healthy
+
+    stalled, healthy = with_client(scenario)
+    assert stalled["status"] == "killed" and "stalled" in stalled["message"] and "wait_expired" not in stalled
+    assert (healthy["status"], healthy["wait_expired"]) == ("running", True)
