@@ -29,6 +29,7 @@ from pydantic import BaseModel, ValidationError
 from ..core import Supervisor
 from ..errors import InvalidRequest, LimitReached, ShellNotFound, StateDirError, SupervisorError
 from .schemas import (
+    DEFAULT_LIST_LIMIT,
     GetShellOutputArgs,
     KillShellArgs,
     KillView,
@@ -134,8 +135,14 @@ def _next_page(a: ListShellsArgs, *, shown: int, total: int) -> str | None:
     left = total - a.offset - shown
     if left <= 0:
         return None if a.offset <= total else f"offset {a.offset} is past the {total} matching shells"
-    filters = "".join(f", {key}={value!r}" for key, value in (("status", a.status), ("name", a.name)) if value)
-    return f"{left} older shells not shown: call list_shells with offset={a.offset + shown}{filters}"
+    # The same call otherwise: the arguments given, the defaults left out.
+    parts = [f"offset={a.offset + shown}"]
+    if a.limit != DEFAULT_LIST_LIMIT:
+        parts.append(f"limit={a.limit}")
+    parts += [f"{key}={value!r}" for key, value in (("status", a.status), ("name", a.name)) if value]
+    if a.detail:
+        parts.append("detail=true")
+    return f"{left} older shells not shown: call list_shells with {', '.join(parts)}"
 
 
 def _wait_shell(sup: Supervisor, a: WaitShellArgs) -> dict[str, Any]:

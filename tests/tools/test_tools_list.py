@@ -43,7 +43,7 @@ def test_filters_by_status_and_name(shells: list[str]) -> None:
     failed = listed(status="failed", limit=3)
     assert [s["name"] for s in failed["shells"]] == ["eval-9", "eval-8", "eval-7"]
     assert failed["total"] == 10
-    assert failed["hint"] == "7 older shells not shown: call list_shells with offset=3, status='failed'"
+    assert failed["hint"] == "7 older shells not shown: call list_shells with offset=3, limit=3, status='failed'"
     assert [s["name"] for s in listed(name="train-1*")["shells"]] == [f"train-{n}" for n in (14, 13, 12, 11, 10, 1)]
     assert [s["shell_id"] for s in listed(name="eval-2")["shells"]] == [shells[17]]
     assert listed(name="eval-*", status="stopped") == {"shells": [], "total": 0, "running": 0, "queued": 0,
@@ -54,8 +54,10 @@ def test_entries_are_compact_unless_detail_is_asked(shells: list[str]) -> None:
     [entry] = listed(limit=1)["shells"]
     assert entry == {"shell_id": shells[-1], "name": "eval-9", "status": "failed", "exit_code": 3,
                      "command": "exit 3", "duration_seconds": entry["duration_seconds"]}
-    [full] = listed(limit=1, detail=True)["shells"]
+    page = listed(limit=1, detail=True)
+    [full] = page["shells"]
     assert full["stdout_path"].endswith("stdout.log") and full["pid"] and "created_at" in full
+    assert page["hint"] == "24 older shells not shown: call list_shells with offset=1, limit=1, detail=true"
 
 
 @pytest.mark.parametrize(("arguments", "expected"), [
