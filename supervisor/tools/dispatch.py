@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from ..core import Supervisor
 from .registry import TOOLS, SupervisorFactory, ToolFailure, call, find, invalid_arguments
 from .strict import plain_schema, strict_schema
+from .views import as_text
 
 log = logging.getLogger(__name__)
 
@@ -65,18 +66,13 @@ def dispatch(name: str, arguments: str | Mapping[str, Any] | None, *,
             args = spec.arguments.model_validate({key: value for key, value in raw.items() if value is not None})
         except ValidationError as exc:
             raise invalid_arguments(spec.name, exc) from None
-        return _json(call(spec, args, supervisor))
+        return as_text(call(spec, args, supervisor))
     except ToolFailure as exc:
-        return _json({"error": str(exc)})
+        return as_text({"error": str(exc)})
     except Exception:
         log.exception("tool %r failed unexpectedly", name)
-        return _json({"error": f"internal error in {name}; the details are in the server's log. Check "
-                               "the state with list_shells or get_shell_status before retrying"})
-
-
-def _json(result: dict[str, Any]) -> str:
-    # No spaces after separators: the model pays for every character of a tool result.
-    return json.dumps(result, ensure_ascii=False, separators=(",", ":"))
+        return as_text({"error": f"internal error in {name}; the details are in the server's log. Check "
+                                 "the state with list_shells or get_shell_status before retrying"})
 
 
 def _known(name: str) -> Any:

@@ -19,7 +19,6 @@ An MCP host runs it with `{"command": "mgsup", "args": ["mcp"]}`.
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import logging
 import os
 import threading
@@ -41,6 +40,7 @@ from .registry import TOOLS, SupervisorFactory, ToolFailure, ToolSpec, call, inv
 from .schemas import WaitShellArgs
 from .strict import plain_schema
 from .threads import Pool
+from .views import as_text
 from .waiting import DEFAULT_MOST, Waits
 
 log = logging.getLogger(__name__)
@@ -98,8 +98,7 @@ def _mcp_tool(spec: ToolSpec, run_call: Callable[[BaseModel], Awaitable[dict[str
             result = await run_call(spec.arguments.model_validate(arguments))
         except ToolFailure as exc:
             raise ToolError(str(exc)) from None
-        text = json.dumps(result, ensure_ascii=False, separators=(",", ":"))
-        return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=result)
+        return CallToolResult(content=[TextContent(type="text", text=as_text(result))], structured_content=result)
 
     return Tool(
         fn=run, name=spec.name, title=None, description=spec.description, context_kwarg=None,

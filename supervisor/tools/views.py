@@ -14,6 +14,7 @@ Pure functions: no I/O.
 
 from __future__ import annotations
 
+import json
 import shlex
 from typing import Any
 
@@ -22,6 +23,11 @@ MESSAGE_CHARS = 300
 _TIMES = frozenset({"created_at", "start_time", "end_time", "last_updated", "timestamp"})
 # Operating details a model has no use for; `detail=true` shows them.
 _INTERNAL = frozenset({"resource_usage", "max_bytes"})
+
+
+def as_text(result: dict[str, Any]) -> str:
+    """A result as the model reads it: JSON without spaces after separators (every character is paid for)."""
+    return json.dumps(result, ensure_ascii=False, separators=(",", ":"))
 
 
 def shell_view(status: dict[str, Any], *, detail: bool = False) -> dict[str, Any]:
