@@ -13,7 +13,7 @@ import pytest
 from mcp import Client
 from mcp_types import CallToolResult
 
-from supervisor import Supervisor
+from supervisor import InvalidRequest, Supervisor
 from supervisor.tools.mcp_server import build_server
 
 SEVEN = {"start_shell", "get_shell_status", "get_shell_output", "kill_shell", "list_shells", "wait_shell",
@@ -274,3 +274,11 @@ def test_wait_kills_a_stalled_run_and_spares_a_healthy_one(with_client: Callable
     stalled, healthy = with_client(scenario)
     assert stalled["status"] == "killed" and "stalled" in stalled["message"] and "wait_expired" not in stalled
     assert (healthy["status"], healthy["wait_expired"]) == ("running", True)
+
+
+def test_concurrency_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(InvalidRequest, match="MGSUP_MCP_THREADS must be a whole number >= 1, got 0"):
+        build_server(threads=0)
+    monkeypatch.setenv("MGSUP_MCP_MAX_WAITS", "lots")
+    with pytest.raises(InvalidRequest, match="MGSUP_MCP_MAX_WAITS must be a whole number >= 1, got 'lots'"):
+        build_server()
