@@ -75,9 +75,9 @@ def text_of(result: Any) -> str:
     return "".join(getattr(block, "text", "") for block in result.content)
 
 
-async def session(source: Path | None, home: Path, cwd: Path) -> list[tuple[str, str]]:
+async def session(source: Path | None, home: Path, cwd: Path, ended: int) -> list[tuple[str, str]]:
     """Run the session against the server from `source` (None: this checkout); (call, text read) pairs."""
-    env = {"MGSUP_HOME": str(home), "PATH": os.environ.get("PATH", "")}
+    env = {"MGSUP_HOME": str(home), "PATH": os.environ.get("PATH", ""), "TMPDIR": tempfile.gettempdir()}
     if source is not None:
         env["PYTHONPATH"] = str(source)
     params = StdioServerParameters(command=sys.executable, args=["-m", "supervisor", "mcp"], cwd=str(cwd), env=env)
@@ -103,8 +103,8 @@ async def session(source: Path | None, home: Path, cwd: Path) -> list[tuple[str,
             await asyncio.sleep(0.2)
         await call("get_shell_output", "get_shell_output", {"shell_id": shell_id})
         await call("kill_shell", "kill_shell", {"shell_id": shell_id, "grace": 1})
-        _add_ended(Supervisor(home))
-        await call(f"list_shells ({ENDED_SHELLS + 1} shells on record)", "list_shells", {})
+        _add_ended(Supervisor(home), ended)
+        await call(f"list_shells ({ended + 1} shells on record)", "list_shells", {})
     return seen
 
 
@@ -116,18 +116,18 @@ def _until_printed(sup: Supervisor, shell_id: str) -> None:
         time.sleep(0.05)
 
 
-def _add_ended(sup: Supervisor) -> None:
-    ids = [sup.start_shell(["true"], name=f"job{n}") for n in range(ENDED_SHELLS)]
+def _add_ended(sup: Supervisor, count: int) -> None:
+    ids = [sup.start_shell(["true"], name=f"job{n}") for n in range(count)]
     for shell_id in ids:
         sup.wait_shell(shell_id, timeout=60)
 
 
-def measure(source: Path | None) -> list[tuple[str, str]]:
+def measure(source: Path | None, ended: int) -> list[tuple[str, str]]:
     with tempfile.TemporaryDirectory(prefix="mgsup-tokens-") as tmp:
         home, cwd = Path(tmp) / "home", Path(tmp)
         sup = Supervisor(home, max_concurrent=20)
         try:
-            return asyncio.run(session(source, home, cwd))
+            return asyncio.run(session(source, home, cwd, ended))
         finally:
             for shell in sup.list_shells():
                 if shell["status"] in ("queued", "running"):
@@ -176,6 +176,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", metavar="REV", help="also measure the tools as they were at this git revision")
     parser.add_argument("--write", action="store_true", help=f"replace the table in {DOC.relative_to(REPO)}")
+    parser.add_argument("--ended", type=int, default=ENDED_SHELLS, metavar="N",
+                        help=f"ended shells on record for the list_shells call (default {ENDED_SHELLS})")
     args = parser.parse_args()
     count, method = token_counter()
     before, compared = None, None
@@ -183,8 +185,8 @@ def main() -> None:
         compared = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", args.before], capture_output=True,
                                   text=True, check=True).stdout.strip()
         with tempfile.TemporaryDirectory(prefix="mgsup-before-") as old:
-            before = measure(export(args.before, Path(old)))
-    after = measure(None)
+            before = measure(export(args.before, Path(old)), args.ended)
+    after = measure(None, args.ended)
     text = table(before, after, count, method, compared)
     print(text)
     if args.write:
