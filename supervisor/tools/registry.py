@@ -105,7 +105,10 @@ def _get_shell_status(sup: Supervisor, a: ShellIdArgs) -> dict[str, Any]:
 
 
 def _get_shell_output(sup: Supervisor, a: GetShellOutputArgs) -> dict[str, Any]:
-    budget = a.max_bytes if a.max_bytes is not None else default_max_bytes()
+    try:
+        budget = a.max_bytes if a.max_bytes is not None else default_max_bytes()
+    except InvalidRequest as exc:
+        raise misconfigured(exc) from None
     out = sup.get_shell_output(a.shell_id, tail_lines=a.tail_lines, offset=a.offset, max_bytes=budget,
                                stream=None if a.stream == "both" else a.stream)
     return output_view(out, max_bytes=budget, detail=a.detail)
@@ -231,8 +234,13 @@ def connect(supervisor: SupervisorFactory) -> Supervisor:
     try:
         return supervisor()
     except SupervisorError as exc:
-        raise ToolFailure(f"this server is misconfigured ({exc}); no call can succeed until that is fixed: tell "
-                          "the user") from None
+        raise misconfigured(exc) from None
+
+
+def misconfigured(exc: Exception) -> ToolFailure:
+    """The failure for a bad setting of the server's environment: nothing the model can correct."""
+    return ToolFailure(f"this server is misconfigured ({exc}); calls that need this setting cannot succeed until "
+                       "it is fixed: tell the user")
 
 
 _LIMIT = re.compile(r"Maximum concurrent shells \(\d+\) reached")

@@ -141,7 +141,9 @@ def test_output_is_paged_within_a_byte_budget(with_client: Callable[..., Any],
         small = await ok(client, "get_shell_output", {"shell_id": shell_id, "stream": "stdout", "detail": True})
         assert (small["max_bytes"], len(small["stdout"]), small["stdout_next_offset"]) == (1000, 1000, 1000)
         monkeypatch.setenv("MGSUP_TOOL_MAX_BYTES", "lots")
-        assert "MGSUP_TOOL_MAX_BYTES" in await failed(client, "get_shell_output", {"shell_id": shell_id})
+        bad_setting = await failed(client, "get_shell_output", {"shell_id": shell_id})
+        assert "misconfigured (MGSUP_TOOL_MAX_BYTES must be a whole number" in bad_setting
+        assert "tell the user" in bad_setting
 
     with_client(scenario)
 
