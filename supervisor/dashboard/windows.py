@@ -18,6 +18,8 @@ WINDOW_BYTES = 64 * 1024
 LIVE_BYTES = 256 * 1024
 JUMP_BYTES = 1024 * 1024
 REPLACEMENT = "\ufffd"
+# A UTF-8 character has at most 3 continuation bytes; each decodes alone as one REPLACEMENT.
+MAX_CONTINUATION = 3
 
 
 def size(sup: Supervisor, shell_id: str, stream: str) -> int:
@@ -30,8 +32,10 @@ def before(sup: Supervisor, shell_id: str, stream: str, end: int | None = None,
            window: int = WINDOW_BYTES) -> dict[str, Any]:
     """The window of at most `window` bytes that ends at byte `end` (default: the end of the log).
 
-    A window that does not start at the beginning of the log starts at its first whole line, when
-    that line can be told apart exactly (no invalid UTF-8 before it).
+    A window that does not start at the beginning of the log starts at a character boundary (the
+    continuation bytes of a character cut in two belong to the window before) and, when that line
+    can be told apart exactly (no invalid UTF-8 before it), at its first whole line. So for valid
+    UTF-8 the windows before one another join into exactly the bytes of the log.
     """
     total = size(sup, shell_id, stream)
     end = total if end is None else min(end, total)
@@ -39,6 +43,8 @@ def before(sup: Supervisor, shell_id: str, stream: str, end: int | None = None,
     out = sup.get_shell_output(shell_id, offset=start, max_bytes=end - start, stream=stream)
     text: str = out[stream]
     if start > 0:
+        cut = min(len(text) - len(text.lstrip(REPLACEMENT)), MAX_CONTINUATION)
+        start, text = start + cut, text[cut:]
         head, newline, rest = text.partition("\n")
         if newline and rest and REPLACEMENT not in head:
             start += len(head.encode()) + 1
