@@ -6,7 +6,7 @@ command line, `mgsup --home H dashboard --port 0`, and reads the URL it prints. 
 Chromium driven by Playwright (never a downloaded browser); where it is missing the browser tests
 are skipped, except under CI (`CI=true`), where .ci/run installs it and its absence is a failure.
 
-Screenshots: `shoot(page, name)` writes `<name>.png` into $MGSUP_SCREENSHOTS when that is set
+Screenshots: the `shoot` fixture's `shoot(page, name)` writes `<name>.png` into $MGSUP_SCREENSHOTS when that is set
 (e.g. `MGSUP_SCREENSHOTS=docs/img`), and does nothing otherwise, so a normal run leaves the tree alone.
 """
 
@@ -88,26 +88,28 @@ class Served:
 
 
 @pytest.fixture
-def served(home: Supervisor) -> Iterator[Served]:
+def served(home: Supervisor, tmp_path: Path) -> Iterator[Served]:
     """`mgsup dashboard --port 0` on the test's home, as a real process; stopped (by its pid) afterwards."""
-    process = subprocess.Popen([sys.executable, "-m", "supervisor", "--home", str(home.home), "dashboard", "--port", "0"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        for line in process.stdout:
-            found = URL_LINE.search(line)
-            if found:
-                break
-        else:
-            pytest.fail(f"the dashboard printed no URL: {process.stderr.read() if process.stderr else ''}")
-        yield Served(found.group(1), found.group(2), process)
-    finally:
-        process.terminate()
+    log = tmp_path / "dashboard.stderr"
+    with log.open("w") as stderr, subprocess.Popen(
+            [sys.executable, "-m", "supervisor", "--home", str(home.home), "dashboard", "--port", "0"],
+            stdout=subprocess.PIPE, stderr=stderr, text=True) as process:
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            assert process.stdout is not None
+            for line in process.stdout:
+                found = URL_LINE.search(line)
+                if found:
+                    break
+            else:
+                pytest.fail(f"the dashboard printed no URL: {log.read_text()}")
+            yield Served(found.group(1), found.group(2), process)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 @pytest.fixture(scope="session")
@@ -139,9 +141,14 @@ def page(browser: Any, served: Served) -> Iterator[Any]:
     assert not errors, f"the page raised: {errors}"
 
 
-def shoot(page: Any, name: str, *, full_page: bool = False) -> None:
-    """Save a screenshot as $MGSUP_SCREENSHOTS/<name>.png when that is set."""
-    folder = os.environ.get("MGSUP_SCREENSHOTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=full_page)
+@pytest.fixture
+def shoot() -> Callable[..., None]:
+    """`shoot(page, name)`: a screenshot as $MGSUP_SCREENSHOTS/<name>.png when that is set, else nothing."""
+
+    def take(page: Any, name: str, *, full_page: bool = False) -> None:
+        folder = os.environ.get("MGSUP_SCREENSHOTS")
+        if folder:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=full_page)
+
+    return take
