@@ -39,7 +39,8 @@ def bind(host: str, port: int) -> socket.socket:
     except socket.gaierror as exc:
         raise InvalidRequest(f"cannot listen on {host!r}: {exc.strerror}; give an address such as 127.0.0.1") from None
     except OSError as exc:
-        raise SupervisorError(f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port "
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise SupervisorError(f"cannot listen on {host}:{port}: {reason}; choose another --port "
                               "(0 picks a free one)") from None
 
 

@@ -79,6 +79,10 @@ async def _shell(hub: Hub, shell_id: str, offsets: dict[str, int | None]) -> Asy
             status_looked = hub.seq
             status = hub.status(shell_id)
             if status is None:
+                # Newer than the hub's last look, or removed: a read now tells which.
+                await hub.refresh([shell_id])
+                status = hub.status(shell_id)
+            if status is None:
                 yield _event("gone", {"shell_id": shell_id})
                 return
             if answer is None:

@@ -5,8 +5,9 @@ The Hub runs for real (file watching on the test's home); shells are real proces
 
 from __future__ import annotations
 
+import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -407,3 +408,75 @@ def test_unknown_experiment_folders_are_404(dash: Any) -> None:
         response = dash.client.get(path)
         assert response.status_code == 404, path
         assert "no experiment folder" in response.json()["error"]
+
+
+# -- event streams ------------------------------------------------------------------------------------------
+
+def events(dash: Any, path: str) -> Iterator[tuple[str, Any]]:
+    """The (event, data) pairs a stream sends; the stream closes when the caller stops iterating."""
+    with dash.client.stream("GET", path) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        name = ""
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                yield name, json.loads(line[6:])
+
+
+def test_the_table_stream_pushes_changes_of_its_page(dash: Any, wait_for: Callable[..., Any]) -> None:
+    first = dash.sup.start_shell("sleep 30")
+    wait_for(lambda: ids(listed(dash)) == [first], what="the first shell")
+    pushed = []
+    for name, data in events(dash, "/events/shells?status=running"):
+        assert name == "table"
+        pushed.append(ids(data))
+        if len(pushed) == 1:
+            second = dash.sup.start_shell("sleep 30")
+        elif ids(data) == [second, first]:
+            dash.sup.kill_shell(first, grace=1)
+        elif ids(data) == [second]:
+            break
+    assert pushed[0] == [first]
+    assert pushed[-1] == [second]
+
+
+def test_the_shell_stream_pushes_details_and_output(dash: Any, tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    shell_id = dash.sup.start_shell(f"echo one; echo err >&2; while [ ! -e {go} ]; do sleep 0.05; done; echo two")
+    seen: dict[str, str] = {"stdout": "", "stderr": ""}
+    statuses = []
+    for name, data in events(dash, f"/events/shells/{shell_id}?stdout=0&stderr=0"):
+        if name == "details":
+            statuses.append(data["status"]["status"])
+        elif name == "output":
+            seen[data["stream"]] += data["text"]
+            if seen["stdout"] == "one\n" and seen["stderr"] == "err\n":
+                go.touch()
+        if statuses[-1:] == ["stopped"] and seen["stdout"] == "one\ntwo\n":
+            break
+    assert statuses[0] == "running"
+    assert seen == {"stdout": "one\ntwo\n", "stderr": "err\n"}
+
+
+def test_the_shell_stream_starts_at_the_offsets_given(dash: Any) -> None:
+    shell_id = dash.sup.start_shell("echo 0123456789")
+    dash.sup.wait_shell(shell_id, timeout=30)
+    for name, data in events(dash, f"/events/shells/{shell_id}?stdout=4"):
+        if name == "output":
+            assert (data["stream"], data["start"], data["end"], data["text"]) == ("stdout", 4, 11, "456789\n")
+            break
+
+
+def test_the_experiment_streams_send_the_folders_and_the_report(tmp_path: Path,
+                                                                dash_factory: Callable[..., Any]) -> None:
+    folder = tmp_path / "batch"
+    write_table(folder)
+    dash = dash_factory(experiment_dirs=[folder])
+    name, listing = next(events(dash, "/events/experiments"))
+    assert name == "experiments"
+    [entry] = listing["folders"]
+    name, report = next(events(dash, f"/events/experiments/{entry['key']}"))
+    assert name == "report"
+    assert [r["experiment_id"] for r in report["rows"]] == ["e1", "e2"]
