@@ -55,6 +55,7 @@ def create_app(sup: Supervisor, keys: Secrets, *, loopback: bool = True,
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(app.state.hub.run)
             yield
+            app.state.hub.stop()
             tasks.cancel_scope.cancel()
 
     app = Starlette(routes=ROUTES, middleware=[Middleware(Guard, keys=keys, loopback=loopback)], lifespan=lifespan)

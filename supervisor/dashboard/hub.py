@@ -61,6 +61,8 @@ class Hub:
         self._refreshing = asyncio.Lock()
         self._run_dirs: frozenset[str] = frozenset()
         self._run_dirs_changed = asyncio.Event()
+        # Set by `stop`: the watchers' threads look at it every STEP_MS and return.
+        self._stopping = anyio.Event()
 
     # -- what subscribers use ----------------------------------------------------------------------
 
@@ -87,6 +89,11 @@ class Hub:
             tasks.start_soon(self._watch_home)
             tasks.start_soon(self._watch_runs)
             tasks.start_soon(self._tick)
+
+    def stop(self) -> None:
+        """Let the watchers' threads end, so that cancelling `run` does not wait for them."""
+        self._stopping.set()
+        self._run_dirs_changed.set()
 
     async def refresh(self, shell_ids: Iterable[str]) -> None:
         """Read the status of `shell_ids` again and tell subscribers about what changed."""
@@ -156,7 +163,7 @@ class Hub:
 
     async def _watch_home(self) -> None:
         shells = Path(self.sup.layout.shells)
-        while True:
+        while not self._stopping.is_set():
             if not shells.is_dir():
                 await asyncio.sleep(LIVENESS_SECONDS)
                 continue
@@ -164,7 +171,8 @@ class Hub:
                 # Shells that came or went while no watcher was in place are found here.
                 await self.refresh(set(await anyio.to_thread.run_sync(self._ids)) | set(self.shells))
                 async for changes in awatch(shells, watch_filter=None, step=STEP_MS, debounce=DEBOUNCE_MS,
-                                            recursive=True, ignore_permission_denied=True):
+                                            recursive=True, stop_event=self._stopping,
+                                            ignore_permission_denied=True):
                     await self._on_home_changes(shells, [Path(path) for _, path in changes])
             except OSError:
                 pass  # the home was removed or replaced: wait for it and watch it again
@@ -198,7 +206,7 @@ class Hub:
 
     async def _watch_runs(self) -> None:
         """Watch the folders of running runs' status.json and of the experiment folders (not recursively)."""
-        while True:
+        while not self._stopping.is_set():
             self._run_dirs_changed.clear()
             folders = sorted(d for d in self._run_dirs if os.path.isdir(d))
             if not folders:

@@ -26,6 +26,12 @@ WAIT_MS = 30_000
 INJECTION = "<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned = 2\"><b>bold?</b>"
 
 
+def shows(page: Any, method: str, text: str) -> None:
+    """Wait until the stdout pane's text `includes` / `endsWith` `text` (a JavaScript string literal)."""
+    page.wait_for_function(f"() => document.querySelector('#out-stdout').textContent.{method}({text})",
+                           timeout=WAIT_MS)
+
+
 def row(page: Any, shell_id: str) -> Any:
     return page.locator(f'#shells tbody tr[data-id="{shell_id}"]')
 
@@ -41,8 +47,8 @@ def tree_of(shell_id: str) -> list[psutil.Process]:
     return found
 
 
-def test_a_shell_started_from_python_appears_and_its_output_follows(page: Any, shoot: Callable[..., None], home: Supervisor,
-                                                                     tmp_path: Path) -> None:
+def test_a_shell_started_from_python_appears_and_its_output_follows(
+        page: Any, shoot: Callable[..., None], home: Supervisor, tmp_path: Path) -> None:
     page.evaluate("() => { window.__loaded = 'once'; }")
     go = tmp_path / "go"
     shell_id = home.start_shell(f"echo first line; while [ ! -e {go} ]; do sleep 0.05; done; "
@@ -53,10 +59,10 @@ def test_a_shell_started_from_python_appears_and_its_output_follows(page: Any, s
     shoot(page, "shells-table")
 
     page.locator(f'a[href="/shells/{shell_id}"]').click()
-    page.wait_for_function("() => document.querySelector('#out-stdout').textContent.includes('first line')", timeout=WAIT_MS)
+    shows(page, "includes", "'first line'")
     page.evaluate("() => { window.__loaded = 'shell page'; }")
     go.touch()
-    page.wait_for_function("() => document.querySelector('#out-stdout').textContent.includes('last line')", timeout=WAIT_MS)
+    shows(page, "includes", "'last line'")
     page.wait_for_function("() => document.querySelector('#status-pill').textContent === 'stopped'", timeout=WAIT_MS)
     text = page.locator("#out-stdout").text_content()
     assert text == "first line\n" + "".join(f"tick {i}\n" for i in range(1, 401)) + "last line\n"
@@ -70,7 +76,7 @@ def test_load_earlier_fetches_the_output_before_the_window(page: Any, home: Supe
     shell_id = home.start_shell("seq 1 30000")  # ~170 KB: more than the first window
     home.wait_shell(shell_id, timeout=30)
     page.goto(f"{served.base}shells/{shell_id}")
-    page.wait_for_function("() => document.querySelector('#out-stdout').textContent.endsWith('30000\\n')", timeout=WAIT_MS)
+    shows(page, "endsWith", "'30000\\n'")
     shown = page.locator("#out-stdout").text_content()
     assert not shown.startswith("1\n")
     button = page.locator("#earlier")
@@ -80,8 +86,8 @@ def test_load_earlier_fetches_the_output_before_the_window(page: Any, home: Supe
     assert page.locator("#out-stdout").text_content() == "".join(f"{i}\n" for i in range(1, 30001))
 
 
-def test_a_demo_coordination_run_moves_its_progress_bar_and_shows_the_winner(page: Any, shoot: Callable[..., None], home: Supervisor,
-                                                                              tmp_path: Path) -> None:
+def test_a_demo_coordination_run_moves_its_progress_bar_and_shows_the_winner(
+        page: Any, shoot: Callable[..., None], home: Supervisor, tmp_path: Path) -> None:
     # Record every percentage the table shows, from before the run starts.
     page.evaluate("""() => {
         window.__percents = [];
@@ -202,12 +208,13 @@ def test_a_cross_site_post_is_refused(page: Any, home: Supervisor, attacker: tup
     assert home.get_shell_status(shell_id)["status"] == "running"
 
 
-def test_a_job_printing_markup_shows_it_as_text(page: Any, shoot: Callable[..., None], home: Supervisor, served: Any) -> None:
-    shell_id = home.start_shell(["printf", f"%s\\n%s\\n", INJECTION, "done"], name="markup")
+def test_a_job_printing_markup_shows_it_as_text(page: Any, shoot: Callable[..., None], home: Supervisor,
+                                                served: Any) -> None:
+    shell_id = home.start_shell(["printf", "%s\\n%s\\n", INJECTION, "done"], name="markup")
     home.wait_shell(shell_id, timeout=30)
     row(page, shell_id).wait_for(timeout=WAIT_MS)
     page.goto(f"{served.base}shells/{shell_id}")
-    page.wait_for_function("() => document.querySelector('#out-stdout').textContent.includes('done')", timeout=WAIT_MS)
+    shows(page, "includes", "'done'")
     assert page.locator("#out-stdout").text_content() == f"{INJECTION}\ndone\n"
     page.wait_for_function("() => document.querySelector('#status-pill').textContent === 'stopped'", timeout=WAIT_MS)
     assert INJECTION in page.locator("#command").text_content()

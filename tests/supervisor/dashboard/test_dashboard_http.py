@@ -222,7 +222,7 @@ def test_the_table_pages(dash: Any, wait_for: Callable[..., Any]) -> None:
     wait_for(lambda: listed(dash)["total"] == 5, what="five shells")
     pages = [listed(dash, per_page=2, page=n) for n in (1, 2, 3)]
     assert [p["pages"] for p in pages] == [3, 3, 3]
-    assert sum((ids(p) for p in pages), []) == list(reversed(made))
+    assert [i for p in pages for i in ids(p)] == list(reversed(made))
     assert listed(dash, per_page=2, page=9)["page"] == 3
 
 
@@ -427,7 +427,7 @@ def events(dash: Any, path: str) -> Iterator[tuple[str, Any]]:
 
 def test_the_table_stream_pushes_changes_of_its_page(dash: Any, wait_for: Callable[..., Any]) -> None:
     first = dash.sup.start_shell("sleep 30")
-    wait_for(lambda: ids(listed(dash)) == [first], what="the first shell")
+    wait_for(lambda: ids(listed(dash, status="running")) == [first], what="the first shell")
     pushed = []
     for name, data in events(dash, "/events/shells?status=running"):
         assert name == "table"
@@ -456,7 +456,7 @@ def test_the_shell_stream_pushes_details_and_output(dash: Any, tmp_path: Path) -
                 go.touch()
         if statuses[-1:] == ["stopped"] and seen["stdout"] == "one\ntwo\n":
             break
-    assert statuses[0] == "running"
+    assert "running" in statuses
     assert seen == {"stdout": "one\ntwo\n", "stderr": "err\n"}
 
 
