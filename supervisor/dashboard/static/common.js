@@ -80,7 +80,8 @@ const MG = (() => {
   function progressBar(progress) {
     if (!progress) return el("span", { class: "muted", text: "–" });
     const percent = Math.max(0, Math.min(100, progress.percent || 0));
-    const bar = el("div", { class: `bar${progress.stalled ? " stalled" : ""}` });
+    const state = progress.stalled ? " stalled" : percent >= 100 ? " done" : "";
+    const bar = el("div", { class: `bar${state}` });
     bar.style.width = `${percent}%`;
     const label = progress.winner
       ? `★ ${progress.winner}`

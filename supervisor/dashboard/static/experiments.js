@@ -9,7 +9,7 @@
     document.getElementById("empty").hidden = data.folders.length > 0;
     box.replaceChildren(...data.folders.map((f) => {
       const done = f.runs ? (f.finished / f.runs) * 100 : 0;
-      const bar = el("div", { class: "bar" });
+      const bar = el("div", { class: done >= 100 ? "bar done" : "bar" });
       bar.style.width = `${done}%`;
       return el("a", { class: "card folder", href: `/experiments/${f.key}` },
         el("h2", { text: f.name }),

@@ -79,7 +79,7 @@
     const percent = Math.max(0, Math.min(100, summary.completion_percentage || 0));
     const bar = document.getElementById("coord-bar");
     bar.style.width = `${percent}%`;
-    bar.className = `bar${summary.stalled ? " stalled" : ""}`;
+    bar.className = `bar${summary.stalled ? " stalled" : percent >= 100 ? " done" : ""}`;
     bar.parentElement.dataset.percent = String(percent);
     document.getElementById("coord-percent").textContent = `${percent}%`;
 
@@ -146,6 +146,9 @@
         lane,
         error ? el("span", { class: "agent-error", text: typeof error === "object" ? (error.message || JSON.stringify(error)) : String(error) }) : null);
     }));
+    const seen = new Set(timeline.flatMap((entry) => Object.values(entry.agents)).concat(Object.values(agents)));
+    document.getElementById("legend").replaceChildren(...[...seen].filter(Boolean).sort().map((status) =>
+      el("span", {}, el("i", { class: `a-${status}` }), status)));
     document.getElementById("timeline-hint").textContent = span > 0
       ? `Status over ${MG.seconds(span)} as seen by this dashboard.` : "";
   }
