@@ -50,9 +50,8 @@
     if (status.status_file) facts.push(["status.json", status.status_file, null, true]);
     const usage = status.resource_usage;
     if (usage) {
-      const cpu = (usage.ru_utime || 0) + (usage.ru_stime || 0);
-      facts.push(["CPU time", MG.seconds(cpu)]);
-      if (usage.ru_maxrss) facts.push(["Peak memory", MG.bytes(usage.ru_maxrss * 1024)]);
+      facts.push(["CPU time", MG.seconds((usage.user_seconds || 0) + (usage.system_seconds || 0))]);
+      if (usage.max_rss_kb) facts.push(["Peak memory", MG.bytes(usage.max_rss_kb * 1024)]);
     }
     for (const [key, value] of Object.entries(status)) {
       if (KNOWN.has(key) || value === null || value === undefined || typeof value === "object") continue;

@@ -29,9 +29,9 @@ WAIT_MS = 60_000
 
 def slow_config(folder: Path, agents: int = 3, delay: float = 1.5) -> Path:
     """A coordination config whose agents each take `delay` seconds per turn, so the run is seen on its way."""
+    command = [sys.executable, str(SCRIPTED), "answer", "--delay", str(delay)]
     config = {
-        "agents": [{"id": name, "backend": {"type": "command",
-                                            "command": [sys.executable, str(SCRIPTED), "answer", "--delay", str(delay)]}}
+        "agents": [{"id": name, "backend": {"type": "command", "command": command}}
                    for name in ("planner", "coder", "critic")[:agents]],
         "orchestrator": {"max_new_answers_per_agent": 1},
         "timeout_settings": {"orchestrator_timeout_seconds": 120, "agent_timeout_seconds": 30},
