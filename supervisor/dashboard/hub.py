@@ -24,7 +24,7 @@ from watchfiles import awatch
 
 from .. import lifecycle
 from ..core import Supervisor
-from ..errors import ShellNotFound
+from ..errors import ShellNotFound, SupervisorError
 from ..store import ID_PATTERN
 from .experiments import ExperimentFolders
 
@@ -105,7 +105,10 @@ class Hub:
             self._apply(read)
 
     def _ids(self) -> list[str]:
-        return list(self.sup.store.ids())
+        try:
+            return list(self.sup.store.ids())
+        except SupervisorError:
+            return list(self.shells)  # unreadable for now: nothing came or went as far as we can tell
 
     def _read(self, shell_ids: list[str]) -> dict[str, StatusDict | None]:
         found: dict[str, StatusDict | None] = {}
@@ -114,6 +117,8 @@ class Hub:
                 found[shell_id] = self.sup.get_shell_status(shell_id)
             except ShellNotFound:
                 found[shell_id] = None
+            except SupervisorError:
+                continue  # the home cannot be read just now: keep what was known, look again later
         return found
 
     def _apply(self, read: dict[str, StatusDict | None]) -> None:
@@ -125,6 +130,7 @@ class Hub:
                     continue
                 del self.shells[shell_id]
                 self.timelines.pop(shell_id, None)
+                self.output_seq.pop(shell_id, None)
             elif old is not None and not _differs(old, status):
                 self.shells[shell_id] = status
                 continue

@@ -265,10 +265,12 @@
       (name) => MG.getJSON(`${base}/output?stream=${name}`)));
     setWindow("stdout", out);
     setWindow("stderr", err);
-    MG.live(() => `/events/shells/${encodeURIComponent(shellId)}?stdout=${streams.stdout.end}&stderr=${streams.stderr.end}`, {
+    const source = MG.live(() => `/events/shells/${encodeURIComponent(shellId)}?stdout=${streams.stdout.end}&stderr=${streams.stderr.end}`, {
       details: renderDetails,
       output: append,
       gone: () => {
+        source.close();
+        document.getElementById("kill").hidden = true;
         document.getElementById("message").hidden = false;
         document.getElementById("message").textContent = "This shell's record was removed (cleaned).";
       },

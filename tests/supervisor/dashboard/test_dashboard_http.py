@@ -480,3 +480,14 @@ def test_the_experiment_streams_send_the_folders_and_the_report(tmp_path: Path,
     name, report = next(events(dash, f"/events/experiments/{entry['key']}"))
     assert name == "report"
     assert [r["experiment_id"] for r in report["rows"]] == ["e1", "e2"]
+
+
+def test_the_shell_stream_says_when_its_shell_is_cleaned(dash: Any) -> None:
+    shell_id = dash.sup.start_shell("true")
+    dash.sup.wait_shell(shell_id, timeout=30)
+    names = []
+    for name, _ in events(dash, f"/events/shells/{shell_id}"):
+        names.append(name)
+        if names == ["details"]:
+            assert dash.post("/api/clean").json() == {"removed": [shell_id]}
+    assert names[-1] == "gone"
