@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from bench_common import REPO, Result, Table, main, ms, percentile, poll, temp_home
+from bench_common import REPO, Result, Table, at_most, main, ms, percentile, poll, temp_home
 from bench_status import _write_records
 
 from supervisor import Supervisor
@@ -34,6 +34,9 @@ from supervisor import layout as lay
 from supervisor.dashboard import views
 
 CHROMIUM = "/usr/bin/chromium"
+# Under 0.1 s a change reads as instant; a page of the table within one 60 Hz frame cannot cause jank.
+SHOWN_TARGET = 0.100
+PAGE_TARGET = 0.016
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
 DOC = REPO / "docs" / "benchmarks.md"
@@ -83,7 +86,9 @@ def chromium() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        # Chromium's singleton socket path must stay short: a deep $TMPDIR makes it abort.
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True,
+                                             env={**os.environ, "TMPDIR": "/tmp"})
         try:
             yield browser.new_page(viewport={"width": 1400, "height": 900})
         finally:
@@ -103,13 +108,23 @@ def run(quick: bool) -> Result:
             page.goto(f"{base}?token={token}")
             page.wait_for_selector("#live.on")
             page.evaluate(RECORD_TIMES)
-            latency.rows.append(_row("a shell's end (row turns `stopped`)", _end_latency(sup, page, samples)))
+            # The home is new: its shells/ folder, which the dashboard watches, appears with the first shell.
+            _end_latency(sup, page, 1)
+            ends = _end_latency(sup, page, samples)
+            latency.rows.append(_row("a shell's end (row turns `stopped`)", ends))
             latency.rows.append(_row("a line of output (shell page, following)", _output_latency(sup, page, base,
                                                                                               samples)))
         result.tables.append(latency)
         for shell in sup.list_shells():
             sup.store.remove(shell["shell_id"])
-        result.tables.append(_table_cost(sup, page, records, quick))
+        cost, page_times = _table_cost(sup, page, records, quick)
+        result.tables.append(cost)
+    result.verdicts += [
+        at_most("state change shown in the browser: p50 < 100 ms", percentile(ends, 50), SHOWN_TARGET, ms,
+                "p50 from a shell's end on disk to its row in the browser"),
+        at_most(f"a page of the table with {records:,} shells < 16 ms", percentile(page_times, 50), PAGE_TARGET, ms,
+                "p50 in the server"),
+    ]
     result.notes.append(
         "The dashboard re-reads only the shells whose files changed (inotify through watchfiles, 10 ms after the "
         "last event of a burst) and pushes the page to the browser as a server-sent event; the browser updates "
@@ -147,7 +162,7 @@ def _output_latency(sup: Supervisor, page: Any, base: str, samples: int) -> list
     return [seen - float(text) for text, seen in lines if re.fullmatch(r"\d+\.\d+", text)]
 
 
-def _table_cost(sup: Supervisor, page: Any, records: int, quick: bool) -> Table:
+def _table_cost(sup: Supervisor, page: Any, records: int, quick: bool) -> tuple[Table, list[float]]:
     _write_records(sup, records)
     table = Table(["step", "p50", "p90", "runs"], caption=f"the shells table with {records:,} shells on record")
     runs = 3 if quick else 15
@@ -173,7 +188,7 @@ def _table_cost(sup: Supervisor, page: Any, records: int, quick: bool) -> Table:
                                    timeout=30_000)
             browser_times.append(time.perf_counter() - began)
         table.rows.append(_cost_row(f"browser: reload until the {shown} rows are drawn", browser_times))
-    return table
+    return table, page_times
 
 
 def _cost_row(what: str, values: list[float]) -> list[str]:

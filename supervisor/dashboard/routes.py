@@ -91,7 +91,8 @@ async def shell_json(request: Request) -> Response:
     hub = hub_of(request)
     shell_id = request.path_params["shell_id"]
     try:
-        status = await known_status(request, shell_id)
+        # Read now rather than from the hub: whoever asks for one shell gets what is on disk this moment.
+        status = await anyio.to_thread.run_sync(hub.sup.get_shell_status, shell_id)
     except SupervisorError as exc:
         return error_response(exc)
     answer = await anyio.to_thread.run_sync(final_answer, status)

@@ -112,9 +112,13 @@ def served(home: Supervisor, tmp_path: Path) -> Iterator[Served]:
                 process.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's Chromium, headless, through Playwright."""
+    """Debian's Chromium, headless, through Playwright.
+
+    One per module, not per session: Playwright's sync API keeps an event loop running in this
+    thread while it is open, and tests elsewhere that call `asyncio.run` must not find it there.
+    """
     if not CHROMIUM.exists():
         if os.environ.get("CI") == "true":
             pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
