@@ -80,12 +80,14 @@ const MG = (() => {
   function progressBar(progress) {
     if (!progress) return el("span", { class: "muted", text: "–" });
     const percent = Math.max(0, Math.min(100, progress.percent || 0));
-    const state = progress.stalled ? " stalled" : percent >= 100 ? " done" : "";
+    // A run that ended without an answer says how, whatever its bar reached.
+    const failed = progress.outcome && !["running", "answered"].includes(progress.outcome);
+    const state = failed ? " bad" : progress.stalled ? " stalled" : percent >= 100 ? " done" : "";
     const bar = el("div", { class: `bar${state}` });
-    bar.style.width = `${percent}%`;
-    const label = progress.winner
-      ? `★ ${progress.winner}`
-      : `${phaseName(progress.phase)} ${progress.percent ?? 0}%${progress.stalled ? " · stalled" : ""}`;
+    bar.style.width = `${failed ? 100 : percent}%`;
+    const label = failed ? progress.outcome.replaceAll("_", " ")
+      : progress.winner ? `★ ${progress.winner}`
+        : `${phaseName(progress.phase)} ${progress.percent ?? 0}%${progress.stalled ? " · stalled" : ""}`;
     return el("div", { class: "progress", title: `${progress.phase || "starting"} ${percent}%`, dataset: { percent } },
       bar, el("span", { class: "label", text: label }));
   }

@@ -89,7 +89,8 @@
     tr.replaceChildren(
       el("td", { class: "c-status" }, MG.pill(row.status), row.timed_out ? el("span", { class: "tag", text: "timeout" }) : null),
       el("td", { class: "c-id" }, link),
-      el("td", { class: "c-name", text: row.name || "" }, row.group ? el("span", { class: "tag", text: row.group }) : null),
+      el("td", { class: "c-name", text: row.name || "" }, row.group ? el("span", { class: "tag", text: row.group }) : null,
+        row.backend && row.backend !== "local" ? el("span", { class: "tag", text: row.backend }) : null),
       el("td", { class: "c-command mono", title: row.command, text: row.command }),
       el("td", { class: "c-progress" }, MG.progressBar(row.progress)),
       el("td", { class: "c-age", text: MG.age(row) }),
