@@ -205,10 +205,26 @@ def _times(count: int, call: Callable[[], object]) -> list[float]:
     return values
 
 
-def write_section(markdown: str, path: Path = DOC) -> None:
-    """Replace this benchmark's section of docs/benchmarks.md (or add it before `## Reproducing`)."""
+def write_section(result: Result, path: Path = DOC) -> None:
+    """Replace this benchmark's section of docs/benchmarks.md (or add it before `## Reproducing`), and its
+    rows in the `## Targets` table, as bench_all.py would write them."""
     text = path.read_text() if path.exists() else "# mgsup benchmarks\n\n"
-    section = markdown.rstrip() + "\n\n"
+    lines = text.splitlines()
+    for verdict in result.verdicts:
+        word = "not measured" if verdict.met is None else "met" if verdict.met else "**not met**"
+        row = f"| {verdict.target} | {word} | {verdict.detail} |"
+        at = next((i for i, line in enumerate(lines) if line.startswith(f"| {verdict.target} |")), None)
+        if at is not None:
+            lines[at] = row
+        elif "## Targets" in lines:
+            end = lines.index("## Targets")
+            while end < len(lines) and not lines[end].startswith("|"):
+                end += 1
+            while end < len(lines) and lines[end].startswith("|"):
+                end += 1
+            lines.insert(end, row)
+    text = "\n".join(lines) + "\n"
+    section = result.markdown().rstrip() + "\n\n"
     if SECTION.search(text):
         text = SECTION.sub(lambda _: section, text, count=1)
     elif "## Reproducing" in text:
@@ -223,7 +239,7 @@ if __name__ == "__main__":
         sys.argv.remove("--write")
         outcome = run("--quick" in sys.argv)
         print(outcome.markdown())
-        write_section(outcome.markdown())
+        write_section(outcome)
         print(f"wrote {DOC}", file=sys.stderr)
     else:
         main(run)
