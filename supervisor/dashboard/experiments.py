@@ -17,9 +17,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..experiments import load_results
+from ..experiments import compare, load_results, outcome, plot
 from ..experiments.results import RESULTS_JSON
-from ..experiments.summary import compare, outcome, plot
 
 
 class PlotUnavailable(Exception):
@@ -84,13 +83,16 @@ class ExperimentFolders:
             version = _version(folder)
         except (OSError, ValueError) as exc:
             return {"key": key, "folder": str(folder), "name": folder.name, "rows": [], "labels": [],
-                    "better": None, "version": 0, "error": str(exc)}
+                    "better": None, "verdict": None, "version": 0, "error": str(exc)}
         comparison = compare(rows)
         return {
             "key": key, "folder": str(folder), "name": folder.name, "version": version, "error": None,
-            "rows": [{**r.model_dump(mode="json"), "outcome": outcome(r), "finished": r.finished} for r in rows],
+            "rows": [{**r.model_dump(mode="json"), "outcome": outcome(r), "finished": r.finished,
+                      "succeeded": r.succeeded} for r in rows],
             "labels": list(comparison["labels"].values()),
-            "better": comparison["better"] if len(comparison["labels"]) > 1 else None,
+            "better": comparison["better"],
+            # The A/B verdict means something only for two configurations.
+            "verdict": comparison["verdict"] if len(comparison["labels"]) == 2 else None,
         }
 
     def plot_png(self, key: str) -> bytes:

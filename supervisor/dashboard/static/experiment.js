@@ -18,6 +18,9 @@
     const error = document.getElementById("exp-error");
     error.hidden = !report.error;
     error.textContent = report.error || "";
+    const verdict = document.getElementById("verdict");
+    verdict.hidden = !report.verdict;
+    verdict.textContent = report.verdict || "";
     document.querySelector("#labels tbody").replaceChildren(...report.labels.map((s) => el("tr", {},
       el("td", {}, el("b", { text: s.label }), report.better === s.label ? el("span", { class: "tag good", text: "better" }) : null),
       cell(`${s.succeeded}/${s.runs}`),
@@ -29,7 +32,7 @@
     document.querySelector("#runs tbody").replaceChildren(...report.rows.map((r) => el("tr", {},
       el("td", { class: "mono", text: r.experiment_id }),
       cell(r.label),
-      el("td", {}, r.finished ? el("span", { class: `pill ${r.outcome === "ok" ? "s-stopped" : "s-failed"}`, text: r.outcome })
+      el("td", {}, r.finished ? el("span", { class: `pill ${r.succeeded ? "s-stopped" : "s-failed"}`, text: r.outcome })
         : r.live ? MG.progressBar(r.live.progress) || MG.pill(r.live.status) : MG.pill(r.status)),
       cell(r.winner),
       cell(r.duration_seconds === null ? null : MG.seconds(r.duration_seconds)),
