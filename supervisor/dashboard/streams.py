@@ -17,11 +17,12 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from .. import lifecycle
 from ..errors import InvalidRequest, SupervisorError
 from ..request import STREAMS
 from . import views, windows
 from .answer import final_answer
-from .hub import Hub
+from .hub import LIVENESS_SECONDS, Hub
 from .routes import error_response, hub_of, known_status, live_report, optional_int
 
 PING_SECONDS = 15
@@ -88,6 +89,7 @@ async def _shell(hub: Hub, shell_id: str, offsets: dict[str, int | None]) -> Asy
             if answer is None:
                 answer = await anyio.to_thread.run_sync(final_answer, status)
             yield _event("details", views.details(status, hub.timelines.get(shell_id, []), answer, hub.clock()))
+            output_looked = -1  # a change of status (its end above all) is a moment to look at the logs too
         more = False
         if hub.output_seq.get(shell_id, 0) > output_looked or output_looked < 0:
             output_looked = hub.seq
@@ -105,7 +107,11 @@ async def _shell(hub: Hub, shell_id: str, offsets: dict[str, int | None]) -> Asy
         if more:
             output_looked = -1  # a capped chunk: send the rest without waiting for another change
             continue
-        seen = await hub.changed(seen)
+        quiet = seen
+        seen = await hub.changed(seen, timeout=LIVENESS_SECONDS)
+        if seen == quiet and not lifecycle.is_ended(hub.status(shell_id) or {}):
+            # inotify misses what a job writes before the watch on its new folder is in place: look anyway.
+            output_looked = -1
 
 
 async def experiments_events(request: Request) -> Response:
