@@ -23,6 +23,7 @@ pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[3]
 DEMO = REPO / "configs" / "demo.yaml"
+DEMO_SOLO = REPO / "configs" / "demo_solo.yaml"
 SCRIPTED = REPO / "tests" / "coordinator" / "agents" / "scripted_agent.py"
 WAIT_MS = 60_000
 
@@ -46,7 +47,7 @@ def test_gallery_of_a_busy_home(page: Any, shoot: Callable[..., None], home: Sup
     work = tmp_path / "work"
     work.mkdir()
     batch = tmp_path / "ab-demo"
-    plan = ab_plan(DEMO, DEMO, ["What is 17 * 23?", "What is 6 * 7?"])
+    plan = ab_plan(DEMO, DEMO_SOLO, ["What is 17 * 23?", "What is 6 * 7?"])
     batch_done = threading.Event()
     runner = threading.Thread(target=lambda: (run_experiments(plan, batch, supervisor=home), batch_done.set()),
                               daemon=True)
