@@ -62,9 +62,10 @@ def test_the_mcp_tool_starts_massgen(home: Supervisor, tmp_path: Path, fake_llm:
     async def host() -> tuple[dict[str, Any], dict[str, Any]]:
         async with Client(params) as client:
             started = await client.call_tool("start_coordination", {
-                "config": str(config), "question": QUESTION, "runner": "massgen"})
+                "config": str(config), "question": QUESTION, "runner": "massgen", "detail": True})
             shell_id = started.structured_content["shell_id"]  # type: ignore[index]
-            waited = await client.call_tool("wait_shell", {"shell_id": shell_id, "timeout": RUN_TIMEOUT})
+            waited = await client.call_tool("wait_shell", {"shell_id": shell_id, "timeout": RUN_TIMEOUT,
+                                                           "detail": True})
             return started.structured_content, waited.structured_content  # type: ignore[return-value]
 
     started, waited = asyncio.run(host())
