@@ -19,7 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import bench_coord_limits
+import bench_dashboard
 import bench_kill
+import bench_massgen
 import bench_memory
 import bench_output
 import bench_queue
@@ -37,6 +39,8 @@ BENCHES: dict[str, Callable[[bool], Result]] = {
     "memory": bench_memory.run,
     "watch": bench_watch.run,
     "coord_limits": bench_coord_limits.run,
+    "dashboard": bench_dashboard.run,
+    "massgen": bench_massgen.run,
 }
 
 

@@ -23,13 +23,15 @@ def start_shell(command: str | list[str], *, cwd: str | os.PathLike[str] | None 
                                     retries=retries, retry_delay=retry_delay, merge_output=merge_output)
 
 
-def start_coordination(config: str | os.PathLike[str], question: str, *, cwd: str | os.PathLike[str] | None = None,
+def start_coordination(config: str | os.PathLike[str], question: str, *, runner: str | list[str] | None = None,
+                       cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None,
                        timeout: float | None = None, queue: bool = False, name: str | None = None,
                        group: str | None = None, after: list[str] | None = None, retries: int = 0,
                        retry_delay: float = 0.0) -> str:
     """Start a coordination run as a shell; see `Supervisor.start_coordination`."""
-    return Supervisor().start_coordination(config, question, cwd=cwd, timeout=timeout, queue=queue, name=name,
-                                           group=group, after=after, retries=retries, retry_delay=retry_delay)
+    return Supervisor().start_coordination(config, question, runner=runner, cwd=cwd, env=env, timeout=timeout,
+                                           queue=queue, name=name, group=group, after=after, retries=retries,
+                                           retry_delay=retry_delay)
 
 
 def get_shell_status(shell_id: str) -> dict[str, Any]:

@@ -6,7 +6,6 @@ import errno
 import fnmatch
 import os
 import secrets
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
@@ -14,8 +13,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from . import admission, bulk, coordination, lifecycle, proc, refs, request, schedule
+from . import admission, bulk, lifecycle, proc, refs, request, schedule
 from . import layout as lay
+from .automation import printed as printed_lines
+from .automation import runners, summary
 from .errors import InvalidRequest, LimitReached, ShellNotFound, StateDirError, SupervisorError
 from .host import Host
 from .models import ShellOutput, ShellStatus, Spec, State, iso, shown_command, shown_text
@@ -42,7 +43,7 @@ def _default_max_concurrent() -> int:
 def _default_stall_seconds() -> float:
     raw = os.environ.get("MGSUP_STALL_SECONDS")
     if not raw:
-        return coordination.DEFAULT_STALL_SECONDS
+        return summary.DEFAULT_STALL_SECONDS
     try:
         value = request.seconds("MGSUP_STALL_SECONDS", float(raw))
     except (ValueError, InvalidRequest):
@@ -112,20 +113,27 @@ class Supervisor:
         opts = request.options(group=group, after=after, retries=retries, retry_delay=retry_delay,
                                merge_output=merge_output)
         return self._start(lambda _: command, cwd=cwd, env=env, inherit_env=inherit_env, name=name,
-                           timeout=timeout, queue=queue, isolate=isolate, options=opts)
+                           timeout=timeout, queue=queue, isolate=isolate, runner=None, options=opts)
 
     def start_coordination(self, config: str | os.PathLike[str], question: str, *,
-                           cwd: str | os.PathLike[str] | None = None, timeout: float | None = None,
-                           queue: bool = False, name: str | None = None, group: str | None = None,
-                           after: list[str] | None = None, retries: int = 0, retry_delay: float = 0.0) -> str:
-        """Start a coordination run: `mgcoord --automation --config CONFIG --instance-id SUFFIX QUESTION`.
+                           runner: str | list[str] | None = None, cwd: str | os.PathLike[str] | None = None,
+                           env: dict[str, str] | None = None, timeout: float | None = None, queue: bool = False,
+                           name: str | None = None, group: str | None = None, after: list[str] | None = None,
+                           retries: int = 0, retry_delay: float = 0.0) -> str:
+        """Start a coordination run: `RUNNER --automation --config CONFIG [--instance-id SUFFIX] QUESTION`.
 
-        The instance id is the shell id's 8 hex characters, so parallel runs of one config never
-        share a workspace. The run works in `cwd` (default: the current directory), and a relative
-        `config` is read from there. The run's `log_dir`, `status_file` and `coordination` summary appear in
-        its status as soon as it has printed them. `group`, `after` and the retries as in `start_shell`.
+        `runner` is "mgcoord" (the default, unless `$MGSUP_RUNNER` says otherwise), "massgen" (the
+        real MassGen CLI on the job's PATH) or an explicit command (a program path, or an argv
+        list) that follows the automation contract. mgcoord gets the shell id's 8 hex characters
+        as its instance id, so parallel runs of one config never share a workspace. The run
+        works in `cwd` (default: the current directory), and a relative `config` is read from
+        there; `env` is laid over the caller's environment. The run's `log_dir`, `status_file`
+        and `coordination` summary appear in its status as soon as it has printed them.
+        `group`, `after` and the retries as in `start_shell`.
 
         >>> sid = Supervisor().start_coordination("configs/demo.yaml", "What is 17 * 23?")
+        >>> sid = Supervisor().start_coordination("massgen.yaml", "What is 17 * 23?", runner="massgen",
+        ...                                       env={"OPENAI_API_KEY": key})
         """
         if not isinstance(question, str) or not question.strip():
             raise InvalidRequest("question is empty: give the question the agents should answer")
@@ -139,10 +147,14 @@ class Supervisor:
             found = False
         if not found:
             raise InvalidRequest(f"config file not found: {request.quoted_path(str(config_path))}")
+        search = (env or {}).get("PATH") if isinstance(env, dict) else None
+        chosen = runners.resolve(runner, path=search if isinstance(search, str) else os.environ.get("PATH"),
+                                 cwd=base)
         opts = replace(request.options(group=group, after=after, retries=retries, retry_delay=retry_delay),
                        config=str(config_path), question=question)
-        return self._start(_coordination_command(str(config_path), question), cwd=base, env=None,
-                           inherit_env=True, name=name, timeout=timeout, queue=queue, isolate=False, options=opts)
+        return self._start(_coordination_command(chosen, str(config_path), question), cwd=base, env=env,
+                           inherit_env=True, name=name, timeout=timeout, queue=queue, isolate=False,
+                           runner=chosen.kind, options=opts)
 
     def restart(self, shell_id: str, *, env: dict[str, str] | None = None, queue: bool = False) -> str:
         """Run what `shell_id` ran again, as a new shell, and return the new id.
@@ -176,20 +188,18 @@ class Supervisor:
         opts = request.Options(group=spec.group, after=after, retries=spec.retries, retry_delay=spec.retry_delay,
                                merge_output=spec.merge_output, restarted_from=old, config=spec.config,
                                question=spec.question)
-        command: Callable[[str], str | list[str]] = (
-            _coordination_command(spec.config, spec.question) if spec.config and spec.question
-            else lambda _: spec.command)
+        command = _same_command(spec)
         # What the start would refuse is refused before the old shell is killed.
         request.start_request(command(old), cwd=cwd, env=job_env, inherit_env=spec.inherit_env, name=spec.name,
                               timeout=spec.timeout, isolate=spec.isolate)
         if self._status(old).status in lifecycle.LIVE:
             self.kill_shell(old)
         return self._start(command, cwd=cwd, env=job_env or None, inherit_env=spec.inherit_env, name=spec.name,
-                           timeout=spec.timeout, queue=queue, isolate=spec.isolate, options=opts)
+                           timeout=spec.timeout, queue=queue, isolate=spec.isolate, runner=spec.runner, options=opts)
 
     def _start(self, command_for: Callable[[str], str | list[str]], *, cwd: str | os.PathLike[str] | None,
                env: dict[str, str] | None, inherit_env: bool, name: str | None, timeout: float | None,
-               queue: bool, isolate: bool, options: request.Options) -> str:
+               queue: bool, isolate: bool, runner: str | None, options: request.Options) -> str:
         queue = request.flag("queue", queue)
         shell_id = self._new_id()
         command = command_for(shell_id)
@@ -203,9 +213,10 @@ class Supervisor:
             made = _make_workspace(workdir)
         spec = Spec(shell_id=shell_id, name=req.name, command=req.command, argv=req.argv, cwd=str(workdir),
                     env_names=req.env_names, inherit_env=inherit_env, timeout=req.timeout, isolate=isolate,
-                    max_concurrent=self.max_concurrent, created=self.clock(), group=options.group, after=after,
-                    retries=options.retries, retry_delay=options.retry_delay, merge_output=options.merge_output,
-                    restarted_from=options.restarted_from, config=options.config, question=options.question)
+                    max_concurrent=self.max_concurrent, created=self.clock(), runner=runner, group=options.group,
+                    after=after, retries=options.retries, retry_delay=options.retry_delay,
+                    merge_output=options.merge_output, restarted_from=options.restarted_from, config=options.config,
+                    question=options.question)
         try:
             result = self._admit(spec, req.env, queue=queue)
         except BaseException:
@@ -294,6 +305,7 @@ class Supervisor:
         except ShellNotFound:
             return f"{shell_id} (removed)"
         return f"{shell_id} ({', '.join(filter(None, (status.name, status.status)))})"
+
     # Reads are side-effect free: a shell whose monitor vanished reads `lost`, but nothing is
     # written, signalled or started until a settling call (kill, wait, watch, clean, settle, a start).
 
@@ -345,28 +357,33 @@ class Supervisor:
         if state.start_time is not None:
             duration = round((state.end_time if state.end_time is not None else now) - state.start_time, 3)
         stdout = self.layout.file(shell_id, lay.STDOUT)
+        stderr = self.layout.file(shell_id, lay.STDERR)
         # A lost shell's leftovers may still be writing while they are stopped: only a recorded end is final.
         final = status in ("stopped", "failed", "killed") and damage is None
         log_dir = status_file = None
-        coordination_summary = None
+        coordination = None
         if damage is None:
-            printed = coordination.printed(stdout, ended=final,
-                                           record=self.layout.file(shell_id, lay.PRINTED) if final else None)
             assert spec is not None
+            printed = printed_lines.printed(stdout, ended=final, cwd=spec.cwd, stderr_path=stderr,
+                                            coordination=spec.runner is not None,
+                                            record=self.layout.file(shell_id, lay.PRINTED) if final else None)
             log_dir, status_file = spec.log_dir or printed.log_dir, spec.status_file or printed.status_file
-            coordination_summary = coordination.summarize(status_file, running=status == "running",
-                                                          stall_seconds=self.stall_seconds, now=now, outcome=printed)
+            if status_file:
+                status_file = summary.current_status_file(status_file)
+            coordination = summary.summarize(status_file, shell_status=status, timed_out=state.timed_out,
+                                             printed=printed, coordination_run=spec.runner is not None,
+                                             stall_seconds=self.stall_seconds, now=now, activity=(stdout, stderr))
         return ShellStatus(
             shell_id=shell_id, name=spec.name if spec else None, status=status, exit_code=state.exit_code,
             signal=state.signal, timed_out=state.timed_out, pid=state.pid,
             command=shown_command(spec.command) if spec else "", cwd=shown_text(spec.cwd) if spec else "",
             created_at=iso(spec.created) if spec else None, start_time=iso(state.start_time),
             end_time=iso(state.end_time), duration_seconds=duration, stdout_path=stdout,
-            stderr_path=self.layout.file(shell_id, lay.STDERR), log_dir=log_dir, status_file=status_file,
-            coordination=coordination_summary, message=damage or state.message or self._waiting(spec, status),
-            resource_usage=state.rusage, group=spec.group if spec else None, after=spec.after if spec else [],
-            attempt=state.attempt, retries=spec.retries if spec else 0,
-            restarted_from=spec.restarted_from if spec else None, question=spec.question if spec else None,
+            stderr_path=stderr, log_dir=log_dir, status_file=status_file, coordination=coordination,
+            message=damage or state.message or self._waiting(spec, status), resource_usage=state.rusage,
+            group=spec.group if spec else None, after=spec.after if spec else [], attempt=state.attempt,
+            retries=spec.retries if spec else 0, restarted_from=spec.restarted_from if spec else None,
+            question=spec.question if spec else None,
         )
 
     def _waiting(self, spec: Spec | None, status: str) -> str | None:
@@ -415,15 +432,16 @@ class Supervisor:
 
         `max_bytes` caps each stream; `stdout_next_offset` / `stderr_next_offset` tell where to
         continue, `*_truncated` whether text was left out, `*_remaining_bytes` how much of the log
-        follows the window. A window always makes progress: when `max_bytes` is smaller than the
-        character at `offset`, that one whole character is returned. `stream="stdout"` or
+        follows the window. A window of at least one byte always makes progress: when `max_bytes`
+        is smaller than the character at `offset`, that one whole character is returned
+        (`max_bytes=0` returns no text, only where the logs end). `stream="stdout"` or
         `"stderr"` reads only that one (the other's keys are None). Invalid UTF-8 is replaced.
 
         >>> out = Supervisor().get_shell_output(sid, tail_lines=20)
         """
         tail_lines = request.count("tail_lines", tail_lines)
         offset = request.count("offset", offset)
-        max_bytes = request.count("max_bytes", max_bytes, minimum=1)
+        max_bytes = request.count("max_bytes", max_bytes)
         streams = request.streams(stream)
         shell_id = self.resolve(shell_id)
         status = self._status(shell_id)
@@ -712,13 +730,17 @@ def _remove_folders(folders: list[Path]) -> None:
             pass
 
 
-def _coordination_command(config: str, question: str) -> Callable[[str], list[str]]:
-    """The command of a coordination run, given its shell id (its 8 hex characters are the instance id)."""
-    program = _mgcoord_argv()
-    return lambda shell_id: [*program, "--automation", "--config", config, "--instance-id", shell_id[6:], question]
+
+def _same_command(spec: Spec) -> Callable[[str], str | list[str]]:
+    """The command of a restart of `spec`: the same, but a coordination run gets the new shell's instance id."""
+    command = spec.command
+    if spec.config and spec.question and spec.runner and isinstance(command, list) and "--automation" in command:
+        # The runner's program is what its command line has before the automation options.
+        runner = runners.ResolvedRunner(spec.runner, command[:command.index("--automation")])
+        return _coordination_command(runner, spec.config, spec.question)
+    return lambda _: command
 
 
-def _mgcoord_argv() -> list[str]:
-    """How to run mgcoord: the console script next to this Python, else the module."""
-    script = Path(sys.executable).with_name("mgcoord")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "coordinator"]
+def _coordination_command(runner: runners.ResolvedRunner, config: str, question: str) -> Callable[[str], list[str]]:
+    """The command of a coordination run, given its shell id (its 8 hex characters are mgcoord's instance id)."""
+    return lambda shell_id: runner.argv(config, question, shell_id[6:])

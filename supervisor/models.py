@@ -43,6 +43,8 @@ class Spec(BaseModel):
     created: Timestamp
     log_dir: str | None = None
     status_file: str | None = None
+    # The kind of runner of a coordination run (mgcoord, massgen, command); None for a plain shell.
+    runner: str | None = None
     # Scheduling: the group whose limit applies, the shells to start after, re-runs on failure.
     group: str | None = None
     after: list[str] = []

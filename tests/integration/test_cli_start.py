@@ -94,7 +94,8 @@ def test_wait_timeout_exits_124_and_leaves_the_shell_running(mgsup: Mgsup) -> No
     (["--name", "bad name!", "--", "true"], "invalid name"),
     (["--", "no-such-program-xyz", "arg"], "command not found"),
     (["--config", "missing.yaml", "What?"], "config file not found"),
-    (["--config", "x.yaml", "--env", "A=B", "What?"], "--env, --isolate and --merge-output do not apply"),
+    (["--config", "x.yaml", "--isolate", "What?"], "--isolate and --merge-output do not apply"),
+    (["--config", "x.yaml", "--merge-output", "What?"], "--isolate and --merge-output do not apply"),
     (["--config", "x.yaml", "one", "two"], "one quoted argument"),
 ])
 def test_bad_input_is_one_line_exit_2_and_creates_nothing(mgsup: Mgsup, args: list[str], message: str) -> None:
