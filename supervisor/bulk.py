@@ -1,4 +1,5 @@
-"""Acting on many shells at once: the kill policy (`kill_many`), what `clean` removes, the groups' counts.
+"""Acting on many shells at once: which a listing selects, the kill policy (`kill_many`), what `clean`
+removes, the groups' counts.
 
 The order matters and lives here, once, for the CLI, the agent tools and the dashboard: queued
 shells are taken out of the queue first (killing a running one first would hand its slot to
@@ -7,6 +8,7 @@ one of them), then the others are killed in parallel, each with its whole tree.
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -35,6 +37,12 @@ class KillResult(TypedDict):
     status: str
     signal: str | None
     message: str | None
+
+
+def selected(shell: dict[str, Any], *, status: str | None, group: str | None, name: str | None) -> bool:
+    """Whether a status dict is one of those a listing asks for: its status, its group, its name or name pattern."""
+    return ((status is None or shell["status"] == status) and (group is None or shell.get("group") == group)
+            and (name is None or (shell["name"] is not None and fnmatch.fnmatchcase(shell["name"], name))))
 
 
 def kill_many(sup: Supervisor, targets: Iterable[str] | Literal["all"], sig: str | int,

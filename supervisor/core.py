@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import fnmatch
 import os
 import secrets
 import time
@@ -418,8 +417,8 @@ class Supervisor:
                 shell = self._status(shell_id)
             except ShellNotFound:
                 continue  # removed since the listing
-            if ((status is None or shell.status == status) and (group is None or shell.group == group)
-                    and (name is None or (shell.name is not None and fnmatch.fnmatchcase(shell.name, name)))):
+            if bulk.selected(shell.model_dump(include={"status", "group", "name"}), status=status, group=group,
+                             name=name):
                 shells.append(shell)
         # By the instant, not the text: times carry their UTC offset, which changes with daylight saving.
         shells.sort(key=lambda s: (datetime.fromisoformat(s.created_at).timestamp() if s.created_at else 0.0,

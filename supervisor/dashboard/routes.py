@@ -170,13 +170,30 @@ async def kill_action(request: Request) -> Response:
     shell_id = request.path_params["shell_id"]
     try:
         body = await _json_body(request)
-        kill = partial(hub.sup.kill_shell, shell_id, signal=body.get("signal", "SIGTERM"),
+        kill = partial(hub.sup.kill_many, [shell_id], signal=body.get("signal", "SIGTERM"),
                        grace=body.get("grace", 5.0))
-        result = await anyio.to_thread.run_sync(kill)
+        [result] = await anyio.to_thread.run_sync(kill)
     except SupervisorError as exc:
         return error_response(exc)
     await hub.refresh([shell_id])
     return JSONResponse(result)
+
+
+async def restart_action(request: Request) -> Response:
+    """Run a shell's command again as a new shell (a live one is killed first); answers `{"shell_id": new id}`.
+
+    The new shell runs in the dashboard's environment: variables the original start set are taken
+    from there, and a restart that needs one it does not have is refused (400) with their names.
+    """
+    hub = hub_of(request)
+    shell_id = request.path_params["shell_id"]
+    try:
+        await _json_body(request)
+        new_id = await anyio.to_thread.run_sync(hub.sup.restart, shell_id)
+    except SupervisorError as exc:
+        return error_response(exc)
+    await hub.refresh([shell_id, new_id])
+    return JSONResponse({"shell_id": new_id, "restarted_from": shell_id})
 
 
 async def clean_action(request: Request) -> Response:

@@ -14,7 +14,6 @@ Results are compact for a model's budget unless a call asks for `detail` (see `v
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import os
 import re
@@ -26,6 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from .. import bulk
 from ..core import Supervisor
 from ..errors import AmbiguousReference, InvalidRequest, LimitReached, ShellNotFound, StateDirError, SupervisorError
 from .schemas import (
@@ -115,23 +115,19 @@ def _get_shell_output(sup: Supervisor, a: GetShellOutputArgs) -> dict[str, Any]:
 
 
 def _kill_shell(sup: Supervisor, a: KillShellArgs) -> dict[str, Any]:
-    result = sup.kill_shell(a.shell_id, signal=a.signal, grace=a.grace)
-    return result if a.detail else compact(result)
+    [result] = sup.kill_many([a.shell_id], signal=a.signal, grace=a.grace)
+    return dict(result) if a.detail else compact(dict(result))
 
 
 def _list_shells(sup: Supervisor, a: ListShellsArgs) -> dict[str, Any]:
-    every = sup.list_shells()
-    matching = [s for s in reversed(every) if a.status in (None, s["status"]) and _named(s["name"], a.name)]
+    every = sup.list_shells(newest_first=True)
+    matching = [s for s in every if bulk.selected(s, status=a.status, group=None, name=a.name)]
     page = matching[a.offset:a.offset + a.limit]
     result = {"shells": [shell_view(s, detail=a.detail) for s in page], "total": len(matching),
               "running": sum(s["status"] == "running" for s in every),
               "queued": sum(s["status"] == "queued" for s in every), "max_concurrent": sup.max_concurrent}
     hint = _next_page(a, shown=len(page), total=len(matching))
     return result | {"hint": hint} if hint or a.detail else result
-
-
-def _named(name: str | None, pattern: str | None) -> bool:
-    return pattern is None or (name is not None and fnmatch.fnmatchcase(name, pattern))
 
 
 def _next_page(a: ListShellsArgs, *, shown: int, total: int) -> str | None:

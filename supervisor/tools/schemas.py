@@ -133,6 +133,8 @@ class ShellView(Result):
 
 class KillView(Result):
     shell_id: str
+    outcome: Literal["dequeued", "killed", "already_ended"] = Field(
+        description="dequeued: it was queued and never ran; killed: this call ended it; already_ended: it had ended.")
     status: Status
     signal: str | None = Field(None, description="The signal sent; absent or null when nothing had to be killed.")
     message: str | None = None

@@ -105,7 +105,7 @@ def test_unknown_tool_is_reported_by_validate_and_starts_nothing(run_dir: Path, 
     assert [e["location"] for e in errors] == ["agents[0].backend.supervisor_tools[1]"]
     assert "unknown supervisor tool 'rm_rf'" in errors[0]["message"]
     run = run_mgcoord("--automation", "--config", str(config), "q?", cwd=run_dir, env=env)
-    assert run.returncode == 1 and "rm_rf" in run.stderr
+    assert run.returncode == 1 and "rm_rf" in run.stdout
     assert "LOG_DIR" not in run.stdout
     assert sorted(p.name for p in run_dir.iterdir()) == ["config.yaml"]
     assert not home.exists()

@@ -8,7 +8,8 @@ one file run in order, like a reader following it, in one temporary working dire
 repository's `configs/` and `scripts/` beside them) and one temporary state directory; whatever
 they leave running is killed afterwards, and the reaper checks that nothing of it survives.
 
-Mark every block that can run here: no API key, no network, nothing outside the repository.
+Every shell and Python block is marked: runnable, or `<!-- not runnable: why -->` (an API key, a
+network, a server that runs until stopped, a fragment). Mark every block that can run here.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from supervisor import Supervisor
 REPO = Path(__file__).resolve().parents[2]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 MARK = "<!-- runnable -->"
+NOT_RUNNABLE = "<!-- not runnable:"
 SHELLS = ("sh", "bash", "shell")
 RUNS = (*SHELLS, "console", "python")
 BLOCK_SECONDS = 120
@@ -46,8 +48,8 @@ class Block:
         return f"{self.path.relative_to(REPO)}:{self.line}"
 
 
-def blocks(path: Path) -> list[Block]:
-    """The fenced blocks of `path` marked runnable, with the line each starts on."""
+def blocks(path: Path, *, marked: str = MARK) -> list[Block]:
+    """The fenced blocks of `path` whose preceding line starts with `marked` ("" for every block)."""
     found = []
     lines = path.read_text().splitlines()
     previous = ""
@@ -65,7 +67,7 @@ def blocks(path: Path) -> list[Block]:
             body.append(lines[number][indent:])
             number += 1
         number += 1
-        if previous == MARK:
+        if previous.startswith(marked):
             found.append(Block(path, start, opening["lang"], "\n".join(body) + "\n"))
         previous = "```"
     return found
@@ -190,8 +192,10 @@ def test_the_marker_is_read_as_documented(tmp_path: Path) -> None:
     assert found[1].code == 'print("indented")\n'
 
 
-def test_every_page_has_its_examples_marked() -> None:
-    """Pages with shell or Python examples mark at least one to run (the others need a key or a network)."""
-    unmarked = [path.name for path in DOCS
-                if any(f"```{lang}" in path.read_text() for lang in RUNS) and not blocks(path)]
-    assert unmarked == [], f"no runnable block in {unmarked}"
+def test_every_example_is_marked() -> None:
+    """Each shell or Python block says whether it runs here, and why not when it does not."""
+    unmarked = []
+    for path in DOCS:
+        classified = {b.line for b in blocks(path)} | {b.line for b in blocks(path, marked=NOT_RUNNABLE)}
+        unmarked += [b.where() for b in blocks(path, marked="") if b.lang in RUNS and b.line not in classified]
+    assert unmarked == [], f"mark these blocks {MARK} or {NOT_RUNNABLE} why -->: {unmarked}"

@@ -41,7 +41,7 @@ def test_limit_and_queue_through_the_tools(home: Supervisor, monkeypatch: pytest
     # Removing a queued shell through the tool.
     call("start_shell", command="sleep 60")
     waiting = call("start_shell", command="sleep 60", queue=True)["shell_id"]
-    assert call("kill_shell", shell_id=waiting) == {"shell_id": waiting, "status": "killed",
+    assert call("kill_shell", shell_id=waiting) == {"shell_id": waiting, "outcome": "dequeued", "status": "killed",
                                                     "message": "Removed from queue"}
 
 

@@ -39,8 +39,8 @@ def test_recorded_chat_session(home: Supervisor) -> None:
     assert results["get_shell_status"]["exit_code"] == 0
     assert [s["name"] for s in results["list_shells"]["shells"]] == ["recorded"]
     # null stood for the defaults: SIGTERM and 5 s grace; the job had already ended.
-    assert results["kill_shell"] == {"shell_id": results["start_shell"]["shell_id"], "status": "stopped",
-                                     "message": "Process already terminated"}
+    assert results["kill_shell"] == {"shell_id": results["start_shell"]["shell_id"], "outcome": "already_ended",
+                                     "status": "stopped", "message": "Process already terminated"}
     shell = home.list_shells()[0]
     assert shell["command"] == "printf 'recorded run\\n'; sleep 0.2"
 

@@ -83,9 +83,9 @@ def test_start_read_wait_kill(with_client: Callable[..., Any], home: Supervisor,
         sleeper = (await ok(client, "start_shell", {"command": "sleep 60"}))["shell_id"]
         assert (await ok(client, "get_shell_status", {"shell_id": sleeper}))["status"] == "running"
         killed = await ok(client, "kill_shell", {"shell_id": sleeper, "grace": 1})
-        assert killed == {"shell_id": sleeper, "status": "killed", "signal": "SIGTERM"}
+        assert killed == {"shell_id": sleeper, "outcome": "killed", "status": "killed", "signal": "SIGTERM"}
         again = await ok(client, "kill_shell", {"shell_id": sleeper, "detail": True})
-        assert again == {"shell_id": sleeper, "status": "killed", "signal": None,
+        assert again == {"shell_id": sleeper, "outcome": "already_ended", "status": "killed", "signal": None,
                          "message": "Process already terminated"}
         listed = await ok(client, "list_shells", {})
         assert [s["shell_id"] for s in listed["shells"]] == [sleeper, shell_id]

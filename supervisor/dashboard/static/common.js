@@ -63,7 +63,9 @@ const MG = (() => {
   }
 
   function duration(row) {
-    if (row.status === "running" && row.start) return seconds(Math.max(0, now() - row.start));
+    if ((row.status === "running" || row.status === "paused") && row.start) {
+      return seconds(Math.max(0, now() - row.start));
+    }
     return seconds(row.duration);
   }
 
@@ -196,8 +198,22 @@ const MG = (() => {
     });
   }
 
+  // Restarting runs the same command as a new shell; its page is opened once it exists.
+  async function restartDialog(shellId, name, live) {
+    let started = null;
+    const confirmed = await confirmDialog({
+      title: `Restart ${name ? `${name} (${shellId})` : shellId}?`,
+      text: (live ? "It is killed first (its whole process tree), then its " : "Its ") +
+        "command runs again as a new shell, in the same directory, with the dashboard's environment.",
+      ok: "Restart",
+      action: async () => { started = await post(`/api/shells/${encodeURIComponent(shellId)}/restart`); },
+    });
+    if (confirmed && started) window.location.assign(`/shells/${encodeURIComponent(started.shell_id)}`);
+    return confirmed;
+  }
+
   return {
     el, now, syncClock, seconds, bytes, clock, age, duration, pill, phaseName, progressBar, exitText,
-    post, getJSON, live, confirmDialog, killDialog,
+    post, getJSON, live, confirmDialog, killDialog, restartDialog,
   };
 })();

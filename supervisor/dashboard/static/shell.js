@@ -10,7 +10,8 @@
   const MAX_CHARS = 2_000_000; // beyond this the view starts again from the last window
   const KNOWN = new Set(["shell_id", "name", "status", "exit_code", "signal", "timed_out", "pid", "command", "cwd",
     "created_at", "start_time", "end_time", "duration_seconds", "stdout_path", "stderr_path", "log_dir",
-    "status_file", "coordination", "message", "resource_usage"]);
+    "status_file", "coordination", "message", "resource_usage", "attempt", "retries", "after"]);
+  const LIVE = new Set(["queued", "running", "paused"]);
   const FINAL = new Set(["completed", "timeout", "error", "interrupted"]);
   const streams = {
     stdout: { pre: document.getElementById("out-stdout"), start: 0, end: null, size: 0 },
@@ -36,7 +37,8 @@
     const message = document.getElementById("message");
     message.hidden = !status.message;
     message.textContent = status.message || "";
-    document.getElementById("kill").hidden = !(status.status === "running" || status.status === "queued");
+    document.getElementById("kill").hidden = !LIVE.has(status.status);
+    document.getElementById("restart").hidden = false;
     const facts = [
       ["PID", status.pid ?? "–"],
       ["Exit", MG.exitText(row) + (status.timed_out ? " · timed out" : "")],
@@ -46,6 +48,8 @@
       ["Duration", MG.duration(row), "duration"],
       ["Working directory", status.cwd, null, true],
     ];
+    if (status.retries) facts.push(["Attempt", `${status.attempt} of ${status.retries + 1}`]);
+    if (status.after && status.after.length) facts.push(["Starts after", status.after.join(", "), null, true]);
     if (status.log_dir) facts.push(["Log directory", status.log_dir, null, true]);
     if (status.status_file) facts.push(["status.json", status.status_file, null, true]);
     const usage = status.resource_usage;
@@ -248,9 +252,11 @@
   });
   earlier.addEventListener("click", loadEarlier);
   document.getElementById("kill").addEventListener("click", () => MG.killDialog(shellId, last && last.status.name));
+  document.getElementById("restart").addEventListener("click", () => MG.restartDialog(
+    shellId, last && last.status.name, Boolean(last && LIVE.has(last.status.status))));
 
   setInterval(() => {
-    if (last && last.status.status === "running") {
+    if (last && (last.status.status === "running" || last.status.status === "paused")) {
       const cell = document.getElementById("fact-duration");
       if (cell) cell.textContent = MG.duration(last.row);
     }
@@ -267,6 +273,7 @@
       gone: () => {
         source.close();
         document.getElementById("kill").hidden = true;
+        document.getElementById("restart").hidden = true;
         document.getElementById("message").hidden = false;
         document.getElementById("message").textContent = "This shell's record was removed (cleaned).";
       },

@@ -81,7 +81,7 @@
     tr.className = `s-${row.status}`;
     tr.dataset.status = row.status;
     const link = el("a", { href: `/shells/${row.id}`, class: "mono", text: row.id });
-    const active = row.status === "running" || row.status === "queued";
+    const active = ["running", "queued", "paused"].includes(row.status);
     const kill = active
       ? el("button", { type: "button", class: "icon danger", title: "Kill…", "aria-label": `kill ${row.id}`,
         onclick: () => MG.killDialog(row.id, row.name), text: "■" })
@@ -132,7 +132,7 @@
     MG.confirmDialog({
       title: "Clean ended shells?",
       text: `This removes the records and logs of ${count} ended shell${count === 1 ? "" : "s"} ` +
-        "(stopped, failed, killed, lost). Running and queued shells stay.",
+        "(stopped, failed, killed, lost). Running, paused and queued shells stay.",
       ok: "Clean",
       action: () => MG.post("/api/clean"),
     });
@@ -142,7 +142,9 @@
   setInterval(() => {
     for (const { tr, row } of rows.values()) {
       tr.querySelector(".c-age").textContent = MG.age(row);
-      if (row.status === "running") tr.querySelector(".c-duration").textContent = MG.duration(row);
+      if (row.status === "running" || row.status === "paused") {
+        tr.querySelector(".c-duration").textContent = MG.duration(row);
+      }
     }
   }, 1000);
 

@@ -135,6 +135,24 @@ def test_the_kill_button_kills_the_whole_tree(page: Any, shoot: Callable[..., No
     assert home.get_shell_status(shell_id)["status"] == "killed"
 
 
+def test_the_restart_button_asks_then_opens_the_new_shell(page: Any, shoot: Callable[..., None], home: Supervisor,
+                                                         served: Any) -> None:
+    old = home.start_shell("echo restarted; sleep 300", name="svc")
+    page.goto(f"{served.base}shells/{old}")
+    page.locator("#restart").click()
+    page.locator("#confirm").wait_for(state="visible")
+    assert "killed first" in page.locator("#confirm-text").text_content()
+    shoot(page, "restart-confirmation")
+    page.locator("#confirm-ok").click()
+    page.wait_for_url(lambda url: "/shells/shell_" in url and old not in url, timeout=WAIT_MS)
+    new = page.url.rsplit("/", 1)[1]
+    assert home.get_shell_status(new)["restarted_from"] == old
+    assert home.get_shell_status(old)["status"] == "killed"
+    page.wait_for_function("() => document.querySelector('#out-stdout').textContent.includes('restarted')",
+                           timeout=WAIT_MS)
+    home.kill_shell(new)
+
+
 def test_cancelling_the_confirmation_kills_nothing(page: Any, home: Supervisor) -> None:
     shell_id = home.start_shell("sleep 300")
     row(page, shell_id).locator("button").click()

@@ -27,7 +27,7 @@ GET_ROUTES = ["/", "/shells/shell_00000000", "/experiments", "/experiments/00000
               "/api/shells/shell_00000000/output", "/api/experiments", "/api/experiments/000000000000",
               "/events/shells", "/events/shells/shell_00000000", "/events/experiments",
               "/events/experiments/000000000000", "/static/dashboard.css", "/static/nothing.js"]
-POST_ROUTES = ["/api/shells/shell_00000000/kill", "/api/clean"]
+POST_ROUTES = ["/api/shells/shell_00000000/kill", "/api/shells/shell_00000000/restart", "/api/clean"]
 SECRET = "s3cret-value-never-shown"
 
 
@@ -314,7 +314,8 @@ def test_kill_stops_the_whole_tree(dash: Any, wait_for: Callable[..., Any]) -> N
     processes = tree_of(shell_id)
     response = dash.post(f"/api/shells/{shell_id}/kill", {"grace": 1})
     assert response.status_code == 200
-    assert response.json() == {"shell_id": shell_id, "status": "killed", "signal": "SIGTERM"}
+    assert response.json() == {"shell_id": shell_id, "outcome": "killed", "status": "killed", "signal": "SIGTERM",
+                               "message": None}
     assert [p.pid for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
     assert dash.client.get(f"/api/shells/{shell_id}").json()["status"]["status"] == "killed"
 
@@ -347,6 +348,39 @@ def test_kill_of_an_ended_shell_says_so(dash: Any) -> None:
     dash.sup.wait_shell(shell_id, timeout=30)
     result = dash.post(f"/api/shells/{shell_id}/kill").json()
     assert result["status"] == "stopped" and result["message"] == "Process already terminated"
+    assert result["outcome"] == "already_ended"
+
+
+def test_kill_of_a_queued_shell_takes_it_out_of_the_queue(dash: Any) -> None:
+    home = dash.sup.home
+    busy = Supervisor(home, max_concurrent=1).start_shell("sleep 30")
+    waiting = Supervisor(home, max_concurrent=1).start_shell("true", queue=True)
+    result = dash.post(f"/api/shells/{waiting}/kill").json()
+    assert (result["outcome"], result["status"]) == ("dequeued", "killed")
+    dash.sup.kill_shell(busy)
+
+
+def test_restart_runs_the_command_again_as_a_new_shell(dash: Any, wait_for: Callable[..., Any]) -> None:
+    old = dash.sup.start_shell("echo again; sleep 30", name="again")
+    response = dash.post(f"/api/shells/{old}/restart")
+    assert response.status_code == 200
+    new = response.json()["shell_id"]
+    assert response.json() == {"shell_id": new, "restarted_from": old} and new != old
+    assert dash.sup.get_shell_status(old)["status"] == "killed", "a live shell is killed first"
+    assert dash.sup.get_shell_status(new)["restarted_from"] == old
+    wait_for(lambda: dash.client.get(f"/api/shells/{new}").status_code == 200, what="the new shell in the hub")
+    dash.sup.kill_shell(new)
+
+
+def test_a_restart_that_needs_an_environment_value_is_400_and_kills_nothing(dash: Any,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MGSUP_DASH_TOKEN", raising=False)
+    old = dash.sup.start_shell("sleep 30", env={"MGSUP_DASH_TOKEN": "x"})
+    response = dash.post(f"/api/shells/{old}/restart")
+    assert response.status_code == 400 and "MGSUP_DASH_TOKEN" in response.json()["error"]
+    assert dash.sup.get_shell_status(old)["status"] == "running"
+    assert len(dash.sup.list_shells()) == 1
+    assert dash.post("/api/shells/shell_00000000/restart").status_code == 404
 
 
 def test_clean_removes_ended_shells_only(dash: Any, wait_for: Callable[..., Any]) -> None:
