@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from supervisor import Supervisor  # noqa: E402 - after making the checkout importable
+from supervisor import Supervisor, lifecycle  # noqa: E402 - after making the checkout importable
 
 # -- numbers ---------------------------------------------------------------------------------------
 
@@ -174,7 +174,7 @@ def temp_home(max_concurrent: int = 10) -> Iterator[Supervisor]:
     finally:
         sup = Supervisor(home, max_concurrent=max_concurrent)
         for shell in sup.list_shells():
-            if shell["status"] in ("queued", "running"):
+            if shell["status"] in lifecycle.LIVE:
                 sup.kill_shell(shell["shell_id"], grace=1.0)
         ids = {d.name for d in (home / "shells").iterdir()} if (home / "shells").is_dir() else set()
         kill_all(tagged(ids))

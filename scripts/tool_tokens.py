@@ -40,7 +40,7 @@ if str(REPO) not in sys.path:
 from mcp import Client  # noqa: E402 - after making the checkout importable
 from mcp.client.stdio import StdioServerParameters  # noqa: E402
 
-from supervisor import Supervisor  # noqa: E402
+from supervisor import Supervisor, lifecycle  # noqa: E402
 
 DOC = REPO / "docs" / "tools.md"
 BEGIN, END = "<!-- tool-tokens:begin -->", "<!-- tool-tokens:end -->"
@@ -130,7 +130,7 @@ def measure(source: Path | None, ended: int) -> list[tuple[str, str]]:
             return asyncio.run(session(source, home, cwd, ended))
         finally:
             for shell in sup.list_shells():
-                if shell["status"] in ("queued", "running"):
+                if shell["status"] in lifecycle.LIVE:
                     sup.kill_shell(shell["shell_id"], grace=1)
 
 

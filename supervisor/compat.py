@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from . import lifecycle
 from .core import Supervisor
 from .errors import ShellNotFound
 
@@ -149,7 +150,7 @@ class BackgroundShellManager:
         """Kill every shell this manager started that still runs (called at exit, as MassGen's is)."""
         for shell_id in self._started():
             try:
-                if self.get_status(shell_id)["status"] in ("queued", "running"):
+                if self.get_status(shell_id)["status"] in lifecycle.LIVE:
                     self.kill_shell(shell_id)
             except Exception:
                 log.exception("could not clean up %s", shell_id)

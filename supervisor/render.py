@@ -280,7 +280,7 @@ _AT_THE_END = ("outcome", "final_answer_preview")
 def outcome(status: StatusDict) -> list[tuple[str, str, str]]:
     """(key, label, value) of each part of a run's outcome it has; the outcome and answer once the shell has ended."""
     coordination = status.get("coordination") or {}
-    ended = status.get("status") not in ("queued", "running")
+    ended = status.get("status") in ("stopped", "failed", "killed", "lost")
     return [(key, label, visible(str(coordination[key]))) for key, label in OUTCOME
             if coordination.get(key) and (ended or key not in _AT_THE_END)]
 
@@ -334,7 +334,8 @@ def plain_line(status: StatusDict) -> str:
     coordination = status.get("coordination")
     if coordination:
         words.append(f"phase={coordination.get('phase')}")
-        words.append(f"progress={coordination.get('completion_percentage')}%")
+        if coordination.get("completion_percentage") is not None:
+            words.append(f"progress={coordination['completion_percentage']}%")
         agents = coordination.get("agents") or {}
         if agents:
             words.append("agents=" + ",".join(f"{a}:{s}" for a, s in agents.items()))

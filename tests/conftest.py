@@ -20,7 +20,7 @@ import psutil
 import pytest
 from faults import damaged_home, hostile, nobody, special_files, tiny_home  # noqa: F401  (fixtures for every test)
 
-from supervisor import Supervisor
+from supervisor import Supervisor, lifecycle
 from supervisor.proc import MONITOR_FILE, SHELL_ID_VAR
 
 T = TypeVar("T")
@@ -71,7 +71,7 @@ class Reaper:
                 problems.append(f"list_shells({home}) failed: {exc!r}")
                 continue
             for shell in shells:
-                if shell["status"] in ("queued", "running"):
+                if shell["status"] in lifecycle.LIVE:
                     try:
                         sup.kill_shell(shell["shell_id"], grace=1.0)
                     except Exception as exc:

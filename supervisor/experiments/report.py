@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from .. import progress
+from .. import lifecycle, progress
 from ..core import Supervisor
 from ..errors import SupervisorError
 from .folder import BatchFolder
@@ -112,7 +112,7 @@ def _interrupted(sup: Supervisor | None, batch: str | None, options: RunOptions)
         return text
     # By name, not from the table: a run started just before the interrupt may not be recorded yet.
     going = [s for s in sup.list_shells() if (s.get("name") or "").startswith(f"{batch}-")
-             and s["status"] in ("queued", "running")]
+             and s["status"] in lifecycle.LIVE]
     return f"{text}\n{stop_hint(going, options)}"
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .. import request
+from .. import lifecycle, request
 from ..automation.printed import parse_closing
 from ..core import Supervisor
 from ..errors import InvalidRequest, ShellNotFound
@@ -73,7 +73,7 @@ def run_experiments(plan: Sequence[Experiment], out_dir: str | os.PathLike[str] 
             if row != recorded:
                 rows[exp.experiment_id] = row
                 table.save()
-            if row.status in ("queued", "running"):
+            if row.status in lifecycle.LIVE:
                 assert row.shell_id is not None
                 pending.append((exp.experiment_id, row.shell_id))
             elif row.succeeded or (row.failed and not retry_failed):

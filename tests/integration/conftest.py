@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from supervisor import Supervisor
+from supervisor import Supervisor, lifecycle
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_CONFIG = REPO / "configs" / "demo.yaml"
@@ -117,7 +117,7 @@ def mgsup(tmp_path: Path) -> Iterator[Mgsup]:
         return
     sup = Supervisor(cli.home)
     for status in sup.list_shells():
-        if status["status"] in ("queued", "running"):
+        if status["status"] in lifecycle.LIVE:
             sup.kill_shell(status["shell_id"], grace=1.0)
     end = time.monotonic() + REAP_DEADLINE
     while (left := tagged_processes(shell_ids)) and time.monotonic() < end:

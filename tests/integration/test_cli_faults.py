@@ -19,7 +19,7 @@ import psutil
 import pytest
 from faults import DAMAGE, Hostile, Nobody, make_damaged_home
 
-from supervisor import Supervisor
+from supervisor import Supervisor, lifecycle
 
 from .conftest import Mgsup, poll
 
@@ -158,7 +158,7 @@ def reachable(tmp_path: Path) -> Iterator[Mgsup]:
     finally:
         if (cli.home / "shells").is_dir() and not cli.home.stat().st_mode & 0o022:
             for status in Supervisor(cli.home).list_shells():
-                if status["status"] in ("queued", "running"):
+                if status["status"] in lifecycle.LIVE:
                     Supervisor(cli.home).kill_shell(status["shell_id"], grace=1.0)
         shutil.rmtree(folder)
 

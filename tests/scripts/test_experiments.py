@@ -22,7 +22,7 @@ import pytest
 import yaml
 from rich.console import Console
 
-from supervisor import InvalidRequest, Supervisor
+from supervisor import InvalidRequest, Supervisor, lifecycle
 from supervisor.experiments import (
     BatchFolder,
     Experiment,
@@ -73,7 +73,7 @@ print(json.dumps(reply))
 def no_shell_left(home: Supervisor) -> Iterator[None]:
     """Every run a test started must have ended by its end (an ended shell has no process left)."""
     yield
-    left = [s["shell_id"] for s in home.list_shells() if s["status"] in ("queued", "running")]
+    left = [s["shell_id"] for s in home.list_shells() if s["status"] in lifecycle.LIVE]
     for shell_id in left:
         home.kill_shell(shell_id, grace=1)
     assert not left, f"shells still running: {left}"

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from supervisor import Supervisor, proc
+from supervisor import Supervisor, lifecycle, proc
 from supervisor.tools.mcp_server import build_server
 
 
@@ -28,7 +28,7 @@ def no_leftovers(tmp_path: Path) -> Iterator[None]:
         sup = Supervisor(shells.parent, max_concurrent=1000)
         for shell in sup.list_shells():
             ids.append(shell["shell_id"])
-            if shell["status"] in ("queued", "running"):
+            if shell["status"] in lifecycle.LIVE:
                 sup.kill_shell(shell["shell_id"], grace=1.0)
     deadline = time.monotonic() + 5
     left = {shell_id: proc.tagged(shell_id) for shell_id in ids}
