@@ -12,6 +12,8 @@ from typing import Any
 
 from . import admission, coordination, lifecycle, proc, request
 from . import layout as lay
+from .cluster.address import default_cluster, normalize
+from .cluster.backend import ClusterShells
 from .errors import InvalidRequest, LimitReached, ShellNotFound, StateDirError, SupervisorError
 from .models import ShellOutput, ShellStatus, Spec, State, iso
 from .output import read_window
@@ -52,10 +54,17 @@ class Supervisor:
     >>> sid = sup.start_shell(["python3", "-c", "print('hi')"])
     >>> sup.wait_shell(sid)["exit_code"]
     0
+
+    With `cluster` (a Ray dashboard URL; default `$MGSUP_CLUSTER`), new shells run as jobs of that
+    Ray cluster; every Supervisor reads, waits for and kills local and cluster shells alike.
+
+    >>> Supervisor(cluster="http://127.0.0.1:8265").start_shell("nproc", cpus=2)
+    'shell_...'
     """
 
     def __init__(self, home: str | os.PathLike[str] | None = None, *, max_concurrent: int | None = None,
-                 stall_seconds: float | None = None, clock: Callable[[], float] = time.time) -> None:
+                 cluster: str | None = None, stall_seconds: float | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.layout = lay.Layout(lay.default_home() if home is None else home)
         limit = _default_max_concurrent() if max_concurrent is None else max_concurrent
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
@@ -66,6 +75,8 @@ class Supervisor:
         self.stall_seconds = _default_stall_seconds() if stall is None else stall
         self.store = Store(self.layout)
         self.clock = clock
+        self.cluster = default_cluster() if cluster is None else normalize(cluster)
+        self._cluster = ClusterShells(self.layout, self.store, new_id=self._new_id, clock=clock)
 
     @property
     def home(self) -> Path:
@@ -75,7 +86,9 @@ class Supervisor:
 
     def start_shell(self, command: str | list[str], *, cwd: str | os.PathLike[str] | None = None,
                     env: dict[str, str] | None = None, inherit_env: bool = True, name: str | None = None,
-                    timeout: float | None = None, queue: bool = False, isolate: bool = False) -> str:
+                    timeout: float | None = None, queue: bool = False, isolate: bool = False,
+                    cpus: float | None = None, gpus: float | None = None,
+                    resources: dict[str, float] | None = None) -> str:
         """Start `command` in the background and return its shell id (`shell_` + 8 hex characters).
 
         A string runs under `/bin/sh -c`; a list is executed directly. `env` is laid over the
@@ -83,20 +96,30 @@ class Supervisor:
         raises LimitReached and `queue=True` returns a queued shell that starts by itself.
         `isolate=True` runs the job in a fresh `<cwd>/.mgsup/workspaces/<name>_<suffix>`.
 
+        On a cluster, the job runs in a copy of `cwd` on a node with `cpus` (default 1), `gpus` and
+        custom `resources` free, `env` is laid over the node's environment, and Ray holds the queue.
+
         >>> sid = Supervisor().start_shell("sleep 30", name="nap", timeout=10)
         """
+        if self.cluster is not None:
+            return self._cluster.start_shell(self.cluster, command, cwd=cwd, env=env, inherit_env=inherit_env,
+                                             name=name, timeout=timeout, isolate=isolate, cpus=cpus, gpus=gpus,
+                                             resources=resources)
+        _local_only(cpus, gpus, resources)
         return self._start(lambda _: command, cwd=cwd, env=env, inherit_env=inherit_env, name=name,
                            timeout=timeout, queue=queue, isolate=isolate)
 
     def start_coordination(self, config: str | os.PathLike[str], question: str, *,
                            cwd: str | os.PathLike[str] | None = None, timeout: float | None = None,
-                           queue: bool = False, name: str | None = None) -> str:
+                           queue: bool = False, name: str | None = None, cpus: float | None = None,
+                           gpus: float | None = None, resources: dict[str, float] | None = None) -> str:
         """Start a coordination run: `mgcoord --automation --config CONFIG --instance-id SUFFIX QUESTION`.
 
         The instance id is the shell id's 8 hex characters, so parallel runs of one config never
         share a workspace. The run works in `cwd` (default: the current directory), and a relative
         `config` is read from there. The run's `log_dir`, `status_file` and `coordination` summary appear in
-        its status as soon as it has printed them.
+        its status as soon as it has printed them. On a cluster, `cwd` and the config travel with the job
+        and the run's progress and final answer are brought back (see `start_shell` for the resources).
 
         >>> sid = Supervisor().start_coordination("configs/demo.yaml", "What is 17 * 23?")
         """
@@ -106,6 +129,11 @@ class Supervisor:
         config_path = base / Path(config).expanduser()
         if not config_path.is_file():
             raise InvalidRequest(f"config file not found: {str(config_path)!r}")
+        if self.cluster is not None:
+            return self._cluster.start_coordination(self.cluster, config_path.absolute(), question, cwd=base,
+                                                    timeout=timeout, name=name, cpus=cpus, gpus=gpus,
+                                                    resources=resources)
+        _local_only(cpus, gpus, resources)
         program = _mgcoord_argv()
         return self._start(
             lambda shell_id: [*program, "--automation", "--config", str(config_path), "--instance-id",
@@ -191,11 +219,16 @@ class Supervisor:
         """
         return self._status(shell_id).model_dump(mode="json")
 
-    def _status(self, shell_id: str) -> ShellStatus:
+    def _status(self, shell_id: str, *, output: bool = False, strict: bool = True) -> ShellStatus:
+        """`output=True`: a cluster shell's output is brought up to date too; `strict=False`: an unreachable
+        cluster gives the last known status instead of ClusterUnavailable."""
         spec: Spec | None = None
         try:
             spec = self.store.spec(shell_id)
-            state = self.store.state(shell_id)
+            if spec.backend == "ray":
+                state = self._cluster.state(spec, output=output, strict=strict)
+            else:
+                state = self.store.state(shell_id)
         except StateMissing as exc:
             # Between its creation and its admission a shell has a spec but no state yet.
             assert spec is not None
@@ -227,7 +260,7 @@ class Supervisor:
             status_file=status_file,
             coordination=coordination.summarize(status_file, running=status == "running",
                                                stall_seconds=self.stall_seconds, now=now, outcome=printed),
-            message=state.message, resource_usage=state.rusage,
+            message=state.message, resource_usage=state.rusage, backend=spec.backend, cluster=spec.cluster,
         )
 
     def _damaged(self, shell_id: str, spec: Spec | None, problem: str) -> ShellStatus:
@@ -247,7 +280,7 @@ class Supervisor:
         shells = []
         for shell_id in self.store.ids():
             try:
-                shells.append(self._status(shell_id))
+                shells.append(self._status(shell_id, strict=False))
             except ShellNotFound:
                 continue  # not a shell's directory, or removed since the listing
         shells.sort(key=lambda s: (s.created_at or "", s.shell_id))
@@ -268,7 +301,7 @@ class Supervisor:
         offset = request.count("offset", offset)
         max_bytes = request.count("max_bytes", max_bytes)
         streams = request.streams(stream)
-        status = self._status(shell_id)
+        status = self._status(shell_id, output=True)
         fields: dict[str, Any] = {}
         for name in streams:
             window = read_window(self.store.path(shell_id, f"{name}.log"), tail_lines=tail_lines, offset=offset,
@@ -290,6 +323,12 @@ class Supervisor:
         """
         sig = request.signal_number(signal)
         grace_s = request.seconds("grace", grace, allow_zero=True) or 0.0
+        try:
+            spec: Spec | None = self.store.spec(shell_id)
+        except ValueError:
+            spec = None
+        if spec is not None and spec.backend == "ray":
+            return self._cluster.kill(spec, signal=sig, grace=grace_s)
         state = self._wait_started(shell_id)
         if state.status == "queued":
             if admission.dequeue(self.layout, shell_id):
@@ -350,6 +389,8 @@ class Supervisor:
                 if not everything:
                     continue
                 self.kill_shell(status["shell_id"])
+            if status["backend"] == "ray":
+                self._cluster.forget(self.store.spec(status["shell_id"]))
             self.store.remove(status["shell_id"])
             removed.append(status["shell_id"])
         return removed
@@ -384,6 +425,12 @@ class Supervisor:
 
         return watch_status(self, shell_id, request.seconds("timeout", timeout, allow_zero=True),
                             kill_on_stall=kill_on_stall)
+
+
+def _local_only(cpus: float | None, gpus: float | None, resources: dict[str, float] | None) -> None:
+    if cpus is not None or gpus is not None or resources is not None:
+        raise InvalidRequest("cpus, gpus and resources are asked of a Ray cluster: give its address "
+                             "(Supervisor(cluster=...), mgsup --cluster or $MGSUP_CLUSTER)")
 
 
 def _make_workspace(path: Path) -> list[Path]:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 Status = Literal["queued", "running", "stopped", "failed", "killed", "lost"]
+Backend = Literal["local", "ray"]
 
 
 class Spec(BaseModel):
@@ -28,6 +29,10 @@ class Spec(BaseModel):
     created: float
     log_dir: str | None = None
     status_file: str | None = None
+    # Where the job runs: here, or as a job of the Ray cluster at `cluster` asking for `resources`.
+    backend: Backend = "local"
+    cluster: str | None = None
+    resources: dict[str, float] | None = None
 
 
 class State(BaseModel):
@@ -74,6 +79,8 @@ class ShellStatus(BaseModel):
     coordination: dict[str, Any] | None
     message: str | None = None
     resource_usage: dict[str, float] | None = None
+    backend: Backend = "local"
+    cluster: str | None = None
 
 
 class StreamWindow(BaseModel):

@@ -29,14 +29,18 @@ class StartRequest:
 
 
 def start_request(command: Any, *, cwd: Any, env: Any, inherit_env: bool, name: Any,
-                  timeout: Any, isolate: bool = False) -> StartRequest:
-    """Validate the arguments of `start_shell`; InvalidRequest says what is wrong."""
+                  timeout: Any, isolate: bool = False, path_lookup: bool = True) -> StartRequest:
+    """Validate the arguments of `start_shell`; InvalidRequest says what is wrong.
+
+    `path_lookup=False` leaves a program name without a slash unchecked: it is looked up on the
+    PATH of another machine (a cluster node).
+    """
     argv = _argv(command)
     workdir = working_dir(cwd)
     overlay = _env(env)
     job_env = {**(os.environ if inherit_env else {}), **overlay}
     if "/" not in argv[0]:
-        if shutil.which(argv[0], path=job_env.get("PATH", os.defpath)) is None:
+        if path_lookup and shutil.which(argv[0], path=job_env.get("PATH", os.defpath)) is None:
             raise InvalidRequest(f"command not found: {argv[0]!r} is not on the job's PATH")
     else:
         program = workdir / argv[0]

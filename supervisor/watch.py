@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from watchfiles._rust_notify import RustNotify
 
 from . import lifecycle
+from .cluster.polling import poll_changes
 
 if TYPE_CHECKING:
     from .core import Supervisor
@@ -51,6 +52,10 @@ def wait_until_ended(sup: Supervisor, shell_id: str, timeout: float | None, *,
 def _changes(sup: Supervisor, shell_id: str, timeout: float | None) -> Iterator[dict[str, Any]]:
     deadline = None if timeout is None else time.monotonic() + timeout
     status = sup.get_shell_status(shell_id)
+    if status["backend"] == "ray":
+        # Nothing of a cluster shell changes here by itself: its state is Ray's.
+        yield from poll_changes(sup, shell_id, timeout, _changed)
+        return
     last: dict[str, Any] | None = None
     shell_dir = Path(sup.layout.shell_dir(shell_id))
     while True:

@@ -1,0 +1,62 @@
+"""Following a cluster shell: a bounded, backed-off poll of Ray's Job API (nothing on the node to watch here).
+
+Each poll is one status read (one or two small HTTP requests). The pause starts short, doubles
+while nothing changes, never exceeds POLL_MAX, and starts short again after a change, so a job's
+start and end are seen quickly and a long run costs a request every few seconds. A cluster that
+stops answering is tolerated for UNREACHABLE_PATIENCE seconds (a head restarting, a network blip).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from .. import lifecycle
+from ..errors import ClusterUnavailable
+
+if TYPE_CHECKING:
+    from ..core import Supervisor
+
+POLL_FIRST = 0.2
+POLL_MAX = 2.0
+UNREACHABLE_PATIENCE = 30.0
+
+
+def poll_changes(sup: Supervisor, shell_id: str, timeout: float | None,
+                 changed: Callable[[dict[str, Any], dict[str, Any] | None], bool],
+                 sleep: Callable[[float], None] = time.sleep) -> Iterator[dict[str, Any]]:
+    """Yield the status of `shell_id` now and whenever `changed` says so, ending with its final status.
+
+    TimeoutError when `timeout` seconds pass first.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    last: dict[str, Any] | None = None
+    pause = POLL_FIRST
+    unreachable_since: float | None = None
+    while True:
+        status: dict[str, Any] | None
+        try:
+            status = sup.get_shell_status(shell_id)
+            unreachable_since = None
+        except ClusterUnavailable:
+            unreachable_since = unreachable_since or time.monotonic()
+            if time.monotonic() - unreachable_since > UNREACHABLE_PATIENCE:
+                raise
+            status = last
+        if status is not None and changed(status, last):
+            last = status
+            pause = POLL_FIRST
+            yield status
+        else:
+            pause = min(POLL_MAX, pause * 2)
+        if status is not None and lifecycle.is_ended(status):
+            return
+        wait = pause
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                state = status["status"] if status else "unknown"
+                raise TimeoutError(f"{shell_id} is still {state} after {timeout:g} s")
+            wait = min(wait, left)
+        sleep(wait)

@@ -1,0 +1,281 @@
+"""The entrypoint of a cluster shell on its node: `python3 -m supervisor.cluster.runner SPEC_JSON`.
+
+Ray starts it as the job's entrypoint (its stdout is the job's Ray log). It runs the job under
+mgsup's own monitor, in this process: the job gets its own process group, this process becomes a
+child subreaper, the timeout is enforced, and when the job's main process exits or Ray stops the
+job (SIGTERM), its whole tree is stopped, double-forked descendants included. `ray job stop` alone
+would leave those behind.
+
+The monitor writes the job's stdout and stderr into one FIFO; a relay thread copies it into the
+Ray log as valid UTF-8 (Ray's log reader fails on anything else) and, for a coordination run,
+relays its status.json whenever it changes. At the end the runner writes the run's final status,
+its final answer and the job's final state as records (`framing`), and exits with the job's exit
+code (128 + N for signal N). Stdlib only, so a node needs nothing but Ray and the shipped package.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+from typing import Any
+
+from supervisor import layout as lay
+from supervisor import lifecycle
+from supervisor.cluster import framing
+from supervisor.monitor import STOP_SIGNALS, Monitor, _initial_environ
+
+# How often a coordination run's status.json is checked for changes (at most one record per period).
+STATUS_PERIOD = 1.0
+# After the job ended, the relay gets this long to copy what is left in the FIFO.
+DRAIN_SECONDS = 5.0
+READ_BYTES = 64 * 1024
+# The final answer travels in the log; a longer one is cut (the record says so).
+ANSWER_MAX_BYTES = 1024 * 1024
+# Only the first lines announce STATUS and the last ones ANSWER_FILE; a line longer than this is not one.
+LINE_MAX = 64 * 1024
+
+
+class Log:
+    """The job's Ray log (this process's stdout): output and records, never interleaved mid-write."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.lock = threading.Lock()
+        self.output_open = True
+
+    def output(self, text: str) -> None:
+        with self.lock:
+            if self.output_open:
+                self._write(text)
+
+    def record(self, kind: str, data: Any) -> None:
+        with self.lock:
+            self._write(framing.record(kind, data))
+
+    def close_output(self) -> None:
+        """From now on only records are written (a relay that did not finish draining is cut off)."""
+        with self.lock:
+            self.output_open = False
+
+    def _write(self, text: str) -> None:
+        data = memoryview(text.encode("utf-8"))
+        while data:
+            data = data[os.write(self.fd, data):]
+
+
+class Relay(threading.Thread):
+    """Copies the FIFO into the log; for a coordination run, notes STATUS/ANSWER_FILE and relays status.json."""
+
+    def __init__(self, fifo: int, log: Log, *, job_cwd: str, coordination: bool) -> None:
+        super().__init__(name="relay", daemon=True)
+        self.fifo = fifo
+        self.log = log
+        self.job_cwd = job_cwd
+        self.coordination = coordination
+        self.status_file: str | None = None
+        self.answer_file: str | None = None
+        self._line = ""
+        self._sent: bytes | None = None
+
+    def run(self) -> None:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        next_check = time.monotonic()
+        while True:
+            wait = max(0.0, next_check - time.monotonic()) if self.coordination else None
+            if select.select([self.fifo], [], [], wait)[0]:
+                chunk = os.read(self.fifo, READ_BYTES)
+                if not chunk:
+                    break
+                self._forward(decoder.decode(chunk))
+            if self.coordination and time.monotonic() >= next_check:
+                self.relay_status()
+                next_check = time.monotonic() + STATUS_PERIOD
+        self._forward(decoder.decode(b"", final=True))
+
+    def _forward(self, text: str) -> None:
+        if not text:
+            return
+        self.log.output(text)
+        if self.coordination:
+            self._scan(text)
+
+    def _scan(self, text: str) -> None:
+        """Note the paths the run announces (automation output contract) as whole lines arrive."""
+        *complete, rest = (self._line + text).split("\n")
+        self._line = rest[-LINE_MAX:]
+        for line in complete:
+            key, sep, value = line.partition(": ")
+            if sep and key == "STATUS" and self.status_file is None:
+                self.status_file = self._path(value)
+            elif sep and key == "ANSWER_FILE":
+                self.answer_file = self._path(value)
+
+    def _path(self, value: str) -> str:
+        return os.path.join(self.job_cwd, value.strip())
+
+    def relay_status(self) -> None:
+        """Send the run's status.json when it changed since the last one sent."""
+        if self.status_file is None:
+            return
+        try:
+            with open(self.status_file, "rb") as f:
+                raw = f.read()
+            if raw == self._sent:
+                return
+            data = json.loads(raw)
+        except (OSError, ValueError):
+            return  # not written yet, or caught half-written by a writer that does not replace it
+        self._sent = raw
+        self.log.record(framing.STATUS, data)
+
+
+class NodeMonitor(Monitor):
+    """The monitor, run inside the runner, whose stop signals stay blocked until its handlers are in place.
+
+    Ray may stop the job at any moment, even while the runner is still preparing it: the signal then
+    waits (blocked since the runner started) and reaches the monitor's loop as soon as it can act on
+    it, instead of killing the runner before it has a job to stop, or being lost.
+    """
+
+    def _install_handlers(self) -> None:
+        super()._install_handlers()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+class Runner:
+    def __init__(self, spec: dict[str, Any], home: str, log: Log) -> None:
+        self.spec = spec
+        self.shell_id: str = spec["shell_id"]
+        self.layout = lay.Layout(home)
+        self.log = log
+
+    def run(self) -> int:
+        self.log.record(framing.BEGIN, {"host": socket.gethostname(), "time": time.time()})
+        job_cwd = self._job_cwd()
+        argv = self._argv()
+        fifo, holder = self._prepare(argv, job_cwd)
+        relay = Relay(fifo, self.log, job_cwd=job_cwd, coordination=self.spec.get("coordination") is not None)
+        relay.start()
+        try:
+            NodeMonitor(self.layout, self.shell_id, os.open(os.devnull, os.O_WRONLY)).run()
+        finally:
+            # The job's writers are gone (the monitor stopped its whole tree): the FIFO ends once ours closes.
+            os.close(holder)
+            relay.join(DRAIN_SECONDS)
+            self.log.close_output()
+        state = lay.read_json(self.layout.file(self.shell_id, lay.STATE))
+        if relay.coordination:
+            relay.relay_status()
+            if relay.answer_file:
+                self.log.record(framing.ANSWER, _answer(relay.answer_file))
+        self.log.record(framing.END, {**state, "host": socket.gethostname()})
+        return exit_code(state)
+
+    def _job_cwd(self) -> str:
+        # Ray starts the entrypoint in its copy of the working directory.
+        base = os.path.join(os.getcwd(), self.spec.get("cwd") or ".")
+        workspace = self.spec.get("workspace")
+        if workspace:
+            base = os.path.join(base, ".mgsup", "workspaces", workspace)
+            os.makedirs(base, exist_ok=True)
+        return os.path.normpath(base)
+
+    def _argv(self) -> list[str]:
+        coordination = self.spec.get("coordination")
+        if coordination is None:
+            return list(self.spec["argv"])
+        config = find_config(coordination["config"], coordination.get("folder"))
+        return [sys.executable, "-m", "coordinator", "--automation", "--config", config,
+                "--instance-id", self.shell_id[6:], coordination["question"]]
+
+    def _prepare(self, argv: list[str], job_cwd: str) -> tuple[int, int]:
+        """Write the monitor's shell record; the FIFO's read end and a write end held until the job ended."""
+        self.layout.ensure()
+        os.mkdir(self.layout.shell_dir(self.shell_id), 0o700)
+        file = self.layout.file
+        lay.write_json(file(self.shell_id, lay.SPEC), {"argv": argv, "cwd": job_cwd,
+                                                       "timeout": self.spec.get("timeout"), "max_concurrent": 1})
+        lay.write_json(file(self.shell_id, lay.STATE), lifecycle.new(time.time(), queued=False))
+        lay.write_json(file(self.shell_id, lay.ENV), self._job_env())
+        # Ray's stop (SIGTERM) then stops the tree with this grace before SIGKILL.
+        lay.write_json(file(self.shell_id, lay.KILL_REQUEST), {"signal": 15, "grace": self.spec.get("grace", 5.0)})
+        os.mkfifo(file(self.shell_id, lay.STDOUT), 0o600)
+        os.symlink(lay.STDOUT, file(self.shell_id, lay.STDERR))
+        # Opened before the monitor opens the write side, so that neither open blocks.
+        fifo = os.open(file(self.shell_id, lay.STDOUT), os.O_RDONLY | os.O_NONBLOCK)
+        holder = os.open(file(self.shell_id, lay.STDOUT), os.O_WRONLY | os.O_NONBLOCK)
+        return fifo, holder
+
+    def _job_env(self) -> dict[str, str]:
+        """The node's environment for the job (Ray's, with the runtime_env's env_vars), or only the names given."""
+        env = _initial_environ()
+        names = set(self.spec.get("env_names") or ())
+        for name in self.spec.get("drop_env") or ():
+            if name not in names:
+                env.pop(name, None)
+        if not self.spec.get("inherit_env", True):
+            env = {name: value for name, value in env.items() if name in names}
+        return env
+
+
+def find_config(path: str, folder: str | None) -> str:
+    """Where the run's config is on this node: in the working directory, or in a folder shipped beside it.
+
+    A config outside the run's working directory travels as an extra `py_modules` folder, which Ray
+    unpacks somewhere of its own and puts on PYTHONPATH: it is found there by its folder's name.
+    """
+    if folder is None:
+        return os.path.abspath(path)
+    for entry in sys.path:
+        candidate = os.path.join(entry, folder, path)
+        if entry and os.path.isfile(candidate):
+            return candidate
+    raise SystemExit(f"mgsup: the config {folder}/{path} did not arrive on this node")
+
+
+def _answer(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(ANSWER_MAX_BYTES + 1)
+    except OSError as exc:
+        return {"path": path, "text": None, "error": exc.strerror}
+    return {"path": path, "text": data[:ANSWER_MAX_BYTES].decode("utf-8", errors="replace"),
+            "truncated": len(data) > ANSWER_MAX_BYTES}
+
+
+def exit_code(state: dict[str, Any]) -> int:
+    """The runner's exit code for the job's final state: its own code, 128 + N for signal N.
+
+    >>> exit_code({"status": "killed", "exit_code": -9})
+    137
+    """
+    code = state.get("exit_code")
+    if not isinstance(code, int):
+        return 0 if state.get("status") == "stopped" else 1
+    return 128 - code if code < 0 else min(code, 255)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python3 -m supervisor.cluster.runner SPEC_JSON", file=sys.stderr)
+        return 2
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    home = tempfile.mkdtemp(prefix="mgsup-runner-")
+    try:
+        return Runner(json.loads(args[0]), home, Log(sys.stdout.fileno())).run()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
