@@ -27,9 +27,17 @@ if TYPE_CHECKING:
         wait_shell,
     )
     from .core import Supervisor
-    from .errors import InvalidRequest, LimitReached, ShellNotFound, StateDirError, SupervisorError
+    from .errors import (
+        ClusterUnavailable,
+        InvalidRequest,
+        LimitReached,
+        ShellNotFound,
+        StateDirError,
+        SupervisorError,
+    )
 
 __all__ = [
+    "ClusterUnavailable",
     "InvalidRequest",
     "LimitReached",
     "ShellNotFound",

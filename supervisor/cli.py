@@ -27,15 +27,16 @@ from .logfollow import copy_output
 class Session:
     """The global options, and the Supervisor built from them on first use."""
 
-    def __init__(self, home: str | None, max_concurrent: int | None) -> None:
+    def __init__(self, home: str | None, max_concurrent: int | None, cluster: str | None = None) -> None:
         self.home = home
         self.max_concurrent = max_concurrent
+        self.cluster = cluster
         self._sup: Supervisor | None = None
 
     @property
     def sup(self) -> Supervisor:
         if self._sup is None:
-            self._sup = Supervisor(self.home, max_concurrent=self.max_concurrent)
+            self._sup = Supervisor(self.home, max_concurrent=self.max_concurrent, cluster=self.cluster)
         return self._sup
 
 
@@ -48,15 +49,18 @@ pass_session = click.make_pass_decorator(Session)
               "$XDG_STATE_HOME/mgsup, else ~/.local/state/mgsup.")
 @click.option("--max-concurrent", type=click.IntRange(min=1), metavar="N",
               help="Most shells running at once in this home. Default: $MGSUP_MAX_CONCURRENT, else 10.")
+@click.option("--cluster", metavar="ADDRESS", help="Start shells as jobs of this Ray cluster: the URL of its "
+              "dashboard, e.g. http://127.0.0.1:8265. Default: $MGSUP_CLUSTER, else on this machine. Cluster "
+              "shells are read, waited for and killed like the others, whatever this option says.")
 @click.version_option(package_name="mgsup", prog_name="mgsup")
 @click.pass_context
-def cli(ctx: click.Context, home: str | None, max_concurrent: int | None) -> None:
+def cli(ctx: click.Context, home: str | None, max_concurrent: int | None, cluster: str | None) -> None:
     """mgsup: start, watch and stop background jobs and coordination runs.
 
     Shells are recorded in a state directory shared by every mgsup command, Python caller and agent
     tool on the machine; a shell keeps running after the command that started it has exited.
     """
-    ctx.obj = Session(home, max_concurrent)
+    ctx.obj = Session(home, max_concurrent, cluster)
     if ctx.invoked_subcommand is None:
         click.echo(ctx.get_help())
 
@@ -72,6 +76,19 @@ def _env_pairs(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
             raise click.BadParameter(f"{item!r} is not of the form NAME=VALUE", ctx, param)
         env[key] = value
     return env
+
+
+def _resource_pairs(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, float] | None:
+    resources = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError(item)
+            resources[key] = float(value)
+        except ValueError:
+            raise click.BadParameter(f"{item!r} is not of the form NAME=AMOUNT", ctx, param) from None
+    return resources or None
 
 
 @cli.command(context_settings={"allow_interspersed_args": False},
@@ -92,11 +109,16 @@ def _env_pairs(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON instead of the shell id.")
 @click.option("--config", metavar="CONFIG", help='Start a coordination run of CONFIG (a path from the current '
               'directory, whatever --cwd); the argument is the QUESTION: mgsup start --config CONFIG "QUESTION".')
+@click.option("--cpus", type=float, metavar="N", help="With --cluster: CPUs the job needs on its node (default 1; "
+              "Ray queues the job until they are free).")
+@click.option("--gpus", type=float, metavar="N", help="With --cluster: GPUs the job needs on its node.")
+@click.option("--resources", "resources", multiple=True, metavar="NAME=AMOUNT", callback=_resource_pairs,
+              help="With --cluster: an amount of a custom Ray resource the job needs (repeatable).")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="-- COMMAND [ARG...] | QUESTION")
 @pass_session
 def start(session: Session, name: str | None, cwd: str | None, env: dict[str, str], timeout: float | None,
           queue: bool, isolate: bool, wait: bool, kill_on_stall: bool, as_json: bool, config: str | None,
-          args: tuple[str, ...]) -> None:
+          cpus: float | None, gpus: float | None, resources: dict[str, float] | None, args: tuple[str, ...]) -> None:
     """Start a job in the background and print its shell id.
 
     One argument after -- is a shell command line, run under /bin/sh -c (so pipes, ';' and
@@ -110,6 +132,7 @@ def start(session: Session, name: str | None, cwd: str | None, env: dict[str, st
       mgsup start --name py --env DEBUG=1 -- python3 script.py --fast
       mgsup start --queue --timeout 600 -- ./long-job.sh
       mgsup start --config configs/demo.yaml --wait "What is 17 * 23?"
+      mgsup --cluster http://127.0.0.1:8265 start --cpus 2 -- python3 train.py
     """
     sup = session.sup
     if kill_on_stall and not wait:
@@ -123,13 +146,14 @@ def start(session: Session, name: str | None, cwd: str | None, env: dict[str, st
         # A path typed on the command line is read from where it was typed, like --cwd itself; the
         # library alone would read a relative one from the run's cwd.
         config_path = os.path.abspath(os.path.expanduser(config))
-        shell_id = sup.start_coordination(config_path, args[0], cwd=cwd, timeout=timeout, queue=queue, name=name)
+        shell_id = sup.start_coordination(config_path, args[0], cwd=cwd, timeout=timeout, queue=queue, name=name,
+                                          cpus=cpus, gpus=gpus, resources=resources)
     else:
         if not args:
             raise click.UsageError("no command given: mgsup start [OPTIONS] -- COMMAND [ARG...]")
         command: str | list[str] = args[0] if len(args) == 1 else list(args)
         shell_id = sup.start_shell(command, cwd=cwd, env=env or None, name=name, timeout=timeout, queue=queue,
-                                   isolate=isolate)
+                                   isolate=isolate, cpus=cpus, gpus=gpus, resources=resources)
     if not wait:
         if as_json:
             _print_json(sup.get_shell_status(shell_id))
@@ -306,6 +330,8 @@ def mcp(session: Session) -> None:
         os.environ["MGSUP_HOME"] = os.path.abspath(os.path.expanduser(session.home))
     if session.max_concurrent is not None:
         os.environ["MGSUP_MAX_CONCURRENT"] = str(session.max_concurrent)
+    if session.cluster is not None:
+        os.environ["MGSUP_CLUSTER"] = session.cluster
     try:
         server = importlib.import_module("supervisor.tools.mcp_server")
     except ModuleNotFoundError as exc:

@@ -1,6 +1,6 @@
 """The exit codes of `mgsup`: what each means, and the code `wait` passes on for an ended shell.
 
-Errors of the library carry their own code (`SupervisorError.exit_code`: 1 to 5); the codes here are
+Errors of the library carry their own code (`SupervisorError.exit_code`: 1 to 6); the codes here are
 those of the command line itself. docs/cli.md holds the same table.
 """
 
@@ -33,6 +33,7 @@ Exit codes:
   3    no such shell
   4    concurrency limit reached (start with --queue to wait for a slot)
   5    state directory unusable (cannot be created or written)
+  6    Ray cluster unavailable (unreachable, refusing, or Ray not installed: pip install 'mgsup[ray]')
   124  wait --timeout passed before the shell ended
   125  the shell was lost (its monitor vanished; outcome unknown)
   130  interrupted (Ctrl-C)

@@ -124,7 +124,8 @@ def shells_table(shells: list[dict[str, Any]], now: float | None = None) -> Tabl
     for s in shells:
         table.add_row(
             s["shell_id"], _cut(s.get("name") or "-"), styled_status(s["status"]),
-            str(s["pid"]) if s.get("pid") else "-", age(s.get("created_at"), now),
+            str(s["pid"]) if s.get("pid") else "ray" if s.get("backend") == "ray" else "-",
+            age(s.get("created_at"), now),
             human_seconds(live_duration(s, now)), "-" if s.get("exit_code") is None else str(s["exit_code"]),
             progress_text(s), _cut(command_text(s["command"], program_name=True)),
         )

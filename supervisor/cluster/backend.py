@@ -153,6 +153,8 @@ class ClusterShells:
 
         Ray sends SIGTERM; the runner then stops the job's whole tree with its own grace (5 s) before
         SIGKILL. Another `signal` or `grace` cannot reach the node: the result's message says so.
+        A queued job is removed from the queue at once: Ray delivers the stop when the job would
+        start (it cannot stop a job still waiting for resources), and the runner then never starts it.
         """
         shell_id = spec.shell_id
         before = self.state(spec)
@@ -168,6 +170,8 @@ class ClusterShells:
             # Ray refuses to stop a job that has just ended: the read below tells.
             if not jobs.job(shell_id).ended:
                 raise
+        if before.status == "queued" and self._dequeue(spec, jobs):
+            return {"shell_id": shell_id, "status": "killed", "signal": None, "message": "Removed from queue"}
         final = self._await_end(spec)
         if final.status != "killed":
             return {"shell_id": shell_id, "status": final.status, "signal": None,
@@ -179,6 +183,19 @@ class ClusterShells:
             result["message"] = (f"stopped through Ray: SIGTERM, then SIGKILL after {submission.STOP_GRACE:g} s "
                                  "(kill_shell's signal and grace apply to local shells)")
         return result
+
+    def _dequeue(self, spec: Spec, jobs: client.Jobs) -> bool:
+        """Record a job that Ray still holds in its queue as removed from it; False when it has started."""
+        with Mirror(self.layout, spec.shell_id).locked():
+            try:
+                waiting = jobs.job(spec.shell_id).status == "PENDING"
+            except client.JobMissing:
+                return False
+            raw = self._read(spec.shell_id)
+            if not waiting or lifecycle.is_ended(raw):
+                return False
+            lay.write_json(self.layout.file(spec.shell_id, lay.STATE), lifecycle.removed_from_queue(raw, self.clock()))
+            return True
 
     def _await_end(self, spec: Spec) -> State:
         deadline = time.monotonic() + STOP_PATIENCE

@@ -33,6 +33,8 @@ from supervisor import lifecycle
 from supervisor.cluster import framing
 from supervisor.monitor import STOP_SIGNALS, Monitor, _initial_environ
 
+STOP_SIGNALS_SET = frozenset(STOP_SIGNALS)
+
 # How often a coordination run's status.json is checked for changes (at most one record per period).
 STATUS_PERIOD = 1.0
 # After the job ended, the relay gets this long to copy what is left in the FIFO.
@@ -160,6 +162,11 @@ class Runner:
 
     def run(self) -> int:
         self.log.record(framing.BEGIN, {"host": socket.gethostname(), "time": time.time()})
+        if STOP_SIGNALS_SET & signal.sigpending():
+            # Stopped while it waited for resources (Ray delivers such a stop once the job starts).
+            now = time.time()
+            return self._end({**lifecycle.removed_from_queue(lifecycle.new(now, queued=False), now),
+                              "message": "stopped before the job started"})
         job_cwd = self._job_cwd()
         argv = self._argv()
         fifo, holder = self._prepare(argv, job_cwd)
@@ -172,11 +179,13 @@ class Runner:
             os.close(holder)
             relay.join(DRAIN_SECONDS)
             self.log.close_output()
-        state = lay.read_json(self.layout.file(self.shell_id, lay.STATE))
         if relay.coordination:
             relay.relay_status()
             if relay.answer_file:
                 self.log.record(framing.ANSWER, _answer(relay.answer_file))
+        return self._end(lay.read_json(self.layout.file(self.shell_id, lay.STATE)))
+
+    def _end(self, state: dict[str, Any]) -> int:
         self.log.record(framing.END, {**state, "host": socket.gethostname()})
         return exit_code(state)
 

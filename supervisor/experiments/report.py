@@ -53,6 +53,7 @@ class RunOptions:
     stall_seconds: float | None = None
     max_concurrent: int | None = None
     plot: bool = False
+    cluster: str | None = None
 
 
 def run_and_report(make_plan: Callable[[], list[Experiment]], options: RunOptions,
@@ -65,7 +66,8 @@ def run_and_report(make_plan: Callable[[], list[Experiment]], options: RunOption
     console = console or progress.console()
     try:
         plan = make_plan()
-        sup = Supervisor(options.home, max_concurrent=options.max_concurrent, stall_seconds=options.stall_seconds)
+        sup = Supervisor(options.home, max_concurrent=options.max_concurrent, stall_seconds=options.stall_seconds,
+                         cluster=options.cluster)
         console.print(f"{len(plan)} experiments; results in {options.out}", markup=False, highlight=False)
         results = run_experiments(
             plan, options.out, supervisor=sup, cwd=options.cwd, timeout=options.timeout,
@@ -105,13 +107,16 @@ def cli_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--kill-on-stall", is_flag=True, help="Kill a run whose status.json stops changing."),
         click.option("--stall-seconds", type=float, help="Stall threshold (default: $MGSUP_STALL_SECONDS or 60)."),
         click.option("--plot", is_flag=True, help=f"Also write <out>/{PLOT_FILE} (needs matplotlib)."),
+        click.option("--cluster", metavar="ADDRESS", help="Run on this Ray cluster (its dashboard URL, e.g. "
+                     "http://127.0.0.1:8265; default: $MGSUP_CLUSTER); the cluster's scheduler decides how many "
+                     "run at once."),
     ]
 
     def wrapped(*, out: Path, home: str | None, cwd: str | None, timeout: float | None,
                 max_concurrent: int | None, kill_on_stall: bool, stall_seconds: float | None, plot: bool,
-                **rest: Any) -> Any:
+                cluster: str | None, **rest: Any) -> Any:
         run = RunOptions(out=out, home=home, cwd=cwd, timeout=timeout, kill_on_stall=kill_on_stall,
-                         stall_seconds=stall_seconds, max_concurrent=max_concurrent, plot=plot)
+                         stall_seconds=stall_seconds, max_concurrent=max_concurrent, plot=plot, cluster=cluster)
         return command(run=run, **rest)
 
     wrapped.__name__, wrapped.__doc__ = command.__name__, command.__doc__

@@ -81,14 +81,28 @@ def default_max_bytes() -> int:
 def _start_shell(sup: Supervisor, a: StartShellArgs) -> ShellStatus:
     env = None if a.env is None else dict(item.split("=", 1) for item in a.env)
     shell_id = sup.start_shell(a.command, cwd=a.cwd, env=env, inherit_env=a.inherit_env, name=a.name,
-                               timeout=a.timeout, queue=a.queue, isolate=a.isolate)
+                               timeout=a.timeout, queue=a.queue, isolate=a.isolate, cpus=a.cpus, gpus=a.gpus,
+                               resources=_resources(a.resources))
     return ShellStatus.model_validate(sup.get_shell_status(shell_id))
 
 
 def _start_coordination(sup: Supervisor, a: StartCoordinationArgs) -> ShellStatus:
     shell_id = sup.start_coordination(a.config, a.question, cwd=a.cwd, timeout=a.timeout, queue=a.queue,
-                                      name=a.name)
+                                      name=a.name, cpus=a.cpus, gpus=a.gpus, resources=_resources(a.resources))
     return ShellStatus.model_validate(sup.get_shell_status(shell_id))
+
+
+def _resources(items: list[str] | None) -> dict[str, float] | None:
+    if items is None:
+        return None
+    amounts = {}
+    for item in items:
+        name, _, amount = item.partition("=")
+        try:
+            amounts[name] = float(amount)
+        except ValueError:
+            raise InvalidRequest(f"resource {item!r} is not NAME=AMOUNT with a number") from None
+    return amounts
 
 
 def _get_shell_status(sup: Supervisor, a: ShellIdArgs) -> ShellStatus:

@@ -24,6 +24,13 @@ Queue = Annotated[bool, Field(description="At the concurrency limit: true waits 
                                           "when a slot frees; false (default) fails with a limit error.")]
 Name = Annotated[str | None, Field(description="A short label (letters, digits, '.', '_', '-') shown in "
                                                "list_shells. Optional.")]
+Cpus = Annotated[float | None, Field(ge=0, description="Only when the server runs shells on a Ray cluster: CPUs "
+                                                       "the job needs on its node. Default: 1.")]
+Gpus = Annotated[float | None, Field(ge=0, description="Only when the server runs shells on a Ray cluster: GPUs "
+                                                       "the job needs on its node. Default: 0.")]
+Resources = Annotated[list[Annotated[str, Field(pattern=r"^[^=]+=")]] | None, Field(
+    description="Only when the server runs shells on a Ray cluster: custom resources the job needs, as "
+                "'NAME=AMOUNT' strings.")]
 
 
 class Arguments(BaseModel):
@@ -45,6 +52,9 @@ class StartShellArgs(Arguments):
     queue: Queue = False
     isolate: bool = Field(False, description="Run in a fresh empty directory <cwd>/.mgsup/workspaces/<name>_<id> "
                                              "so parallel jobs never touch each other's files.")
+    cpus: Cpus = None
+    gpus: Gpus = None
+    resources: Resources = None
 
 
 class ShellIdArgs(Arguments):
@@ -89,6 +99,9 @@ class StartCoordinationArgs(Arguments):
     timeout: Timeout = None
     queue: Queue = False
     name: Name = None
+    cpus: Cpus = None
+    gpus: Gpus = None
+    resources: Resources = None
 
 
 class KillResult(BaseModel):
