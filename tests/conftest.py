@@ -24,7 +24,7 @@ from supervisor.proc import MONITOR_FILE, SHELL_ID_VAR
 
 T = TypeVar("T")
 TESTS = Path(__file__).parent
-REAPED_DIRS = ("supervisor", "integration")
+REAPED_DIRS = ("supervisor", "integration", "cluster")
 # How long processes of killed shells may take to disappear (monitors exit after recording the end).
 REAP_PATIENCE = 5.0
 

@@ -36,7 +36,7 @@ from supervisor.monitor import STOP_SIGNALS, Monitor, _initial_environ
 STOP_SIGNALS_SET = frozenset(STOP_SIGNALS)
 
 # How often a coordination run's status.json is checked for changes (at most one record per period).
-STATUS_PERIOD = 1.0
+STATUS_PERIOD = 0.5
 # After the job ended, the relay gets this long to copy what is left in the FIFO.
 DRAIN_SECONDS = 5.0
 READ_BYTES = 64 * 1024
