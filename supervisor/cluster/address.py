@@ -32,7 +32,7 @@ def normalize(address: object, *, what: str = "cluster") -> str:
         text = f"http://{text}"
     try:
         parts = urlsplit(text)
-        port = parts.port
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
     except ValueError as exc:
         raise InvalidRequest(f"{what} {address!r} is not a valid address: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -41,7 +41,6 @@ def normalize(address: object, *, what: str = "cluster") -> str:
     if parts.path or parts.query or parts.fragment:
         raise InvalidRequest(f"{what} {address!r} has a path; give the dashboard's bare URL, such as "
                              "http://127.0.0.1:8265")
-    del port
     return text
 
 

@@ -28,6 +28,7 @@ CONNECT_TIMEOUT = 5.0
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
 EXTRA_HINT = "install Ray's job client with: pip install 'mgsup[ray]'"
 _STATUS_CODE = re.compile(r"status code (\d{3})")
+_EXCEPTION_NAME = re.compile(r"^[\w.]+(Error|Exception): ")
 # Ray's SDK logs each package it zips and uploads at INFO; mgsup's own output must stay clean.
 _CHATTY_LOGGERS = ("ray.dashboard.modules.dashboard_sdk", "ray._private.runtime_env.packaging",
                    "ray.dashboard.modules.job.sdk")
@@ -164,9 +165,13 @@ def _mapped(address: str, action: str) -> Iterator[None]:
 
 
 def _gist(text: str) -> str:
-    """The line that says what went wrong: Ray's 500s carry a whole traceback whose last line is the error."""
-    lines = [line.strip() for line in text.strip().rstrip(".").splitlines() if line.strip()]
-    return lines[-1] if lines else text.strip()
+    """The line that says what went wrong: Ray's errors carry the server's traceback, whose last line is the error.
+
+    >>> _gist("Traceback (most recent call last):\n  File ...\nValueError: Job x already exists.\n.\n.")
+    'Job x already exists.'
+    """
+    lines = [line.strip() for line in text.splitlines() if line.strip(" .")]
+    return _EXCEPTION_NAME.sub("", lines[-1]) if lines else text.strip()
 
 
 def _seconds(milliseconds: int | None) -> float | None:

@@ -43,8 +43,8 @@ def advance(state: dict[str, Any], job: Job | None, end: dict[str, Any] | None, 
 
 def _ended_by_ray(state: dict[str, Any], job: Job, now: float) -> dict[str, Any]:
     """The outcome of a job whose runner left no `end` record: it never ran, or it was killed itself."""
-    ended = {**state, "start_time": state.get("start_time") or job.start_time or now,
-             "end_time": job.end_time or now}
+    # Its start is what was seen here: a job stopped or failed before it began has none.
+    ended = {**state, "end_time": job.end_time or now}
     said = (job.message or "").strip().splitlines()
     if job.status == "SUCCEEDED":
         return {**ended, "status": "stopped", "exit_code": 0}
