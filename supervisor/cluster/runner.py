@@ -31,6 +31,7 @@ from typing import Any
 from supervisor import layout as lay
 from supervisor import lifecycle
 from supervisor.cluster import framing
+from supervisor.exitcodes import job_exit_code
 from supervisor.monitor import STOP_SIGNALS, Monitor, _initial_environ
 
 STOP_SIGNALS_SET = frozenset(STOP_SIGNALS)
@@ -187,7 +188,8 @@ class Runner:
 
     def _end(self, state: dict[str, Any]) -> int:
         self.log.record(framing.END, {**state, "host": socket.gethostname()})
-        return exit_code(state)
+        # Ray sees the job's own exit code; 128 + N for a signal, as a shell would.
+        return job_exit_code(state)
 
     def _job_cwd(self) -> str:
         # Ray starts the entrypoint in its copy of the working directory.
@@ -259,18 +261,6 @@ def _answer(path: str) -> dict[str, Any]:
         return {"path": path, "text": None, "error": exc.strerror}
     return {"path": path, "text": data[:ANSWER_MAX_BYTES].decode("utf-8", errors="replace"),
             "truncated": len(data) > ANSWER_MAX_BYTES}
-
-
-def exit_code(state: dict[str, Any]) -> int:
-    """The runner's exit code for the job's final state: its own code, 128 + N for signal N.
-
-    >>> exit_code({"status": "killed", "exit_code": -9})
-    137
-    """
-    code = state.get("exit_code")
-    if not isinstance(code, int):
-        return 0 if state.get("status") == "stopped" else 1
-    return 128 - code if code < 0 else min(code, 255)
 
 
 def main(argv: list[str] | None = None) -> int:
