@@ -58,6 +58,9 @@ class Mirror:
         if cursor.ended:
             return dict(saved["end"])
         piece = framing.read(log, cursor)
+        if piece.cursor == cursor and not piece.output and not piece.records:
+            # Nothing new: no write either (followers watch this folder for changes).
+            return None
         size = self._append_output(piece.output, saved.get("stdout_size", 0))
         for kind, data in piece.records:
             if kind == framing.STATUS and isinstance(data, dict):
