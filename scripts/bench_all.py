@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+import bench_cluster
 import bench_kill
 import bench_memory
 import bench_output
@@ -61,6 +62,10 @@ def main() -> None:
         print(result.markdown(), flush=True)
         results.append(result)
     report = render(results, started, load_before, os.getloadavg(), quick=args.quick)
+    # The cluster benchmark (scripts/bench_cluster.py, it needs Ray) writes a section of its own: kept.
+    kept = bench_cluster.section_of(args.output.read_text()) if args.output.exists() else None
+    if kept:
+        report = bench_cluster.with_section(report, kept)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(report)
     print(f"wrote {args.output}", file=sys.stderr)
