@@ -15,6 +15,7 @@ import logging
 import re
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +26,9 @@ from .address import host_port
 
 # A head that does not answer a TCP connection within this long is unreachable (Ray's client has no timeout).
 CONNECT_TIMEOUT = 5.0
+# An address found unreachable is not tried again for this long in the same process: listing many shells of
+# a cluster that is down costs one timeout, not one per shell.
+UNREACHABLE_MEMORY = 10.0
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
 EXTRA_HINT = "install Ray's job client with: pip install 'mgsup[ray]'"
 _STATUS_CODE = re.compile(r"status code (\d{3})")
@@ -91,6 +95,7 @@ class Jobs:
 
 
 _connected: dict[str, Jobs] = {}
+_down: dict[str, tuple[float, ClusterUnavailable]] = {}
 _connecting = threading.Lock()
 
 
@@ -102,7 +107,14 @@ def connect(address: str) -> Jobs:
     with _connecting:
         jobs = _connected.get(address)
         if jobs is None:
-            _check_reachable(address)
+            known, error = _down.get(address, (0.0, None))
+            if error is not None and time.monotonic() < known + UNREACHABLE_MEMORY:
+                raise ClusterUnavailable(str(error))
+            try:
+                _check_reachable(address)
+            except ClusterUnavailable as exc:
+                _down[address] = (time.monotonic(), exc)
+                raise
             sdk = _sdk()
             with _mapped(address, "connect"):
                 jobs = Jobs(address, sdk.JobSubmissionClient(address))
