@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import admission, coordination, lifecycle, proc, request
 from . import layout as lay
 from .cluster.address import default_cluster, normalize
-from .cluster.backend import ClusterShells
 from .errors import InvalidRequest, LimitReached, ShellNotFound, StateDirError, SupervisorError
 from .models import ShellOutput, ShellStatus, Spec, State, iso
 from .output import read_window
 from .store import StateMissing, Store
+
+if TYPE_CHECKING:
+    from .cluster.backend import ClusterShells
 
 StatusDict = dict[str, Any]
 KILL_ANSWER_MARGIN = 10.0
@@ -76,11 +79,17 @@ class Supervisor:
         self.store = Store(self.layout)
         self.clock = clock
         self.cluster = default_cluster() if cluster is None else normalize(cluster)
-        self._cluster = ClusterShells(self.layout, self.store, new_id=self._new_id, clock=clock)
 
     @property
     def home(self) -> Path:
         return Path(self.layout.home)
+
+    @functools.cached_property
+    def _cluster(self) -> ClusterShells:
+        # Imported on first use: a Supervisor of local shells never pays for the cluster backend.
+        from .cluster.backend import ClusterShells
+
+        return ClusterShells(self.layout, self.store, new_id=self._new_id, clock=self.clock)
 
     # -- starting ---------------------------------------------------------------------------------
 
