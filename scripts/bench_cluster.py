@@ -15,6 +15,8 @@ overhead, not a speed-up; the section ends with what that overhead means for mor
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import os
 import shutil
 import tempfile
 import time
@@ -48,6 +50,7 @@ QUICK = Sizes(latency_starts=2, short_jobs=3, demo_runs=1)
 def run(quick: bool, address: str | None = None) -> Result:
     """Measure local mgsup and the cluster backend side by side."""
     sizes = QUICK if quick else FULL
+    load_before, started = os.getloadavg()[0], dt.datetime.now(dt.UTC)
     local_cluster = None
     if address is None:
         import local_ray_cluster
@@ -59,8 +62,14 @@ def run(quick: bool, address: str | None = None) -> Result:
         with temp_home() as local, temp_home() as home:
             cluster = Supervisor(home.home, cluster=address)
             try:
-                return _measure(local, cluster, work, sizes, nodes="2 local nodes" if local_cluster else address,
-                                slots=LOCAL_SLOTS if local_cluster else None)
+                result = _measure(local, cluster, work, sizes, nodes="2 local nodes" if local_cluster else address,
+                                  slots=LOCAL_SLOTS if local_cluster else None)
+                result.notes.insert(0, (
+                    f"Measured {started:%Y-%m-%d %H:%M} UTC in one run, local shells and the cluster side by side "
+                    f"(load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after). "
+                    "`python scripts/bench_cluster.py --write` (a few minutes; needs `mgsup[ray]`) rewrites this "
+                    "section; `bench_all.py` leaves it alone."))
+                return result
             finally:
                 for shell in cluster.list_shells():
                     if shell["status"] in ("queued", "running"):
