@@ -131,6 +131,8 @@ class ClusterShells:
                     lay.write_json(self.layout.file(spec.shell_id, lay.STATE), fresh,
                                    durable=lifecycle.is_ended(fresh))
                 return fresh
+        except ClusterUnavailable:
+            raise  # an OSError too (ConnectionError), but not one of the home
         except OSError as exc:
             raise StateDirError(f"cannot update {spec.shell_id} in {self.layout.home}: {exc.strerror or exc}; the "
                                 "state directory must be writable") from exc
