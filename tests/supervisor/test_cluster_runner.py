@@ -53,7 +53,7 @@ def test_a_stop_kills_the_whole_tree(tmp_path: Path, wait_for: Callable[..., Any
     runner.send_signal(signal.SIGTERM)
     rest, _ = runner.communicate(timeout=30)
     assert runner.returncode == 128 + 9  # the job ignored SIGTERM: SIGKILL after the grace
-    assert not psutil.pid_exists(escaped) or psutil.Process(escaped).status() == psutil.STATUS_ZOMBIE
+    assert not _alive(escaped)
     [(kind, end)] = _read(first + f"{escaped}\n".encode() + rest).records
     assert (kind, end["status"], end["exit_code"]) == ("end", "killed", -9)
 
@@ -79,3 +79,10 @@ def test_a_usage_error_says_how_to_call_it(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "supervisor.cluster.runner"], capture_output=True, text=True,
                           timeout=30, check=False)
     assert (done.returncode, done.stderr) == (2, "usage: python3 -m supervisor.cluster.runner SPEC_JSON\n")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
