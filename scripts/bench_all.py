@@ -19,7 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import bench_cluster
+import bench_coord_limits
+import bench_dashboard
 import bench_kill
+import bench_massgen
 import bench_memory
 import bench_output
 import bench_queue
@@ -36,6 +39,10 @@ BENCHES: dict[str, Callable[[bool], Result]] = {
     "output": bench_output.run,
     "memory": bench_memory.run,
     "watch": bench_watch.run,
+    "coord_limits": bench_coord_limits.run,
+    "dashboard": bench_dashboard.run,
+    "massgen": bench_massgen.run,
+    "cluster": bench_cluster.run,
 }
 
 
@@ -62,10 +69,6 @@ def main() -> None:
         print(result.markdown(), flush=True)
         results.append(result)
     report = render(results, started, load_before, os.getloadavg(), quick=args.quick)
-    # The cluster benchmark (scripts/bench_cluster.py, it needs Ray) writes a section of its own: kept.
-    kept = bench_cluster.section_of(args.output.read_text()) if args.output.exists() else None
-    if kept:
-        report = bench_cluster.with_section(report, kept)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(report)
     print(f"wrote {args.output}", file=sys.stderr)

@@ -9,7 +9,7 @@
 Needs mgsup[ray]. The local cluster (scripts/local_ray_cluster.py) runs both nodes on this machine
 (3 CPUs of Ray's accounting on the machine's cores), so the comparison shows the cluster backend's
 overhead, not a speed-up; the section ends with what that overhead means for more nodes.
-`bench_all.py` keeps this section when it rewrites docs/benchmarks.md.
+`bench_all.py` runs it too (as `cluster`).
 """
 
 from __future__ import annotations
@@ -24,12 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench_common import REPO, Result, Table, percentile, temp_home, timed
+from bench_common import REPO, Result, Table, percentile, temp_home, timed, write_section
 
 from supervisor import Supervisor
 
-START = "<!-- bench_cluster: written by scripts/bench_cluster.py --write -->"
-END = "<!-- /bench_cluster -->"
 DEMO = REPO / "configs" / "demo.yaml"
 QUESTION = "What is 17 * 23?"
 # The local cluster's CPUs (head 2, second node 1): jobs of 1 CPU each run this many at once.
@@ -68,7 +66,7 @@ def run(quick: bool, address: str | None = None) -> Result:
                     f"Measured {started:%Y-%m-%d %H:%M} UTC in one run, local shells and the cluster side by side "
                     f"(load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after). "
                     "`python scripts/bench_cluster.py --write` (a few minutes; needs `mgsup[ray]`) rewrites this "
-                    "section; `bench_all.py` leaves it alone."))
+                    "section."))
                 return result
             finally:
                 for shell in cluster.list_shells():
@@ -133,7 +131,7 @@ def _demo(sup: Supervisor, work: Path, runs: int) -> tuple[float, int, float]:
     ids = [sup.start_coordination(DEMO, QUESTION, cwd=work, queue=True) for _ in range(runs)]
     finals = [sup.wait_shell(shell_id, timeout=900) for shell_id in ids]
     wall = time.perf_counter() - began
-    answered = sum(bool((f["coordination"] or {}).get("winner")) and f["status"] == "stopped" for f in finals)
+    answered = sum((f["coordination"] or {}).get("outcome") == "answered" for f in finals)
     durations = [f["duration_seconds"] for f in finals if f["duration_seconds"] is not None]
     return wall, answered, sum(durations) / max(1, len(durations))
 
@@ -162,30 +160,6 @@ def _scaling(submit: float, short_wall: float, short_jobs: int, slots: int) -> s
 
 def _s(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
-
-
-def write_section(path: Path, result: Result) -> None:
-    """Put `result` into `path` between this script's markers, replacing an earlier one."""
-    text = path.read_text() if path.exists() else "# mgsup benchmarks\n"
-    path.write_text(with_section(text, f"{START}\n{result.markdown()}*({result.seconds:.0f} s)*\n{END}\n"))
-
-
-def with_section(text: str, section: str) -> str:
-    """`text` with this script's section replaced, or inserted before "## Reproducing" (else appended)."""
-    if START in text and END in text:
-        head, _, rest = text.partition(START)
-        return head + section + rest.partition(END)[2].lstrip("\n")
-    where = text.find("## Reproducing")
-    if where < 0:
-        return text.rstrip("\n") + "\n\n" + section
-    return text[:where] + section + "\n" + text[where:]
-
-
-def section_of(text: str) -> str | None:
-    """This script's section of `text`, markers included, or None."""
-    if START not in text or END not in text:
-        return None
-    return START + text.partition(START)[2].partition(END)[0] + END + "\n"
 
 
 def main() -> None:

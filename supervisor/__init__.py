@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         start_shell,
         wait_shell,
     )
+    from .compat import BackgroundShellManager
     from .core import Supervisor
     from .errors import (
         ClusterUnavailable,
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "BackgroundShellManager",
     "ClusterUnavailable",
     "InvalidRequest",
     "LimitReached",
@@ -55,6 +57,7 @@ __all__ = [
 _HOME_MODULE = {name: "core" for name in ("Supervisor",)} | {
     name: "errors" for name in __all__ if name[0].isupper() and name != "Supervisor"
 } | {name: "api" for name in __all__ if name[0].islower()}
+_HOME_MODULE["BackgroundShellManager"] = "compat"
 
 
 def __getattr__(name: str) -> Any:

@@ -33,6 +33,8 @@ class Spec(BaseModel):
     backend: Backend = "local"
     cluster: str | None = None
     resources: dict[str, float] | None = None
+    # The kind of runner of a coordination run (mgcoord, massgen, command); None for a plain shell.
+    runner: str | None = None
 
 
 class State(BaseModel):

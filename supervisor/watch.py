@@ -54,7 +54,7 @@ def _changes(sup: Supervisor, shell_id: str, timeout: float | None) -> Iterator[
     status = sup.get_shell_status(shell_id)
     if status["backend"] == "ray":
         # Nothing of a cluster shell changes here by itself: its state is Ray's.
-        yield from poll_changes(sup, shell_id, timeout, _changed)
+        yield from poll_changes(sup, shell_id, timeout, status_changed)
         return
     last: dict[str, Any] | None = None
     shell_dir = Path(sup.layout.shell_dir(shell_id))
@@ -64,7 +64,7 @@ def _changes(sup: Supervisor, shell_id: str, timeout: float | None) -> Iterator[
             # Read again now that the watch is in place: a change in between is not missed.
             status = sup.get_shell_status(shell_id)
             while True:
-                if _changed(status, last):
+                if status_changed(status, last):
                     last = status
                     yield status
                 if lifecycle.is_ended(status):
@@ -101,7 +101,8 @@ def _folders(shell_dir: Path, status: dict[str, Any]) -> list[Path]:
     return folders
 
 
-def _changed(status: dict[str, Any], last: dict[str, Any] | None) -> bool:
+def status_changed(status: dict[str, Any], last: dict[str, Any] | None) -> bool:
+    """Whether `status` says something `last` did not (the growing duration aside)."""
     if last is None:
         return True
     return any(status[k] != last[k] for k in status if k not in _VOLATILE)

@@ -7,7 +7,7 @@ coordination run's progress back into the local record on every read.
 
 Where things live: `address` (what a cluster address is), `client` (the one adapter over Ray's
 SDK, with its errors mapped to ours), `submission` (what a start sends: entrypoint, runtime_env,
-resources), `framing` and `runner` (the node side, stdlib only), `jobstate` (Ray's job status to
+resources), `framing`, `relay` and `runner` (the node side, stdlib only), `jobstate` (Ray's job status to
 our lifecycle, pure), `mirror` (the local copy of a job), `backend` (what `Supervisor` calls),
 `polling` (waiting on a cluster shell with a backed-off poll).
 

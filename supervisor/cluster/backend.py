@@ -17,6 +17,7 @@ from typing import Any
 
 from .. import layout as lay
 from .. import lifecycle, request
+from ..automation import runners
 from ..errors import ClusterUnavailable, StateDirError, SupervisorError
 from ..models import Spec, State
 from ..store import StateMissing, Store
@@ -59,20 +60,23 @@ class ClusterShells:
                     created=self.clock(), backend="ray", cluster=cluster, resources=asked.as_dict())
         return self._submit(spec, sent, asked)
 
-    def start_coordination(self, cluster: str, config: Path, question: str, *, cwd: Path, timeout: float | None,
-                           name: str | None, cpus: float | None, gpus: float | None,
-                           resources: dict[str, float] | None) -> str:
+    def start_coordination(self, cluster: str, config: Path, question: str, *, runner: runners.ResolvedRunner,
+                           cwd: Path, env: dict[str, str] | None, timeout: float | None, name: str | None,
+                           cpus: float | None, gpus: float | None, resources: dict[str, float] | None) -> str:
         """Submit a coordination run of `config` (absolute) in a copy of `cwd`; its progress is relayed here."""
         asked = submission.resources(cpus, gpus, resources)
         shell_id = self.new_id()
-        sent = submission.coordination(shell_id, config, question, workdir=cwd, timeout=timeout, name=name)
-        argv = ["mgcoord", "--automation", "--config", str(config), "--instance-id", shell_id[6:], question]
-        req = request.start_request(argv, cwd=cwd, env=None, inherit_env=True, name=name, timeout=timeout,
+        argv = runner.argv(str(config), question, shell_id[6:])
+        req = request.start_request(argv, cwd=cwd, env=env, inherit_env=True, name=name, timeout=timeout,
                                     path_lookup=False)
+        overlay = {key: req.env[key] for key in req.env_names}
+        sent = submission.coordination(shell_id, config, question, runner=runner, workdir=cwd, timeout=req.timeout,
+                                       env=overlay, env_names=req.env_names, name=req.name)
         folder = run_dir(self.layout, shell_id)
-        spec = Spec(shell_id=shell_id, name=req.name, command=argv, argv=argv, cwd=str(cwd), timeout=req.timeout,
-                    created=self.clock(), log_dir=folder, status_file=os.path.join(folder, "status.json"),
-                    backend="ray", cluster=cluster, resources=asked.as_dict())
+        spec = Spec(shell_id=shell_id, name=req.name, command=argv, argv=argv, cwd=str(cwd),
+                    env_names=req.env_names, timeout=req.timeout, created=self.clock(), log_dir=folder,
+                    status_file=os.path.join(folder, "status.json"), runner=runner.kind, backend="ray",
+                    cluster=cluster, resources=asked.as_dict())
         return self._submit(spec, sent, asked)
 
     def _submit(self, spec: Spec, sent: submission.Submission, resources: submission.Resources) -> str:

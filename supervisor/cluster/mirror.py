@@ -23,8 +23,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from .. import coordination
 from .. import layout as lay
+from ..automation import printed
 from . import framing
 
 CURSOR = "cluster.json"
@@ -85,7 +85,8 @@ class Mirror:
     def _record_printed(self, answer_file: str | None) -> None:
         """The run's LOG_DIR, STATUS and ANSWER_FILE name paths on the node; the status shows the local copies."""
         stdout = self.layout.file(self.shell_id, lay.STDOUT)
-        found = coordination.printed(stdout, ended=True)
+        # Ray merges stderr into stdout: an error line is found there; the answer file is the local copy.
+        found = printed.printed(stdout, ended=True, cwd=self.layout.shell_dir(self.shell_id), coordination=True)
         status_file = os.path.join(run_dir(self.layout, self.shell_id), "status.json")
         local = replace(found, log_dir=run_dir(self.layout, self.shell_id),
                         status_file=status_file if os.path.exists(status_file) else None, answer_file=answer_file)

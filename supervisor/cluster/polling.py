@@ -23,6 +23,35 @@ POLL_MAX = 2.0
 UNREACHABLE_PATIENCE = 30.0
 
 
+class Pace:
+    """The pace of polling one cluster shell: how long to pause next, and how long its cluster may stay away.
+
+    >>> pace = Pace()
+    >>> pace.pause(changed=False), pace.pause(changed=False), pace.pause(changed=True)
+    (0.4, 0.8, 0.2)
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._pause = POLL_FIRST
+        self._unreachable_since: float | None = None
+
+    def pause(self, *, changed: bool) -> float:
+        """Short after a change, doubling while nothing changes, at most POLL_MAX."""
+        self._pause = POLL_FIRST if changed else min(POLL_MAX, self._pause * 2)
+        return self._pause
+
+    def answered(self) -> None:
+        self._unreachable_since = None
+
+    def tolerate(self) -> bool:
+        """After a read found the cluster unreachable: whether to carry on (it has not been away for long)."""
+        now = self.clock()
+        if self._unreachable_since is None:
+            self._unreachable_since = now
+        return now - self._unreachable_since <= UNREACHABLE_PATIENCE
+
+
 def poll_changes(sup: Supervisor, shell_id: str, timeout: float | None,
                  changed: Callable[[dict[str, Any], dict[str, Any] | None], bool],
                  sleep: Callable[[float], None] = time.sleep) -> Iterator[dict[str, Any]]:
@@ -32,27 +61,23 @@ def poll_changes(sup: Supervisor, shell_id: str, timeout: float | None,
     """
     deadline = None if timeout is None else time.monotonic() + timeout
     last: dict[str, Any] | None = None
-    pause = POLL_FIRST
-    unreachable_since: float | None = None
+    pace = Pace()
     while True:
         status: dict[str, Any] | None
         try:
             status = sup.get_shell_status(shell_id)
-            unreachable_since = None
+            pace.answered()
         except ClusterUnavailable:
-            unreachable_since = unreachable_since or time.monotonic()
-            if time.monotonic() - unreachable_since > UNREACHABLE_PATIENCE:
+            if not pace.tolerate():
                 raise
             status = last
+        fresh = False
         if status is not None and changed(status, last):
-            last = status
-            pause = POLL_FIRST
+            fresh, last = True, status
             yield status
-        else:
-            pause = min(POLL_MAX, pause * 2)
         if status is not None and lifecycle.is_ended(status):
             return
-        wait = pause
+        wait = pace.pause(changed=fresh)
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:

@@ -3,9 +3,10 @@
 The runner's monitor writes the job's stdout and stderr into one FIFO. `Relay` copies it, as it
 comes, into the runner's stdout — the job's Ray log — as valid UTF-8: Ray's log reader fails on
 anything else, so invalid bytes are replaced (a character split between two reads is kept whole).
-For a coordination run it also notes the `STATUS:` and `ANSWER_FILE:` lines of the output and
-relays the run's status.json, as a record (`framing`), whenever it changed. `Log` keeps output
-and records from ever interleaving within one write.
+For a coordination run it also notes the `STATUS:` line and the answer lines (`ANSWER_FILE:`, and
+MassGen's absolute `ANSWER:`) of the output, and relays the run's status.json (MassGen's newest
+attempt), as a record (`framing`), whenever it changed. `Log` keeps output and records from ever
+interleaving within one write.
 """
 
 from __future__ import annotations
@@ -18,13 +19,20 @@ import threading
 import time
 from typing import Any
 
+from supervisor.automation import files
 from supervisor.cluster import framing
 
 # How often a coordination run's status.json is checked for changes (at most one record per period).
 STATUS_PERIOD = 0.5
 READ_BYTES = 64 * 1024
-# Only the first lines announce STATUS and the last ones ANSWER_FILE; a line longer than this is not one.
+# Only the first lines announce STATUS and the last ones the answer; a line longer than this is not one.
 LINE_MAX = 64 * 1024
+# The line keys of the automation contract the relay looks for (supervisor.automation.printed, which
+# needs more than the stdlib).
+STATUS_KEY = "STATUS"
+ANSWER_KEYS = ("ANSWER_FILE", "ANSWER")
+# The answer lines kept: a run prints one or two; a preview line that looks like one must not push them out.
+ANSWER_CANDIDATES = 8
 
 
 class Log:
@@ -65,7 +73,7 @@ class Relay(threading.Thread):
         self.job_cwd = job_cwd
         self.coordination = coordination
         self.status_file: str | None = None
-        self.answer_file: str | None = None
+        self.answer_candidates: list[str] = []
         self._line = ""
         self._sent: bytes | None = None
 
@@ -97,25 +105,30 @@ class Relay(threading.Thread):
         self._line = rest[-LINE_MAX:]
         for line in complete:
             key, sep, value = line.partition(": ")
-            if sep and key == "STATUS" and self.status_file is None:
+            if sep and key == STATUS_KEY and self.status_file is None:
                 self.status_file = self._path(value)
-            elif sep and key == "ANSWER_FILE":
-                self.answer_file = self._path(value)
+            elif sep and key in ANSWER_KEYS and value.strip():
+                self.answer_candidates = [*self.answer_candidates[1 - ANSWER_CANDIDATES:], self._path(value)]
 
     def _path(self, value: str) -> str:
+        # MassGen prints its ANSWER_FILE relative to the run's cwd.
         return os.path.join(self.job_cwd, value.strip())
 
+    @property
+    def answer_file(self) -> str | None:
+        """The run's final answer: the last answer line that names a file (a preview may look like one)."""
+        return next((path for path in reversed(self.answer_candidates) if os.path.isfile(path)), None)
+
     def relay_status(self) -> None:
-        """Send the run's status.json when it changed since the last one sent."""
+        """Send the run's status.json (its newest attempt) when it changed since the last one sent."""
         if self.status_file is None:
             return
+        content = files.read_regular(files.current_status_file(self.status_file), files.MAX_STATUS_BYTES)
+        if content is None or content[0] == self._sent:
+            return  # not written yet, not a file, or unchanged
         try:
-            with open(self.status_file, "rb") as f:
-                raw = f.read()
-            if raw == self._sent:
-                return
-            data = json.loads(raw)
-        except (OSError, ValueError):
-            return  # not written yet, or caught half-written by a writer that does not replace it
-        self._sent = raw
+            data = json.loads(content[0])
+        except (ValueError, RecursionError):
+            return  # caught half-written by a writer that does not replace it
+        self._sent = content[0]
         self.log.record(framing.STATUS, data)

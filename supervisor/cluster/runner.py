@@ -27,6 +27,7 @@ from typing import Any
 
 from supervisor import layout as lay
 from supervisor import lifecycle
+from supervisor.automation import runners
 from supervisor.cluster import framing
 from supervisor.cluster.relay import Log, Relay
 from supervisor.exitcodes import job_exit_code
@@ -91,8 +92,7 @@ class Runner:
         return job_exit_code(state)
 
     def _job_cwd(self) -> str:
-        # Ray starts the entrypoint in its copy of the working directory.
-        base = os.path.join(os.getcwd(), self.spec.get("cwd") or ".")
+        base = find_shipped(self.spec["workdir"])
         workspace = self.spec.get("workspace")
         if workspace:
             base = os.path.join(base, ".mgsup", "workspaces", workspace)
@@ -103,9 +103,14 @@ class Runner:
         coordination = self.spec.get("coordination")
         if coordination is None:
             return list(self.spec["argv"])
-        config = find_config(coordination["config"], coordination.get("folder"))
-        return [sys.executable, "-m", "coordinator", "--automation", "--config", config,
-                "--instance-id", self.shell_id[6:], coordination["question"]]
+        folder = coordination.get("folder")
+        config = os.path.join(find_shipped(folder) if folder else self._job_cwd(), coordination["config"])
+        program = list(coordination["program"])
+        if program[0] == runners.MGCOORD:
+            # mgcoord by name is the copy shipped with the job: a node need not have one on its PATH.
+            program[:1] = [sys.executable, "-m", "coordinator"]
+        runner = runners.ResolvedRunner(coordination["runner"], program)
+        return runner.argv(config, coordination["question"], self.shell_id[6:])
 
     def _prepare(self, argv: list[str], job_cwd: str) -> tuple[int, int]:
         """Write the monitor's shell record; the FIFO's read end and a write end held until the job ended."""
@@ -137,19 +142,17 @@ class Runner:
         return env
 
 
-def find_config(path: str, folder: str | None) -> str:
-    """Where the run's config is on this node: in the working directory, or in a folder shipped beside it.
+def find_shipped(name: str) -> str:
+    """Where a folder that travelled with the job (a `py_modules` entry) is on this node.
 
-    A config outside the run's working directory travels as an extra `py_modules` folder, which Ray
-    unpacks somewhere of its own and puts on PYTHONPATH: it is found there by its folder's name.
+    Ray unpacks each entry in a folder of its own and puts that folder on PYTHONPATH: the entry is
+    found there by its name (the submitting side sends no two of one name).
     """
-    if folder is None:
-        return os.path.abspath(path)
-    for entry in sys.path:
-        candidate = os.path.join(entry, folder, path)
-        if entry and os.path.isfile(candidate):
+    for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+        candidate = os.path.join(entry, name)
+        if entry and os.path.isdir(candidate):
             return candidate
-    raise SystemExit(f"mgsup: the config {folder}/{path} did not arrive on this node")
+    raise SystemExit(f"mgsup: the folder {name!r} did not arrive on this node")
 
 
 def _answer(path: str) -> dict[str, Any]:

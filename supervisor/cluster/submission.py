@@ -1,10 +1,17 @@
 """What a cluster start sends to Ray: the runner's spec, the entrypoint, the runtime_env and the resources.
 
-The job's working directory travels as the runtime_env's `working_dir` (without `.massgen/`,
-`.mgsup/`, `.git/` and `__pycache__/`), and this package and the coordinator travel as `py_modules`,
-so a node needs only Ray. A coordination run's config travels in the working directory, or, when
-it lives elsewhere, with its folder as one more `py_modules` entry. The caller's `env` values go in
-the runtime_env's `env_vars` (Ray keeps them in its job record).
+The job's working directory travels as a `py_modules` entry (without `.massgen/`, `.mgsup/`,
+`.git/` and `__pycache__/`), beside this package and the coordinator, so a node needs only Ray.
+Not as the runtime_env's `working_dir`: since ray-project/ray#49313 a node deletes and unpacks a
+`working_dir` again each time it sets up one that is not in its cache yet, so the first jobs from
+one folder that a node sets up at the same moment delete it from under each other (a job then
+fails, its folder gone); a node unpacks a `py_modules` entry once and shares it. Folders travel
+by name (the node finds each on PYTHONPATH), so two of one name are refused.
+
+A coordination run's config travels in the working directory, or, when it lives elsewhere, with
+its folder as one more `py_modules` entry; its runner is named, and found on the node
+(`automation.runners.for_node`). The caller's `env` values go in the runtime_env's `env_vars`
+(Ray keeps them in its job record).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from typing import Any
 import coordinator
 import supervisor
 
+from ..automation.runners import ResolvedRunner
 from ..errors import InvalidRequest
 
 EXCLUDES = (".massgen/", ".mgsup/", ".git/", "__pycache__/")
@@ -89,30 +97,46 @@ def command(shell_id: str, argv: list[str], *, workdir: Path, workspace: str | N
                        timeout=timeout, env=env, env_names=env_names, inherit_env=inherit_env, name=name)
 
 
-def coordination(shell_id: str, config: Path, question: str, *, workdir: Path, timeout: float | None,
-                 name: str | None) -> Submission:
-    """The submission of a coordination run of `config` (an absolute path) in (a copy of) `workdir`."""
+def coordination(shell_id: str, config: Path, question: str, *, runner: ResolvedRunner, workdir: Path,
+                 timeout: float | None, env: dict[str, str], env_names: list[str], name: str | None) -> Submission:
+    """The submission of a coordination run of `config` (an absolute path) by `runner` in (a copy of) `workdir`."""
     extra: list[str] = []
     if config.is_relative_to(workdir):
         where: dict[str, Any] = {"config": str(config.relative_to(workdir)), "folder": None}
     else:
         where = {"config": config.name, "folder": config.parent.name}
         extra.append(str(config.parent))
-    return _submission({"shell_id": shell_id, "coordination": {**where, "question": question}}, workdir=workdir,
-                       timeout=timeout, env={}, env_names=[], inherit_env=True, name=name, extra_modules=extra)
+    run = {**where, "question": question, "runner": runner.kind, "program": runner.program}
+    return _submission({"shell_id": shell_id, "coordination": run}, workdir=workdir, timeout=timeout, env=env,
+                       env_names=env_names, inherit_env=True, name=name, extra_modules=extra)
 
 
 def _submission(spec: dict[str, Any], *, workdir: Path, timeout: float | None, env: dict[str, str],
                 env_names: list[str], inherit_env: bool, name: str | None,
                 extra_modules: list[str] | None = None) -> Submission:
-    runner_spec = {**spec, "timeout": timeout, "env_names": env_names, "inherit_env": inherit_env,
-                   "grace": STOP_GRACE, "drop_env": [STOP_WAIT_VAR]}
-    modules = [_package_dir(supervisor), _package_dir(coordinator), *(extra_modules or [])]
-    runtime_env = {"working_dir": str(workdir), "py_modules": modules, "excludes": list(EXCLUDES),
+    modules = [_package_dir(supervisor), _package_dir(coordinator), str(workdir), *(extra_modules or [])]
+    _check_names(modules)
+    runner_spec = {**spec, "workdir": workdir.name, "timeout": timeout, "env_names": env_names,
+                   "inherit_env": inherit_env, "grace": STOP_GRACE, "drop_env": [STOP_WAIT_VAR]}
+    runtime_env = {"py_modules": modules, "excludes": list(EXCLUDES),
                    "env_vars": {**env, STOP_WAIT_VAR: str(STOP_WAIT)}}
     entrypoint = f"exec {PYTHON} -m {RUNNER_MODULE} {shlex.quote(json.dumps(runner_spec))}"
     metadata = {"submitted_by": "mgsup", "shell_name": name or ""}
     return Submission(entrypoint=entrypoint, runtime_env=runtime_env, metadata=metadata)
+
+
+def _check_names(modules: list[str]) -> None:
+    """The node finds each folder that travels by its name: two of one name could not be told apart."""
+    seen: dict[str, str] = {}
+    for folder in modules:
+        name = os.path.basename(folder)
+        if not name:
+            raise InvalidRequest(f"{folder!r} cannot travel to a Ray cluster: start from a folder inside it")
+        if name in seen:
+            raise InvalidRequest(f"{seen[name]!r} and {folder!r} would both travel to the Ray cluster as {name!r}: "
+                                 "start from a folder of another name, or keep the config inside the working "
+                                 "directory")
+        seen[name] = folder
 
 
 def _package_dir(package: ModuleType) -> str:

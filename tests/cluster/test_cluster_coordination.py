@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ def test_progress_is_seen_from_the_submitting_side(cluster_sup: Supervisor, work
     assert (final["status"], final["exit_code"]) == ("stopped", 0)
     summary = final["coordination"]
     assert (summary["phase"], summary["completion_percentage"], summary["winner"]) == ("completed", 100, "reviewer")
+    assert summary["outcome"] == "answered" and final["command"][:3] == ["mgcoord", "--automation", "--config"]
     # The paths in the status are local copies inside the home, readable here.
     shell_dir = Path(cluster_sup.home) / "shells" / shell_id
     assert Path(final["status_file"]).is_relative_to(shell_dir) and Path(final["status_file"]).is_file()
@@ -66,7 +68,7 @@ def test_a_batch_runs_on_the_cluster_and_resumes(ray_cluster: RayCluster, tmp_pa
     first = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=200, check=False)
     assert first.returncode == 0, first.stdout + first.stderr
     rows = json.loads((out / "results.json").read_text())["results"]
-    assert [(r["status"], r["winner"]) for r in rows] == [("stopped", "reviewer")] * 2
+    assert [(r["status"], r["outcome"], r["winner"]) for r in rows] == [("stopped", "answered", "reviewer")] * 2
     assert {Supervisor(home).get_shell_status(r["shell_id"])["backend"] for r in rows} == {"ray"}
     again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=200, check=False)
     assert again.returncode == 0, again.stdout + again.stderr
@@ -83,16 +85,28 @@ def test_mcp_tools_on_a_cluster_home(ray_cluster: RayCluster, home: Supervisor, 
             started = await _call(client, "start_shell", {"command": "echo from the cluster; sleep 120",
                                                           "cwd": str(work), "resources": ["second_node=1"]})
             shell_id = started["shell_id"]
-            waited = await _call(client, "wait_shell", {"shell_id": shell_id, "timeout": 2})
+            # Once the job has printed, it runs: then a short wait expires and the kill stops a running job.
+            deadline = time.monotonic() + 120
+            while "from the cluster" not in (await _call(client, "get_shell_output", {"shell_id": shell_id}))["stdout"]:
+                assert time.monotonic() < deadline, "the job never printed"
+                await asyncio.sleep(0.2)
+            expired = await _call(client, "wait_shell", {"shell_id": shell_id, "timeout": 2})
+            detail = await _call(client, "get_shell_status", {"shell_id": shell_id, "detail": True})
+            short = await _call(client, "start_shell", {"command": "exit 3", "cwd": str(work)})
+            ended = await _call(client, "wait_shell", {"shell_id": short["shell_id"], "timeout": 120})
             listed = await _call(client, "list_shells", {})
             killed = await _call(client, "kill_shell", {"shell_id": shell_id})
             output = await _call(client, "get_shell_output", {"shell_id": shell_id})
-            return started, waited, listed, killed, output
+            return started, expired, detail, ended, listed, killed, output
 
-    started, waited, listed, killed, output = asyncio.run(scenario())
-    assert (started["backend"], started["cluster"]) == ("ray", ray_cluster.address)
-    assert waited["timed_out_waiting"] is True
-    assert [s["shell_id"] for s in listed["shells"]] == [started["shell_id"]]
+    started, expired, detail, ended, listed, killed, output = asyncio.run(scenario())
+    # Compact results name the backend of a cluster shell; detail adds the cluster's address.
+    assert started["backend"] == "ray" and "cluster" not in started
+    assert (detail["backend"], detail["cluster"]) == ("ray", ray_cluster.address)
+    assert expired["wait_expired"] is True and expired["status"] == "running"
+    # A wait on a cluster shell (no monitor here to watch) ends when the job does.
+    assert (ended["status"], ended["exit_code"], ended.get("wait_expired")) == ("failed", 3, None)
+    assert [s["shell_id"] for s in listed["shells"]] == [ended["shell_id"], started["shell_id"]]
     assert (killed["status"], killed["signal"]) == ("killed", "SIGTERM")
     assert output["stdout"] == "from the cluster\n"
 

@@ -134,10 +134,21 @@ def test_isolated_jobs_get_a_fresh_workspace_on_the_node(cluster_sup: Supervisor
     plain = cluster_sup.start_shell("cat data.txt", cwd=work)
     isolated = cluster_sup.start_shell("pwd; ls -A", cwd=work, isolate=True, name="iso")
     for shell_id in (plain, isolated):
-        assert cluster_sup.wait_shell(shell_id, timeout=90)["status"] == "stopped"
+        final = cluster_sup.wait_shell(shell_id, timeout=90)
+        assert final["status"] == "stopped", cluster_sup.get_shell_output(shell_id)
     assert cluster_sup.get_shell_output(plain)["stdout"] == "shipped\n"
     where, *listing = cluster_sup.get_shell_output(isolated)["stdout"].splitlines()
     assert where.endswith(f"/.mgsup/workspaces/iso_{isolated[6:]}") and listing == []
+
+
+def test_jobs_set_up_together_from_a_new_folder_all_find_it(cluster_sup: Supervisor, work: Path) -> None:
+    # Jobs set up side by side from a folder new to the nodes, each reading it a little later: a node
+    # that unpacked the folder again for a later job would pull it from under an earlier one.
+    (work / "data.txt").write_text(f"fresh {work}\n")
+    ids = [cluster_sup.start_shell("sleep 2; cat data.txt", cwd=work, cpus=0.5) for _ in range(4)]
+    for shell_id in ids:
+        final = cluster_sup.wait_shell(shell_id, timeout=120)
+        assert (final["status"], cluster_sup.get_shell_output(shell_id)["stdout"]) == ("stopped", f"fresh {work}\n")
 
 
 def _alive(pid: int) -> bool:

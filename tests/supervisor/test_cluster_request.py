@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from supervisor import ClusterUnavailable, InvalidRequest, Supervisor
+from supervisor.automation import runners
 from supervisor.cluster import submission
 from supervisor.cluster.address import normalize
 
@@ -62,6 +63,16 @@ def test_a_bad_request_to_a_cluster_writes_nothing(home: Supervisor, tmp_path: P
     # A program name is looked up on the node's PATH, not here: the request goes on to the (absent) cluster.
     with pytest.raises(ClusterUnavailable):
         sup.start_shell(["no-such-program-here"], cwd=tmp_path)
+    # A coordination run's runner likewise; only what travels with it is checked here.
+    config = tmp_path / "run.yaml"
+    config.write_text("agents: []\n")
+    with pytest.raises(InvalidRequest, match="outside the run's working directory"):
+        sup.start_coordination(config, "q?", runner="../runner", cwd=tmp_path)
+    # Folders travel by name: two of one name (here the config's and mgsup's own package) are refused.
+    with pytest.raises(InvalidRequest, match="would both travel to the Ray cluster as 'supervisor'"):
+        sup.start_coordination(Path(__file__), "q?", cwd=tmp_path)
+    with pytest.raises(ClusterUnavailable):
+        sup.start_coordination(config, "q?", runner="massgen", cwd=tmp_path, env={"PATH": "/nowhere"})
     assert not (Path(home.home) / "shells").exists() or not list((Path(home.home) / "shells").iterdir())
 
 
@@ -74,12 +85,18 @@ def test_resources_need_a_cluster(home: Supervisor, tmp_path: Path) -> None:
 
 
 def test_a_config_outside_the_working_directory_travels_as_its_folder(tmp_path: Path) -> None:
-    inside = submission.coordination("shell_0a1b2c3d", tmp_path / "sub" / "c.yaml", "q", workdir=tmp_path,
-                                     timeout=None, name=None)
-    outside = submission.coordination("shell_0a1b2c3d", Path("/elsewhere/configs/c.yaml"), "q", workdir=tmp_path,
-                                      timeout=None, name=None)
+    mgcoord = runners.for_node("mgcoord", cwd=tmp_path)
+    inside = submission.coordination("shell_0a1b2c3d", tmp_path / "sub" / "c.yaml", "q", runner=mgcoord,
+                                     workdir=tmp_path, timeout=None, env={}, env_names=[], name=None)
+    outside = submission.coordination("shell_0a1b2c3d", Path("/elsewhere/configs/c.yaml"), "q", runner=mgcoord,
+                                      workdir=tmp_path, timeout=None, env={"OPENAI_API_KEY": "sk-x"},
+                                      env_names=["OPENAI_API_KEY"], name=None)
     assert '"config": "sub/c.yaml", "folder": null' in inside.entrypoint
     assert '"config": "c.yaml", "folder": "configs"' in outside.entrypoint
     assert outside.runtime_env["py_modules"][-1] == "/elsewhere/configs"
-    assert outside.runtime_env["working_dir"] == str(tmp_path)
+    # The working directory travels as a py_modules entry too (Ray replaces a working_dir under running jobs).
+    assert outside.runtime_env["py_modules"][2] == str(tmp_path) and "working_dir" not in outside.runtime_env
+    assert f'"workdir": "{tmp_path.name}"' in outside.entrypoint
     assert {".massgen/", ".mgsup/", ".git/"} <= set(outside.runtime_env["excludes"])
+    # The caller's values travel in Ray's record of the job, never in the entrypoint (a process list shows it).
+    assert outside.runtime_env["env_vars"]["OPENAI_API_KEY"] == "sk-x" and "sk-x" not in outside.entrypoint

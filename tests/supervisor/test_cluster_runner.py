@@ -17,15 +17,19 @@ import pytest
 from supervisor.cluster import framing
 
 pytestmark = pytest.mark.timeout(60)
+RESTARTING_RUNNER = Path(__file__).resolve().parents[1] / "fakes" / "restarting_runner.py"
 
 
 def _spec(shell_id: str, argv: list[str], **extra: Any) -> str:
-    return json.dumps({"shell_id": shell_id, "argv": argv, "cwd": ".", "timeout": None, "env_names": [],
+    return json.dumps({"shell_id": shell_id, "argv": argv, "workdir": "job", "timeout": None, "env_names": [],
                        "inherit_env": True, "grace": 1.0, "drop_env": [], **extra})
 
 
 def _runner(tmp_path: Path, spec: str, **popen: Any) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "supervisor.cluster.runner", spec], cwd=tmp_path,
+    # As Ray ships it: the working directory `job` in a folder on PYTHONPATH.
+    (tmp_path / "job").mkdir(exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.Popen([sys.executable, "-m", "supervisor.cluster.runner", spec], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **popen)
 
 
@@ -73,6 +77,24 @@ def test_a_stop_that_came_before_the_job_started_starts_nothing(tmp_path: Path) 
     assert (kind, end["status"], end["start_time"], end["message"]) == ("end", "killed", None,
                                                                       "stopped before the job started")
     assert not marker.exists()
+
+
+def test_a_runs_newest_status_and_its_answer_come_back_through_the_log(tmp_path: Path) -> None:
+    # The runner restarts into attempt_2 and prints an answer line that names no file before the real one.
+    run = {"config": "run.yaml", "folder": None, "question": "What is 17 * 23?", "runner": "command",
+           "program": [sys.executable, str(RESTARTING_RUNNER)]}
+    runner = _runner(tmp_path, _spec("shell_3a3b3c3d", [], coordination=run))
+    log, _ = runner.communicate(timeout=30)
+    assert runner.returncode == 0, log
+    piece = _read(log)
+    assert "WINNER: agent_a" in piece.output
+    kinds = [kind for kind, _ in piece.records]
+    assert kinds[-2:] == ["answer", "end"] and set(kinds[:-2]) == {"status"}
+    last_status = [data for kind, data in piece.records if kind == "status"][-1]
+    assert (last_status["finish_reason"], last_status["results"]["winner"]) == ("completed", "agent_a")
+    answer = piece.records[-2][1]
+    assert answer["path"] == str(tmp_path / "job/.massgen/massgen_logs/log_1/turn_1/final/agent_a/answer.txt")
+    assert (answer["text"], answer["truncated"]) == ("The answer is 391.\n", False)
 
 
 def test_a_usage_error_says_how_to_call_it(tmp_path: Path) -> None:

@@ -44,8 +44,9 @@ def test_a_start_on_an_unreachable_cluster_writes_nothing(home: Supervisor, tmp_
     sup = Supervisor(home.home, cluster=f"127.0.0.1:{closed_port}")
     with pytest.raises(ClusterUnavailable, match=rf"cannot reach the Ray cluster at http://127.0.0.1:{closed_port} "):
         sup.start_shell("true", cwd=tmp_path)
+    (tmp_path / "run.yaml").write_text("agents: []\n")
     with pytest.raises(ClusterUnavailable):
-        sup.start_coordination(Path(__file__), "q?", cwd=tmp_path)
+        sup.start_coordination("run.yaml", "q?", cwd=tmp_path)
     assert sup.list_shells() == []
 
 
