@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import stat
 from typing import BinaryIO
 
+from . import layout as lay
 from .models import StreamWindow
 
 BLOCK = 64 * 1024
@@ -17,17 +17,9 @@ def open_log(path: str | os.PathLike[str]) -> BinaryIO | None:
     Never blocks (a FIFO put in a log's place) and never follows a link.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
+        return os.fdopen(lay.open_regular(path), "rb")
+    except (OSError, ValueError):
         return None
-    try:
-        regular = stat.S_ISREG(os.fstat(fd).st_mode)
-    except OSError:
-        regular = False
-    if not regular:
-        os.close(fd)
-        return None
-    return os.fdopen(fd, "rb")
 
 
 def read_window(path: str | os.PathLike[str], *, tail_lines: int | None = None, offset: int | None = None,
