@@ -20,7 +20,7 @@ from .. import lifecycle, request
 from ..automation import runners
 from ..errors import ClusterUnavailable, StateDirError, SupervisorError
 from ..models import Spec, State
-from ..store import StateMissing, Store
+from ..store import Store
 from . import client, jobstate, submission
 from .mirror import Mirror, run_dir
 
@@ -142,15 +142,7 @@ class ClusterShells:
                                 "state directory must be writable") from exc
 
     def _read(self, shell_id: str) -> dict[str, Any]:
-        try:
-            raw = lay.read_json(self.layout.file(shell_id, lay.STATE))
-        except FileNotFoundError:
-            raise StateMissing("state.json is missing") from None
-        except (OSError, ValueError):
-            raise ValueError("state.json is damaged") from None
-        if not isinstance(raw, dict) or raw.get("status") not in (*lifecycle.STATUSES, "starting"):
-            raise ValueError("state.json is damaged")
-        return raw
+        return self.store.raw_state(shell_id)
 
     # -- stopping ---------------------------------------------------------------------------------
 

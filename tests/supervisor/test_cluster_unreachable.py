@@ -63,6 +63,11 @@ def test_reads_of_a_shell_whose_cluster_is_away(home: Supervisor, closed_port: i
         [listed] = home.list_shells()
         assert (listed["shell_id"], listed["status"], listed["backend"]) == (shell_id, "running", "ray")
         assert listed["message"].startswith("last known status: cannot reach the Ray cluster")
+        # Settling does not take it for a local shell whose monitor vanished (it has none here):
+        # nothing is recorded lost, and clean keeps a shell that may still run.
+        with pytest.raises(ClusterUnavailable):
+            home.settle(shell_id)
+        assert home.clean() == []
         assert state_file.read_bytes() == before
     finally:
         home.store.remove(shell_id)
