@@ -17,6 +17,7 @@ from typing import Any
 import click
 from rich.console import Console
 
+from . import audit as audit_log
 from . import lifecycle, progress, render, request
 from .core import Supervisor
 from .errors import SupervisorError
@@ -298,9 +299,21 @@ def clean(session: Session, everything: bool, as_json: bool) -> None:
 
 
 @cli.command(short_help="Serve the tools over MCP on stdin/stdout.")
+@click.option("--policy", "policy_file", metavar="FILE", help="Serve under the tool policy in FILE (YAML, see "
+              "docs/guardrails.md). A file that cannot be used is an error (exit 2): the server never runs "
+              "unrestricted by mistake.")
 @pass_session
-def mcp(session: Session) -> None:
-    """Serve the supervisor tools over MCP on stdin/stdout (for agents and MCP clients)."""
+def mcp(session: Session, policy_file: str | None) -> None:
+    """Serve the supervisor tools over MCP on stdin/stdout (for agents and MCP clients).
+
+    Every tool call is appended to the home's audit log (mgsup audit).
+    """
+    # Read before anything is served, so that a bad file stops here with one line.
+    policy = None
+    if policy_file is not None:
+        from .tools.policy import load_policy
+
+        policy = load_policy(policy_file)
     # The server builds its Supervisor from the environment; pass the global options on that way.
     if session.home is not None:
         os.environ["MGSUP_HOME"] = os.path.abspath(os.path.expanduser(session.home))
@@ -313,7 +326,27 @@ def mcp(session: Session) -> None:
             raise SupervisorError("the MCP server is not part of this installation "
                                   "(module supervisor.tools.mcp_server is missing)") from exc
         raise
-    server.main()
+    server.main(policy)
+
+
+@cli.command(short_help="Show the agent tools' audit log.")
+@click.option("--tail", type=click.IntRange(min=0), metavar="N", help="Only the last N calls.")
+@click.option("--json", "as_json", is_flag=True, help="Print the records as one JSON list.")
+@pass_session
+def audit(session: Session, tail: int | None, as_json: bool) -> None:
+    """Show the calls agents made through the tools (MCP and dispatch), oldest first.
+
+    Each line: time, surface, tool, the policy's decision (allowed, denied, invalid), the result
+    (ok, error) and what the call touched or why it failed. Environment values are never recorded.
+    """
+    records = audit_log.read(session.sup.home, tail=tail)
+    if as_json:
+        _print_json(records)
+    elif records:
+        for record in records:
+            click.echo(audit_log.describe(record))
+    else:
+        click.echo(f"no tool calls on record in {session.sup.home}", err=True)
 
 
 @cli.command(short_help="Serve a live web dashboard of the home.")
