@@ -4,16 +4,21 @@ Stdlib only, because monitors run it too: when a job ends, its monitor hands the
 oldest queued shell, so the queue drains even when every caller has exited. All decisions happen
 under an exclusive flock on `<home>/admission.lock`; a slot is a marker file `<home>/running/<id>`,
 a queue entry is `<home>/queue/<time_ns>-<id>`, so admission costs O(limit), not O(shells on record).
+
+Reading a shell's state never acts: `view` says how the state reads (a `running` shell whose
+monitor is gone reads `lost`). Acting on it is `settle`: stop what is left of the job, record
+`lost`, hand the slot on. Only admission itself and the calls documented to settle (kill, wait and
+watch, clean) call it.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
-import time
 
 from . import layout as lay
-from . import lifecycle, proc
+from . import lifecycle
+from .host import REAL, Host
 
 # A slot reserved by a process that died before its monitor reported is given back after this long.
 STARTUP_GRACE = 30.0
@@ -22,30 +27,42 @@ STARTUP_GRACE = 30.0
 MONITOR_APPEAR = 0.2
 LOST_GRACE = 1.0
 DEFAULT_LIMIT = 10
+MAX_LIMIT = 100_000
+SIGTERM = 15
+QUEUE_STAMP_DIGITS = 20
+MONITOR_DIED = "the monitor process died without recording how the job ended"
+STARTER_DIED = "the process starting this shell died before the job started"
+QUEUER_DIED = "the process queueing this shell died before it was queued"
 
 
 class Admission:
     """The outcome of one admission decision."""
 
-    def __init__(self) -> None:
+    def __init__(self, active: int = 0) -> None:
         self.admitted = False
         self.queued = False
-        self.active = 0
+        self.active = active
         self.to_start: list[str] = []
 
 
-class locked:
-    """Hold the admission lock of `layout` (an exclusive flock, released when the fd closes)."""
+class Locked:
+    """Hold the admission lock of `layout` (an exclusive flock, released when the fd closes).
+
+    Refuses (lay.UnsafeHome) a home that others could write to: what is decided under the lock
+    may start the shells it holds.
+    """
 
     def __init__(self, layout: lay.Layout) -> None:
         self.layout = layout
-        self.path = layout.lock
         self.fd = -1
 
     def __enter__(self) -> None:
+        problem = self.layout.unsafe()
+        if problem:
+            raise lay.UnsafeHome(problem)
         # A home copied, restored or partly deleted may lack its subdirectories; decisions need them.
         self.layout.ensure()
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self.fd = os.open(self.layout.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         fcntl.flock(self.fd, fcntl.LOCK_EX)
 
     def __exit__(self, *exc: object) -> None:
@@ -53,205 +70,263 @@ class locked:
 
 
 def admit(layout: lay.Layout, limit: int, shell_id: str | None = None, *, queue: bool = False,
-          env: dict[str, str] | None = None) -> Admission:
+          env: dict[str, str] | None = None, host: Host = REAL) -> Admission:
     """Give free slots to queued shells (oldest first), then to `shell_id` when one is left.
 
     With `shell_id`, writes its first state: `starting` when admitted, `queued` when `queue` is
     true and no slot is free (its environment then waits in an owner-only file). Otherwise the
     result has neither flag set and nothing is written. Shells in `to_start` must be started
-    with `start_admitted` after the lock is released.
+    with `start_admitted` after the lock is released. OSError (a full disk) leaves nothing of
+    `shell_id` in the queue or the slots.
     """
     orphans: list[str] = []
-    with locked(layout):
-        active = _count_active(layout, orphans)
+    with Locked(layout):
+        active = _count_active(layout, orphans, host)
         if not orphans:
-            return _decide(layout, limit, active, shell_id, queue=queue, env=env)
+            return _decide(layout, limit, active, shell_id, queue=queue, env=env, host=host)
     # A slot whose owner died stays taken until what is left of its job is stopped, which takes
     # time: done outside the lock. One that could not be reclaimed (a home this process cannot
     # write) still counts against the limit.
     for orphan in orphans:
-        state = _read_state(layout, orphan)
-        if state is not None:
-            reconcile(layout, orphan, state)
-    with locked(layout):
-        return _decide(layout, limit, _count_active(layout, []), shell_id, queue=queue, env=env)
+        settle(layout, orphan, host)
+    with Locked(layout):
+        return _decide(layout, limit, _count_active(layout, [], host), shell_id, queue=queue, env=env, host=host)
 
 
 def _decide(layout: lay.Layout, limit: int, active: int, shell_id: str | None, *, queue: bool,
-            env: dict[str, str] | None) -> Admission:
+            env: dict[str, str] | None, host: Host) -> Admission:
     """The admission itself, under the lock, with `active` slots taken."""
-    now = time.time()
-    result = Admission()
-    result.active = active
-    for entry in sorted(os.listdir(layout.queue)):
+    now = host.now()
+    result = Admission(active)
+    for entry, queued_id in queue_entries(layout):
         if result.active >= limit:
             break
-        queued_id = entry.partition("-")[2]
-        _reserve(layout, queued_id, now)
-        os.unlink(os.path.join(layout.queue, entry))
+        if lay.safe_dir(layout.shell_dir(queued_id)):
+            # Not a directory this user made (a link, another owner): never started from here.
+            _unlink(os.path.join(layout.queue, entry))
+            continue
         state = _read_state(layout, queued_id) or lifecycle.new(now, queued=True)
+        _reserve(layout, queued_id, now, host)
         try:
             lay.write_json(layout.file(queued_id, lay.STATE), {**state, "status": "starting"}, durable=False)
         except FileNotFoundError:
             # Its record was removed while it waited (`clean` of a damaged record): the slot goes on.
-            os.unlink(os.path.join(layout.running, queued_id))
+            _unlink(os.path.join(layout.running, queued_id))
+            _unlink(os.path.join(layout.queue, entry))
             continue
+        except OSError:
+            # A full disk: it keeps its place in the queue for the next hand-off.
+            _unlink(os.path.join(layout.running, queued_id))
+            raise
+        _unlink(os.path.join(layout.queue, entry))
         result.to_start.append(queued_id)
         result.active += 1
     if shell_id is None:
         return result
     if result.active < limit:
-        _reserve(layout, shell_id, now)
-        lay.write_json(layout.file(shell_id, lay.STATE), lifecycle.new(now, queued=False), durable=False)
+        _reserve(layout, shell_id, now, host)
+        try:
+            lay.write_json(layout.file(shell_id, lay.STATE), lifecycle.new(now, queued=False), durable=False)
+        except OSError:
+            _unlink(os.path.join(layout.running, shell_id))
+            raise
         result.admitted = True
         result.active += 1
     elif queue:
-        lay.write_json(layout.file(shell_id, lay.ENV), env or {})
-        lay.write_json(layout.file(shell_id, lay.STATE), lifecycle.new(now, queued=True))
-        entry = os.path.join(layout.queue, f"{time.time_ns():020d}-{shell_id}")
-        os.close(os.open(entry, os.O_CREAT | os.O_WRONLY, 0o600))
+        # The entry comes first: a reader that finds the state `queued` also finds its place.
+        entry = os.path.join(layout.queue, f"{host.clock_ns():0{QUEUE_STAMP_DIGITS}d}-{shell_id}")
+        try:
+            lay.write_json(layout.file(shell_id, lay.ENV), env or {})
+            os.close(os.open(entry, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
+            lay.write_json(layout.file(shell_id, lay.STATE), lifecycle.new(now, queued=True))
+        except OSError:
+            _unlink(entry)
+            _discard_env(layout, shell_id)
+            raise
         result.queued = True
     return result
 
 
-def start_admitted(layout: lay.Layout, shell_ids: list[str]) -> None:
+def queue_entries(layout: lay.Layout) -> list[tuple[str, str]]:
+    """The queue, oldest first: (entry name, shell id). Files that are not entries are ignored."""
+    try:
+        names = sorted(os.listdir(layout.queue))
+    except FileNotFoundError:
+        return []
+    entries = []
+    for name in names:
+        stamp, dash, shell_id = name[:QUEUE_STAMP_DIGITS], name[QUEUE_STAMP_DIGITS:QUEUE_STAMP_DIGITS + 1], \
+            name[QUEUE_STAMP_DIGITS + 1:]
+        if stamp.isdigit() and stamp.isascii() and dash == "-" and lay.is_shell_id(shell_id):
+            entries.append((name, shell_id))
+    return entries
+
+
+def start_admitted(layout: lay.Layout, shell_ids: list[str], host: Host = REAL) -> None:
     """Start the monitors of queued shells that `admit` gave a slot to."""
     for shell_id in shell_ids:
         try:
-            proc.spawn_monitor(layout.home, shell_id, None, layout.file(shell_id, lay.MONITOR_LOG))
+            host.spawn_monitor(layout.home, shell_id, None, layout.file(shell_id, lay.MONITOR_LOG))
         except OSError as exc:
-            monitor_failed(layout, shell_id, f"the monitor could not be started: {exc.strerror}")
+            monitor_failed(layout, shell_id, f"the monitor could not be started: {exc.strerror}", host)
         except RuntimeError:
-            monitor_failed(layout, shell_id, None)
+            monitor_failed(layout, shell_id, None, host)
 
 
-def monitor_failed(layout: lay.Layout, shell_id: str, reason: str | None) -> None:
+def monitor_failed(layout: lay.Layout, shell_id: str, reason: str | None, host: Host = REAL) -> None:
     """Settle a shell whose monitor did not answer: `reason` when it never ran, else it died on the way.
 
     A monitor that reported why the job could not start has recorded that itself. One that died
     may have started the job first (its tag finds it): the job is stopped before the slot is given
-    back, and the shell is `lost`. A monitor that recorded `running` before it died is reconciled
+    back, and the shell is `lost`. A monitor that recorded `running` before it died is settled
     like any other.
     """
     state = _read_state(layout, shell_id) or {}
     if state.get("status") == "running":
-        reconcile(layout, shell_id, state)
+        settle(layout, shell_id, host)
     if state.get("status") != "starting":
         return
-    proc.stop(lambda: proc.tagged(shell_id), 15, LOST_GRACE, time.sleep)
-    now = time.time()
+    host.stop_job(shell_id, state, SIGTERM, LOST_GRACE)
+    now = host.now()
     ended = (lifecycle.not_started(state, now, reason) if reason is not None
              else lifecycle.lost(state, now, "the monitor died before it started the job"))
-    lay.write_json(layout.file(shell_id, lay.STATE), ended)
-    start_admitted(layout, release(layout, shell_id))
+    try:
+        lay.write_json(layout.file(shell_id, lay.STATE), ended)
+    except OSError:
+        return  # the slot stays taken; the next admission settles it
+    start_admitted(layout, release(layout, shell_id, host), host)
 
 
-def release(layout: lay.Layout, shell_id: str) -> list[str]:
+def release(layout: lay.Layout, shell_id: str, host: Host = REAL) -> list[str]:
     """Give back the slot of an ended shell; returns the queued shells to start in its place."""
-    with locked(layout):
-        try:
-            os.unlink(os.path.join(layout.running, shell_id))
-        except FileNotFoundError:
-            pass
-    return admit(layout, limit_of(layout, shell_id)).to_start
+    with Locked(layout):
+        _unlink(os.path.join(layout.running, shell_id))
+    return admit(layout, limit_of(layout, shell_id), host=host).to_start
 
 
-def dequeue(layout: lay.Layout, shell_id: str) -> bool:
+def dequeue(layout: lay.Layout, shell_id: str, host: Host = REAL) -> bool:
     """Remove a queued shell from the queue; False when it is not (or no longer) waiting there."""
-    with locked(layout):
-        entries = [e for e in os.listdir(layout.queue) if e.endswith(f"-{shell_id}")]
+    with Locked(layout):
+        entries = [entry for entry, queued_id in queue_entries(layout) if queued_id == shell_id]
         if not entries:
             return False
+        state = _read_state(layout, shell_id) or lifecycle.new(host.now(), queued=True)
+        lay.write_json(layout.file(shell_id, lay.STATE), lifecycle.removed_from_queue(state, host.now()))
         for entry in entries:
-            os.unlink(os.path.join(layout.queue, entry))
+            _unlink(os.path.join(layout.queue, entry))
         _discard_env(layout, shell_id)
-        state = _read_state(layout, shell_id) or lifecycle.new(time.time(), queued=True)
-        lay.write_json(layout.file(shell_id, lay.STATE), lifecycle.removed_from_queue(state, time.time()))
         return True
 
 
-def reconcile(layout: lay.Layout, shell_id: str, state: lifecycle.State) -> lifecycle.State:
-    """Record `lost` for a shell whose supervising process vanished without recording an end.
+def view(layout: lay.Layout, shell_id: str, state: lifecycle.State, host: Host = REAL) -> lifecycle.State:
+    """How `state` reads: `lost` when the process that should be looking after the shell is gone.
 
-    Whatever is left of a lost job is killed: no process may run without a supervisor.
+    Side-effect free: nothing is written, signalled or started (that is `settle`). A `starting`
+    shell whose starter died reads as it is until `settle` has waited for its monitor, or until
+    STARTUP_GRACE has passed with no monitor in sight.
     """
     status = state.get("status")
     if status == "running":
-        if proc.is_alive(state.get("monitor_pid"), state.get("monitor_start")):
+        if host.is_alive(state.get("monitor_pid"), state.get("monitor_start")):
             return state
-        message = "the monitor process died without recording how the job ended"
-    elif status == "starting":
-        if _owner_alive(layout, shell_id) or _monitor_coming(layout, shell_id):
-            return state
-        message = "the process starting this shell died before the job started"
+        message = MONITOR_DIED
     elif status == "queued":
-        position = _queue_position(layout, shell_id)
-        if position == 0:
-            # A monitor that died may hold the slot this shell waits for; nobody else would notice.
-            try:
-                _drain(layout, shell_id)
-            except OSError:
-                return state  # a home this reader cannot write: someone who can will hand the slot on
-            return _read_state(layout, shell_id) or state
-        if position is not None or _marker_alive(layout, shell_id):
+        if _queue_position(layout, shell_id) is not None or _marker_alive(layout, shell_id, host):
             return state
-        message = "the process queueing this shell died before it was queued"
+        message = QUEUER_DIED
+    elif status == "starting":
+        if (_owner_alive(layout, shell_id, host) or _marker_age(layout, shell_id, host) < STARTUP_GRACE
+                or host.monitors_of(layout.shell_dir(shell_id))):
+            return state
+        message = STARTER_DIED
     else:
         return state
-    # The monitor writes its final state before it exits: read again now that it is known dead.
+    # The monitor writes its final state before it exits: read again now that it is known gone.
     fresh = _read_state(layout, shell_id)
     if fresh is None or fresh.get("status") != status:
         return fresh or state
-    # Stopped before the end is recorded: until then the shell keeps its slot, and a reader that
-    # dies half way leaves it for the next one to settle rather than a job running uncounted.
-    proc.stop(lambda: proc.tagged(shell_id), 15, LOST_GRACE, time.sleep)
+    return lifecycle.lost(fresh, host.now(), message)
+
+
+def settle(layout: lay.Layout, shell_id: str, host: Host = REAL) -> lifecycle.State | None:
+    """Record `lost` for a shell whose supervising process vanished, and act on it; the state after.
+
+    Whatever is left of a lost job is stopped first (found by its tag, its recorded pid, process
+    group and session): no process may run without a supervisor, and the slot stays taken until
+    then. A queued shell at the head of the queue hands free slots on (a dead monitor may hold
+    the one it waits for). Bounded: at most MONITOR_APPEAR waiting for a monitor on its way, and
+    LOST_GRACE (then SIGKILL) for a job's leftovers.
+    """
+    state = _read_state(layout, shell_id)
+    if state is None or lay.safe_dir(layout.shell_dir(shell_id)):
+        return None  # nothing to act on, or a record this user did not make: its pids are not to be trusted
+    status = state.get("status")
+    if status == "running":
+        if host.is_alive(state.get("monitor_pid"), state.get("monitor_start")):
+            return state
+        message = MONITOR_DIED
+    elif status == "starting":
+        if _owner_alive(layout, shell_id, host) or _monitor_coming(layout, shell_id, host):
+            return state
+        message = STARTER_DIED
+    elif status == "queued":
+        position = _queue_position(layout, shell_id)
+        if position == 0:
+            try:
+                start_admitted(layout, admit(layout, limit_of(layout, shell_id), host=host).to_start, host)
+            except OSError:
+                return state  # a home this reader cannot write: someone who can will hand the slot on
+            return _read_state(layout, shell_id) or state
+        if position is not None or _marker_alive(layout, shell_id, host):
+            return state
+        message = QUEUER_DIED
+    else:
+        return state
     fresh = _read_state(layout, shell_id)
     if fresh is None or fresh.get("status") != status:
-        return fresh or state  # settled by another reader meanwhile
-    lost = lifecycle.lost(fresh, time.time(), message)
+        return fresh or state
+    # Stopped before the end is recorded: until then the shell keeps its slot, and a settler that
+    # dies half way leaves it for the next one rather than a job running uncounted.
+    host.stop_job(shell_id, fresh, SIGTERM, LOST_GRACE)
+    fresh = _read_state(layout, shell_id)
+    if fresh is None or fresh.get("status") != status:
+        return fresh or state  # settled by another process meanwhile
+    lost = lifecycle.lost(fresh, host.now(), message)
     try:
         lay.write_json(layout.file(shell_id, lay.STATE), lost)
     except OSError:
-        # A home this reader cannot write (read-only, full): report `lost` all the same; the first
-        # reader that can write records it and gives the slot back.
+        # A home this process cannot write (read-only, full): `lost` all the same; the first
+        # settler that can write records it and gives the slot back.
         return lost
     _discard_env(layout, shell_id)
-    start_admitted(layout, release(layout, shell_id))
+    start_admitted(layout, release(layout, shell_id, host), host)
     return lost
 
 
 def limit_of(layout: lay.Layout, shell_id: str) -> int:
     """The limit that the shell was started under, which its monitor applies when it frees its slot."""
     try:
-        return int(lay.read_json(layout.file(shell_id, lay.SPEC))["max_concurrent"])
+        limit = lay.read_json(layout.file(shell_id, lay.SPEC))["max_concurrent"]
     except (OSError, ValueError, KeyError, TypeError):
         return DEFAULT_LIMIT
+    valid = isinstance(limit, int) and not isinstance(limit, bool) and 1 <= limit <= MAX_LIMIT
+    return limit if valid else DEFAULT_LIMIT
 
 
-def _reserve(layout: lay.Layout, shell_id: str, now: float) -> None:
-    me = os.getpid()
-    marker = {"pid": me, "start": proc.start_ticks(me), "at": now}
-    lay.write_json(os.path.join(layout.running, shell_id), marker, durable=False)
+def _reserve(layout: lay.Layout, shell_id: str, now: float, host: Host) -> None:
+    pid, start = host.me()
+    lay.write_json(os.path.join(layout.running, shell_id), {"pid": pid, "start": start, "at": now}, durable=False)
 
 
 def _queue_position(layout: lay.Layout, shell_id: str) -> int | None:
     """Where `shell_id` waits in the queue (0: next to start), or None when it is not there."""
-    try:
-        entries = sorted(os.listdir(layout.queue))
-    except FileNotFoundError:
-        return None
-    for position, entry in enumerate(entries):
-        if entry.endswith(f"-{shell_id}"):
+    for position, (_, queued_id) in enumerate(queue_entries(layout)):
+        if queued_id == shell_id:
             return position
     return None
 
 
-def _drain(layout: lay.Layout, shell_id: str) -> None:
-    """Reclaim the slots of dead monitors and start queued shells in them."""
-    start_admitted(layout, admit(layout, limit_of(layout, shell_id)).to_start)
-
-
-def _marker(layout: lay.Layout, shell_id: str) -> dict[str, float]:
+def _marker(layout: lay.Layout, shell_id: str) -> dict[str, object]:
     try:
         marker = lay.read_json(os.path.join(layout.running, shell_id))
     except (OSError, ValueError):
@@ -259,59 +334,78 @@ def _marker(layout: lay.Layout, shell_id: str) -> dict[str, float]:
     return marker if isinstance(marker, dict) else {}
 
 
-def _owner_alive(layout: lay.Layout, shell_id: str) -> bool:
+def _owner_alive(layout: lay.Layout, shell_id: str, host: Host) -> bool:
     """Whether the process that reserved the slot of `shell_id` still runs."""
     marker = _marker(layout, shell_id)
-    return proc.is_alive(marker.get("pid"), marker.get("start"))  # type: ignore[arg-type]
+    return host.is_alive(marker.get("pid"), marker.get("start"))
 
 
-def _marker_alive(layout: lay.Layout, shell_id: str) -> bool:
-    return _owner_alive(layout, shell_id) or time.time() - _marker(layout, shell_id).get("at", 0) < STARTUP_GRACE
+def _marker_age(layout: lay.Layout, shell_id: str, host: Host) -> float:
+    """How long ago the slot of `shell_id` was reserved (infinite when there is no readable marker)."""
+    at = _marker(layout, shell_id).get("at")
+    if isinstance(at, bool) or not isinstance(at, int | float):
+        return float("inf")
+    return host.now() - at
 
 
-def _monitor_coming(layout: lay.Layout, shell_id: str) -> bool:
+def _marker_alive(layout: lay.Layout, shell_id: str, host: Host) -> bool:
+    return _owner_alive(layout, shell_id, host) or _marker_age(layout, shell_id, host) < STARTUP_GRACE
+
+
+def _monitor_coming(layout: lay.Layout, shell_id: str, host: Host) -> bool:
     """Whether a monitor of `shell_id` is on its way although the process that launched it died."""
-    if proc.monitors_of(shell_id):
+    shell_dir = layout.shell_dir(shell_id)
+    if host.monitors_of(shell_dir):
         return True
-    if time.time() - _marker(layout, shell_id).get("at", 0) >= STARTUP_GRACE:
+    if _marker_age(layout, shell_id, host) >= STARTUP_GRACE:
         return False
-    time.sleep(MONITOR_APPEAR)
-    return bool(proc.monitors_of(shell_id))
+    host.sleep(MONITOR_APPEAR)
+    return bool(host.monitors_of(shell_dir))
 
 
-def _count_active(layout: lay.Layout, orphans: list[str]) -> int:
-    """The slots taken; frees those of ended shells, and lists in `orphans` those whose owner died."""
+def _count_active(layout: lay.Layout, orphans: list[str], host: Host) -> int:
+    """The slots taken; frees those of ended shells, and lists in `orphans` those whose owner died.
+
+    Names in `running/` that are not shell ids are not slots: never counted, never removed.
+    """
     active = 0
     for shell_id in os.listdir(layout.running):
-        if shell_id.startswith("."):
+        if not lay.is_shell_id(shell_id):
             continue
         state = _read_state(layout, shell_id) or {}
         status = state.get("status")
         if status == "running":
             active += 1
-            if not proc.is_alive(state.get("monitor_pid"), state.get("monitor_start")):
+            if not host.is_alive(state.get("monitor_pid"), state.get("monitor_start")):
                 orphans.append(shell_id)
         elif status == "starting":
             active += 1
-            if not _owner_alive(layout, shell_id):
+            if not _owner_alive(layout, shell_id, host):
                 orphans.append(shell_id)
-        elif status == "queued" and _marker_alive(layout, shell_id):
+        elif status == "queued" and _marker_alive(layout, shell_id, host):
             active += 1
         else:
-            os.unlink(os.path.join(layout.running, shell_id))
+            _unlink(os.path.join(layout.running, shell_id))
     return active
 
 
 def _read_state(layout: lay.Layout, shell_id: str) -> lifecycle.State | None:
+    """The raw state of `shell_id`, or None when it is missing or damaged."""
     try:
         state = lay.read_json(layout.file(shell_id, lay.STATE))
     except (OSError, ValueError):
         return None
-    return state if isinstance(state, dict) else None
+    return state if isinstance(state, dict) and isinstance(state.get("status"), str) else None
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except IsADirectoryError:
+        pass  # a stray directory where a marker or an entry would be: not ours to remove
 
 
 def _discard_env(layout: lay.Layout, shell_id: str) -> None:
-    try:
-        os.unlink(layout.file(shell_id, lay.ENV))
-    except FileNotFoundError:
-        pass
+    _unlink(layout.file(shell_id, lay.ENV))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import time
@@ -9,17 +10,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from . import admission, lifecycle, proc, request
+from . import admission, lifecycle, request
 from . import layout as lay
 from .automation import printed as printed_lines
 from .automation import runners, summary
 from .errors import InvalidRequest, LimitReached, ShellNotFound, StateDirError, SupervisorError
-from .models import ShellOutput, ShellStatus, Spec, State, iso
+from .host import Host
+from .models import ShellOutput, ShellStatus, Spec, State, iso, shown_command, shown_text
 from .output import read_window
-from .store import StateMissing, Store
+from .store import StateMissing, Store, unsafe_home_error
 
 StatusDict = dict[str, Any]
 KILL_ANSWER_MARGIN = 10.0
+# How often the kill waits look at the state again.
+KILL_POLL = 0.01
 
 
 def _default_max_concurrent() -> int:
@@ -27,9 +31,10 @@ def _default_max_concurrent() -> int:
     if not raw:
         return admission.DEFAULT_LIMIT
     try:
-        return int(raw)
+        return request.limit("MGSUP_MAX_CONCURRENT", int(raw))
     except ValueError:
-        raise InvalidRequest(f"MGSUP_MAX_CONCURRENT must be a whole number, got {raw!r}") from None
+        raise InvalidRequest(f"MGSUP_MAX_CONCURRENT must be a whole number from 1 to {admission.MAX_LIMIT}, "
+                             f"got {request.quoted(raw)}") from None
 
 
 def _default_stall_seconds() -> float:
@@ -48,6 +53,8 @@ class Supervisor:
     """Starts, tracks, limits and kills background shells recorded in one state directory.
 
     Every Supervisor on the same home shares the same shells and the same limit, across processes.
+    `clock` stamps the records; `host` (a `supervisor.host.Host`, real by default) is the machine
+    that admission, settling and the kill waits act on, and its clock wins over `clock`.
 
     >>> sup = Supervisor("/tmp/mgsup-demo", max_concurrent=4)
     >>> sid = sup.start_shell(["python3", "-c", "print('hi')"])
@@ -56,17 +63,21 @@ class Supervisor:
     """
 
     def __init__(self, home: str | os.PathLike[str] | None = None, *, max_concurrent: int | None = None,
-                 stall_seconds: float | None = None, clock: Callable[[], float] = time.time) -> None:
-        self.layout = lay.Layout(lay.default_home() if home is None else home)
-        limit = _default_max_concurrent() if max_concurrent is None else max_concurrent
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise InvalidRequest(f"max_concurrent must be a whole number >= 1, got {limit!r}")
-        self.max_concurrent = limit
+                 stall_seconds: float | None = None, clock: Callable[[], float] = time.time,
+                 host: Host | None = None) -> None:
+        self.layout = lay.Layout(lay.default_home() if home is None else request.home(home))
+        self.max_concurrent = (_default_max_concurrent() if max_concurrent is None
+                               else request.limit("max_concurrent", max_concurrent))
         # A running coordination run whose status.json is older than this is reported `stalled`.
         stall = request.seconds("stall_seconds", stall_seconds)
         self.stall_seconds = _default_stall_seconds() if stall is None else stall
-        self.store = Store(self.layout)
-        self.clock = clock
+        if not callable(clock):
+            raise InvalidRequest(f"clock must be a function returning the time, got {type(clock).__name__}")
+        # Every OS call of admission, settling and the kill waits goes through the host; tests pass
+        # a scripted one. `clock` stamps the records.
+        self.host = Host(clock) if host is None else host
+        self.clock = self.host.now
+        self.store = Store(self.layout, self.host)
 
     @property
     def home(self) -> Path:
@@ -109,12 +120,16 @@ class Supervisor:
         """
         if not isinstance(question, str) or not question.strip():
             raise InvalidRequest("question is empty: give the question the agents should answer")
+        if not isinstance(config, str | os.PathLike) or not os.fspath(config):
+            raise InvalidRequest(f"config must be the path of a config file, got {request.quoted(config)}")
         base = request.working_dir(cwd)
-        if not isinstance(config, str | os.PathLike):
-            raise InvalidRequest(f"config must be a path, got {type(config).__name__}")
         config_path = base / Path(config).expanduser()
-        if not config_path.is_file():
-            raise InvalidRequest(f"config file not found: {str(config_path)!r}")
+        try:
+            found = config_path.is_file()
+        except OSError:
+            found = False
+        if not found:
+            raise InvalidRequest(f"config file not found: {request.quoted_path(str(config_path))}")
         search = (env or {}).get("PATH") if isinstance(env, dict) else None
         chosen = runners.resolve(runner, path=search if isinstance(search, str) else os.environ.get("PATH"),
                                  cwd=base)
@@ -125,6 +140,7 @@ class Supervisor:
     def _start(self, command_for: Callable[[str], str | list[str]], *, cwd: str | os.PathLike[str] | None,
                env: dict[str, str] | None, inherit_env: bool, name: str | None, timeout: float | None,
                queue: bool, isolate: bool, runner: str | None) -> str:
+        queue = request.flag("queue", queue)
         shell_id = self._new_id()
         command = command_for(shell_id)
         req = request.start_request(command, cwd=cwd, env=env, inherit_env=inherit_env, name=name,
@@ -153,9 +169,15 @@ class Supervisor:
         """Record the shell, then give it a slot or a place in the queue; LimitReached when neither is free."""
         self.store.create(spec)
         try:
-            result = admission.admit(self.layout, self.max_concurrent, spec.shell_id, queue=queue, env=env)
-        except BaseException:
+            result = admission.admit(self.layout, self.max_concurrent, spec.shell_id, queue=queue, env=env,
+                                     host=self.host)
+        except BaseException as exc:
             self.store.remove(spec.shell_id)
+            if isinstance(exc, lay.UnsafeHome):
+                raise unsafe_home_error(self.layout, str(exc)) from None
+            if isinstance(exc, OSError):
+                raise StateDirError(f"cannot write to the state directory {self.home}: {exc.strerror}; nothing "
+                                    "was started") from exc
             raise
         if not (result.admitted or result.queued):
             self.store.remove(spec.shell_id)
@@ -170,19 +192,19 @@ class Supervisor:
 
         Done whatever became of the shell being admitted: nobody else would start them.
         """
-        admission.start_admitted(self.layout, result.to_start)
+        admission.start_admitted(self.layout, result.to_start, self.host)
 
     def _launch(self, shell_id: str, env: dict[str, str]) -> None:
         try:
-            proc.spawn_monitor(self.layout.home, shell_id, env, self.layout.file(shell_id, lay.MONITOR_LOG))
+            self.host.spawn_monitor(self.layout.home, shell_id, env, self.layout.file(shell_id, lay.MONITOR_LOG))
         except OSError as exc:
             # The monitor could not run at all: nothing started, the caller hears why.
-            admission.monitor_failed(self.layout, shell_id, f"monitor failed: {exc}")
+            admission.monitor_failed(self.layout, shell_id, f"monitor failed: {exc}", self.host)
             raise SupervisorError(f"could not start the monitor of {shell_id}: {exc}") from exc
         except RuntimeError:
             # The monitor recorded why the job could not start, or it died on the way and the
             # shell reads `lost`: either way the record says what happened.
-            admission.monitor_failed(self.layout, shell_id, None)
+            admission.monitor_failed(self.layout, shell_id, None, self.host)
 
     def _new_id(self) -> str:
         while True:
@@ -190,80 +212,99 @@ class Supervisor:
             if not self.store.exists(shell_id):
                 return shell_id
 
-
     # -- reading ----------------------------------------------------------------------------------
+    # Reads are side-effect free: a shell whose monitor vanished reads `lost`, but nothing is
+    # written, signalled or started until a settling call (kill, wait, watch, clean, settle, a start).
 
     def get_shell_status(self, shell_id: str) -> StatusDict:
         """The status of `shell_id` as a plain dict (see DESIGN §2 for the keys).
 
+        Side-effect free. Text that was not UTF-8 (bytes of an argument or a path) shows as U+FFFD,
+        and a command shows at most `models.COMMAND_SHOWN` characters; the job runs with the exact bytes.
+
         >>> Supervisor().get_shell_status(sid)["status"]
         'running'
         """
+        shell_id = request.shell_id(shell_id)
+        self.store.check()
         return self._status(shell_id).model_dump(mode="json")
 
     def _status(self, shell_id: str) -> ShellStatus:
+        """The status of one shell; damage in its record is reported in it, never raised (but ShellNotFound)."""
         spec: Spec | None = None
+        problems = []
         try:
             spec = self.store.spec(shell_id)
+        except ValueError as exc:
+            problems.append(str(exc))
+        try:
             state = self.store.state(shell_id)
         except StateMissing as exc:
             # Between its creation and its admission a shell has a spec but no state yet.
-            assert spec is not None
-            if self.clock() - spec.created > admission.STARTUP_GRACE:
-                return self._damaged(shell_id, spec, str(exc))
-            state = State(status="starting", created=spec.created)
+            if spec is None or self.clock() - spec.created > admission.STARTUP_GRACE:
+                problems.append(str(exc))
+                state = State(status="lost")
+            else:
+                state = State(status="starting", created=spec.created)
         except ValueError as exc:
-            return self._damaged(shell_id, spec, str(exc))
-        return self._compose(spec, state)
+            problems.append(str(exc))
+            state = State(status="lost")
+        if problems:
+            # A job that may still run keeps its status, so it is still counted, killed and never
+            # cleaned away from under it; anything else reads lost.
+            if lifecycle.is_ended(state.model_dump()):
+                state = State(status="lost")
+            damage = "; ".join(dict.fromkeys(problems))
+            return self._compose(shell_id, spec, state, f"the shell's record is damaged: {damage}")
+        return self._compose(shell_id, spec, state, None)
 
-    def _compose(self, spec: Spec, state: State) -> ShellStatus:
+    def _compose(self, shell_id: str, spec: Spec | None, state: State, damage: str | None) -> ShellStatus:
         status = "queued" if state.status == "starting" else state.status
         now = self.clock()
         duration = None
         if state.start_time is not None:
             duration = round((state.end_time if state.end_time is not None else now) - state.start_time, 3)
-        stdout = self.layout.file(spec.shell_id, lay.STDOUT)
-        stderr = self.layout.file(spec.shell_id, lay.STDERR)
+        stdout = self.layout.file(shell_id, lay.STDOUT)
+        stderr = self.layout.file(shell_id, lay.STDERR)
         # A lost shell's leftovers may still be writing while they are stopped: only a recorded end is final.
-        final = status in ("stopped", "failed", "killed")
-        printed = printed_lines.printed(stdout, ended=final, cwd=spec.cwd, stderr_path=stderr,
-                                        coordination=spec.runner is not None,
-                                        record=self.layout.file(spec.shell_id, lay.PRINTED) if final else None)
-        log_dir, status_file = spec.log_dir or printed.log_dir, spec.status_file or printed.status_file
-        if status_file:
-            status_file = summary.current_status_file(status_file)
-        coordination = summary.summarize(status_file, shell_status=status, timed_out=state.timed_out,
-                                         printed=printed, coordination_run=spec.runner is not None,
-                                         stall_seconds=self.stall_seconds, now=now, activity=(stdout, stderr))
+        final = status in ("stopped", "failed", "killed") and damage is None
+        log_dir = status_file = None
+        coordination = None
+        if damage is None:
+            assert spec is not None
+            printed = printed_lines.printed(stdout, ended=final, cwd=spec.cwd, stderr_path=stderr,
+                                            coordination=spec.runner is not None,
+                                            record=self.layout.file(shell_id, lay.PRINTED) if final else None)
+            log_dir, status_file = spec.log_dir or printed.log_dir, spec.status_file or printed.status_file
+            if status_file:
+                status_file = summary.current_status_file(status_file)
+            coordination = summary.summarize(status_file, shell_status=status, timed_out=state.timed_out,
+                                             printed=printed, coordination_run=spec.runner is not None,
+                                             stall_seconds=self.stall_seconds, now=now, activity=(stdout, stderr))
         return ShellStatus(
-            shell_id=spec.shell_id, name=spec.name, status=status, exit_code=state.exit_code,
-            signal=state.signal, timed_out=state.timed_out, pid=state.pid, command=spec.command,
-            cwd=spec.cwd, created_at=iso(spec.created), start_time=iso(state.start_time),
+            shell_id=shell_id, name=spec.name if spec else None, status=status, exit_code=state.exit_code,
+            signal=state.signal, timed_out=state.timed_out, pid=state.pid,
+            command=shown_command(spec.command) if spec else "", cwd=shown_text(spec.cwd) if spec else "",
+            created_at=iso(spec.created) if spec else None, start_time=iso(state.start_time),
             end_time=iso(state.end_time), duration_seconds=duration, stdout_path=stdout,
             stderr_path=stderr, log_dir=log_dir, status_file=status_file, coordination=coordination,
-            message=state.message, resource_usage=state.rusage,
-        )
-
-    def _damaged(self, shell_id: str, spec: Spec | None, problem: str) -> ShellStatus:
-        return ShellStatus(
-            shell_id=shell_id, name=spec.name if spec else None, status="lost", exit_code=None, signal=None,
-            timed_out=False, pid=None, command=spec.command if spec else "", cwd=spec.cwd if spec else "",
-            created_at=iso(spec.created) if spec else None, start_time=None, end_time=None,
-            duration_seconds=None, stdout_path=str(self.store.path(shell_id, lay.STDOUT)),
-            stderr_path=str(self.store.path(shell_id, lay.STDERR)), log_dir=None, status_file=None,
-            coordination=None, message=f"the shell's record is damaged: {problem}",
+            message=damage or state.message, resource_usage=state.rusage,
         )
 
     def list_shells(self, status: str | None = None) -> list[StatusDict]:
-        """The status of every shell on record, oldest first; only those in `status` when given."""
+        """The status of every shell on record, oldest first; only those in `status` when given.
+
+        Side-effect free; a damaged record is listed with what is wrong with it, never an error.
+        """
         if status is not None and status not in lifecycle.STATUSES:
-            raise InvalidRequest(f"unknown status {status!r}: use one of {', '.join(lifecycle.STATUSES)}")
+            raise InvalidRequest(f"unknown status {request.quoted(status)}: use one of {', '.join(lifecycle.STATUSES)}")
+        self.store.check()
         shells = []
         for shell_id in self.store.ids():
             try:
                 shells.append(self._status(shell_id))
             except ShellNotFound:
-                continue  # not a shell's directory, or removed since the listing
+                continue  # removed since the listing
         shells.sort(key=lambda s: (s.created_at or "", s.shell_id))
         return [s.model_dump(mode="json") for s in shells if status is None or s.status == status]
 
@@ -273,15 +314,18 @@ class Supervisor:
 
         `max_bytes` caps each stream; `stdout_next_offset` / `stderr_next_offset` tell where to
         continue, `*_truncated` whether text was left out, `*_remaining_bytes` how much of the log
-        follows the window. `stream="stdout"` or `"stderr"` reads only that one (the other's keys
-        are None). Invalid UTF-8 is replaced.
+        follows the window. A window always makes progress: when `max_bytes` is smaller than the
+        character at `offset`, that one whole character is returned. `stream="stdout"` or
+        `"stderr"` reads only that one (the other's keys are None). Invalid UTF-8 is replaced.
 
         >>> out = Supervisor().get_shell_output(sid, tail_lines=20)
         """
+        shell_id = request.shell_id(shell_id)
         tail_lines = request.count("tail_lines", tail_lines)
         offset = request.count("offset", offset)
-        max_bytes = request.count("max_bytes", max_bytes)
+        max_bytes = request.count("max_bytes", max_bytes, minimum=1)
         streams = request.streams(stream)
+        self.store.check()
         status = self._status(shell_id)
         fields: dict[str, Any] = {}
         for name in streams:
@@ -292,21 +336,59 @@ class Supervisor:
         return ShellOutput(shell_id=shell_id, status=status.status, exit_code=status.exit_code,
                            **fields).model_dump(mode="json")
 
-    # -- stopping ---------------------------------------------------------------------------------
+    # -- settling and stopping ----------------------------------------------------------------------
+
+    def settle(self, shell_id: str) -> StatusDict:
+        """Act on what a read of `shell_id` reports, and return its status after.
+
+        A shell whose monitor vanished reads `lost`; settling stops whatever is left of its job
+        (by its tag, its recorded pid, process group and session), records `lost` and hands its
+        slot to the queue; a queued shell first in line takes a slot a dead monitor held. Bounded:
+        about `admission.LOST_GRACE` + `admission.MONITOR_APPEAR` seconds at most. `kill_shell`,
+        `wait_shell`, `watch`, `clean` and every start settle what they touch; reads never do.
+
+        >>> Supervisor().settle(sid)["status"]
+        'lost'
+        """
+        shell_id = request.shell_id(shell_id)
+        self.store.check()
+        self.store.require(shell_id)
+        self._settle(shell_id)
+        status = self._status(shell_id)
+        if status.status == "lost":
+            # Its monitor may have died between the settling and this read: act on that too.
+            self._settle(shell_id)
+            status = self._status(shell_id)
+        return status.model_dump(mode="json")
+
+    def _settle(self, shell_id: str) -> None:
+        try:
+            admission.settle(self.layout, shell_id, self.host)
+        except lay.UnsafeHome as exc:
+            raise unsafe_home_error(self.layout, str(exc)) from None
 
     def kill_shell(self, shell_id: str, *, signal: str | int = "SIGTERM", grace: float = 5.0) -> StatusDict:
         """Kill the whole process tree of `shell_id`: `signal`, up to `grace` seconds, then SIGKILL.
 
-        Returns once no process of the job is left.
+        Returns once no process of the job is left. `killed` only when this call (or another kill)
+        ended the job; a job that had already ended, whatever ended it, is `Process already terminated`.
 
         >>> Supervisor().kill_shell(sid)
         {'shell_id': 'shell_...', 'status': 'killed', 'signal': 'SIGTERM'}
         """
+        shell_id = request.shell_id(shell_id)
         sig = request.signal_number(signal)
         grace_s = request.seconds("grace", grace, allow_zero=True) or 0.0
+        self.store.check()
+        self.store.require(shell_id)
         state = self._wait_started(shell_id)
         if state.status == "queued":
-            if admission.dequeue(self.layout, shell_id):
+            try:
+                removed = admission.dequeue(self.layout, shell_id, self.host)
+            except OSError as exc:
+                raise StateDirError(f"cannot remove {shell_id} from the queue: writing to {self.home} failed "
+                                    f"({exc.strerror}); it is still queued") from exc
+            if removed:
                 return {"shell_id": shell_id, "status": "killed", "signal": None, "message": "Removed from queue"}
             # A monitor took it from the queue meanwhile: it is starting, so kill it as a running shell.
             state = self._wait_started(shell_id)
@@ -315,57 +397,81 @@ class Supervisor:
                 lay.write_json(self.layout.file(shell_id, lay.KILL_REQUEST), {"signal": sig, "grace": grace_s},
                                durable=False)
             except OSError as exc:
-                raise StateDirError(f"cannot ask the monitor of {shell_id} to stop: writing to {self.home} failed "
-                                    f"({exc.strerror}); kill it where the state directory is writable") from exc
-            if proc.is_alive(state.monitor_pid, state.monitor_start):
-                proc.send([state.monitor_pid or 0], 15)
+                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise StateDirError(f"cannot ask the monitor of {shell_id} to stop: writing to {self.home} "
+                                        f"failed ({exc.strerror}); kill it where the state directory is writable"
+                                        ) from exc
+                # A full disk: without a request the monitor stops the job with its defaults.
+                sig, grace_s = 15, lifecycle.DEFAULT_GRACE
+            self.host.signal(state.monitor_pid, state.monitor_start, 15)
             state = self._await_end(shell_id, state, grace_s + KILL_ANSWER_MARGIN)
-            if state.status == "killed":
+            if state.status == "killed" and state.kill_requested:
                 return {"shell_id": shell_id, "status": "killed", "signal": lifecycle.signal_name(sig)}
         return {"shell_id": shell_id, "status": self._status(shell_id).status, "signal": None,
                 "message": "Process already terminated"}
 
     def _wait_started(self, shell_id: str) -> State:
-        """The state, once it is past `starting` (a monitor that is coming up answers within seconds)."""
-        deadline = time.monotonic() + admission.STARTUP_GRACE
+        """The state once it is past `starting`, settled (a monitor that is coming up answers within seconds)."""
+        deadline = self.host.monotonic() + admission.STARTUP_GRACE
         while True:
-            self.store.spec(shell_id)
+            self._settle(shell_id)
             try:
                 state = self.store.state(shell_id)
             except ValueError:
                 return State(status="lost")
-            if state.status != "starting" or time.monotonic() > deadline:
+            if state.status != "starting" or self.host.monotonic() > deadline:
                 return state
-            time.sleep(0.005)
+            self.host.sleep(KILL_POLL)
 
     def _await_end(self, shell_id: str, state: State, patience: float) -> State:
-        deadline = time.monotonic() + patience
-        while time.monotonic() < deadline:
-            current = self.store.state(shell_id)
+        """The state once the monitor has recorded the end; past `patience`, the job is stopped from here."""
+        deadline = self.host.monotonic() + patience
+        while self.host.monotonic() < deadline:
+            try:
+                current = self.store.state(shell_id)
+            except ValueError:
+                break
             if current.status in lifecycle.ENDED:
                 return current
-            time.sleep(0.01)
+            self.host.sleep(KILL_POLL)
         # The monitor did not answer in time: stop it and everything of the job from here.
-        proc.stop(lambda: {state.monitor_pid or 0} if proc.is_alive(state.monitor_pid, state.monitor_start)
-                  else set(), 9, 0.0, time.sleep)
-        proc.stop(lambda: proc.tagged(shell_id), 9, 0.0, time.sleep)
-        raw = lay.read_json(self.layout.file(shell_id, lay.STATE))
+        self.host.stop_process(state.monitor_pid, state.monitor_start, 9, 0.0)
+        self.host.stop_job(shell_id, state.model_dump(), 9, 0.0)
+        try:
+            raw = self.store.raw_state(shell_id)
+        except ValueError:
+            raw = state.model_dump()
         if not lifecycle.is_ended(raw):
             raw = lifecycle.force_killed(raw, self.clock(), 9)
-            lay.write_json(self.layout.file(shell_id, lay.STATE), raw)
-            admission.start_admitted(self.layout, admission.release(self.layout, shell_id))
+            try:
+                lay.write_json(self.layout.file(shell_id, lay.STATE), raw)
+            except OSError:
+                # Nothing of the job is left; the record says so once it can be written (a settle).
+                return State.model_validate(raw)
+            admission.start_admitted(self.layout, admission.release(self.layout, shell_id, self.host), self.host)
         return State.model_validate(raw)
 
     def clean(self, *, everything: bool = False) -> list[str]:
-        """Remove the records and logs of ended shells; `everything=True` kills running ones first."""
+        """Remove the records and logs of ended shells; `everything=True` kills running ones first.
+
+        Each shell is settled first, so a lost one's leftovers are stopped and its slot handed on
+        before its record goes; a shell whose job may still run is never removed without `everything`.
+        """
+        everything = request.flag("everything", everything)
+        self.store.check()
         removed = []
-        for status in self.list_shells():
-            if status["status"] in ("queued", "running"):
+        for shell_id in list(self.store.ids()):
+            try:
+                self._settle(shell_id)
+                status = self._status(shell_id).status
+            except ShellNotFound:
+                continue
+            if status in ("queued", "running"):
                 if not everything:
                     continue
-                self.kill_shell(status["shell_id"])
-            self.store.remove(status["shell_id"])
-            removed.append(status["shell_id"])
+                self.kill_shell(shell_id)
+            self.store.remove(shell_id)
+            removed.append(shell_id)
         return removed
 
     # -- waiting ----------------------------------------------------------------------------------
@@ -382,8 +488,9 @@ class Supervisor:
         """
         from .watch import wait_until_ended
 
+        shell_id = request.shell_id(shell_id)
         limit = request.seconds("timeout", timeout, allow_zero=True)
-        return wait_until_ended(self, shell_id, limit, kill_on_stall=kill_on_stall)
+        return wait_until_ended(self, shell_id, limit, kill_on_stall=request.flag("kill_on_stall", kill_on_stall))
 
     def watch(self, shell_id: str, *, timeout: float | None = None,
               kill_on_stall: bool = False) -> Iterator[StatusDict]:
@@ -396,8 +503,9 @@ class Supervisor:
         """
         from .watch import watch_status
 
+        shell_id = request.shell_id(shell_id)
         return watch_status(self, shell_id, request.seconds("timeout", timeout, allow_zero=True),
-                            kill_on_stall=kill_on_stall)
+                            kill_on_stall=request.flag("kill_on_stall", kill_on_stall))
 
 
 def _make_workspace(path: Path) -> list[Path]:

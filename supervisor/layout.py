@@ -10,6 +10,7 @@ from __future__ import annotations
 import _json
 import _thread
 import os
+import stat
 
 # Annotations only: importing `typing` at run time would slow the monitor's start.
 TYPE_CHECKING = False
@@ -25,6 +26,24 @@ KILL_REQUEST = "kill.json"
 MONITOR_LOG = "monitor.log"
 # What an ended job printed of the automation output contract, recorded by its first reader.
 PRINTED = "printed.json"
+# Space set aside when a shell is created, so that its monitor can record the job's start and its
+# outcome on a full disk: one for each record, filled in place and renamed over state.json.
+RESERVE_RUNNING = ".reserve-running"
+RESERVE_END = ".reserve-end"
+RESERVE_BYTES = 4096
+# Records are small; a larger file is damage (or hostile), not something to read into memory.
+MAX_RECORD_BYTES = 16 * 1024 * 1024
+SHELL_ID_LENGTH = len("shell_") + 8
+
+
+def is_shell_id(name: object) -> bool:
+    """True for a well-formed shell id: `shell_` and 8 lowercase hex digits."""
+    return (isinstance(name, str) and len(name) == SHELL_ID_LENGTH and name.startswith("shell_")
+            and all(c in "0123456789abcdef" for c in name[6:]))
+
+
+class UnsafeHome(PermissionError):
+    """The home, or a directory in it, is not one that only this user controls."""
 
 
 def default_home() -> str:
@@ -53,21 +72,65 @@ class Layout:
         return os.path.join(self.shells, shell_id, name)
 
     def ensure(self) -> None:
-        """Create the state directory (owner-only) and its subdirectories."""
-        os.makedirs(self.home, mode=0o700, exist_ok=True)
+        """Create the state directory (owner-only, whatever the umask) and its subdirectories."""
+        if not os.path.isdir(self.home):
+            os.makedirs(self.home, mode=0o700, exist_ok=True)
+            os.chmod(self.home, 0o700)
         for sub in (self.shells, self.running, self.queue):
-            os.makedirs(sub, mode=0o700, exist_ok=True)
+            try:
+                os.mkdir(sub, 0o700)
+            except FileExistsError:
+                continue
+            os.chmod(sub, 0o700)
+
+    def unsafe(self) -> str | None:
+        """Why this home must not be used, or None: what `safe_dir` says of it or of a directory in it.
+
+        A home that others can write to lets them plant shells that this user would then run, so it
+        is refused the way ssh refuses a ~/.ssh that others can write.
+        """
+        for path in (self.home, self.shells, self.running, self.queue):
+            problem = safe_dir(path, follow=path == self.home)
+            if problem:
+                return problem
+        return None
+
+
+def safe_dir(path: str, *, follow: bool = False) -> str | None:
+    """Why `path` is not a directory only this user controls, or None.
+
+    None too when it cannot be examined (missing, under a file, unreadable): whatever then uses it
+    says why it cannot. `follow=False` refuses a symbolic link: inside a home, every directory is
+    one mgsup made.
+    """
+    try:
+        info = os.stat(path) if follow else os.lstat(path)
+    except OSError:
+        return None
+    if stat.S_ISLNK(info.st_mode):
+        return f"{path} is a symbolic link"
+    if not stat.S_ISDIR(info.st_mode):
+        return f"{path} is not a directory"
+    if info.st_uid != os.geteuid():
+        return f"{path} belongs to uid {info.st_uid}, not to this user (uid {os.geteuid()})"
+    if info.st_mode & 0o022:
+        return f"{path} can be written by others (mode {stat.S_IMODE(info.st_mode):04o})"
+    return None
+
+
+def _no_constants(name: str) -> object:
+    raise ValueError(f"{name} is not a number JSON allows")
 
 
 class _DecoderSettings:
-    """What `_json.make_scanner` reads from a decoder: plain JSON, no hooks."""
+    """What `_json.make_scanner` reads from a decoder: plain JSON, no hooks, no NaN or Infinity."""
 
     strict = True
+    parse_constant = staticmethod(_no_constants)
     object_hook = None
     object_pairs_hook = None
     parse_float = float
     parse_int = int
-    parse_constant = None
     memo: dict[str, str] = {}  # noqa: RUF012 - read by the C scanner, never mutated here
 
 
@@ -89,7 +152,7 @@ def loads(text: str) -> Any:
     text = text.strip()
     try:
         value, end = _scan(text, 0)
-    except (StopIteration, SystemError) as exc:
+    except (StopIteration, SystemError, RecursionError) as exc:
         raise ValueError("not a JSON document") from exc
     if end != len(text):
         raise ValueError("extra data after the JSON document")
@@ -126,15 +189,75 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, *, mode: int = 0o
         raise
 
 
-def write_json(path: str, data: Any, *, mode: int = 0o600, durable: bool = True) -> None:
-    """Replace `path` atomically with `data` as compact JSON (owner-only by default: it is state)."""
-    atomic_write_text(path, dumps(data), mode=mode, durable=durable)
+def write_json(path: str, data: Any, *, mode: int = 0o600, durable: bool = True, reserve: str | None = None) -> None:
+    """Replace `path` atomically with `data` as compact JSON (owner-only by default: it is state).
+
+    With `reserve` (a file `make_reserve` made beside `path`), the record is written into the
+    space that file already holds and renamed over `path`, so that it needs no new space: an
+    outcome is still recorded on a full disk. Without the reserve (used, or too small), a plain
+    atomic write.
+    """
+    text = dumps(data)
+    if reserve is not None:
+        payload = text.encode()
+        try:
+            fd = os.open(reserve, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError:
+            fd = -1
+        if fd >= 0:
+            try:
+                if os.fstat(fd).st_size >= len(payload):
+                    os.pwrite(fd, payload, 0)
+                    os.ftruncate(fd, len(payload))
+                    if durable:
+                        os.fsync(fd)
+                    os.close(fd)
+                    fd = -1
+                    os.replace(reserve, path)
+                    return
+            finally:
+                if fd >= 0:
+                    os.close(fd)
+    atomic_write_text(path, text, mode=mode, durable=durable)
+
+
+def make_reserve(path: str) -> None:
+    """Set aside RESERVE_BYTES at `path` (written, not sparse, so the space is really taken)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        payload = memoryview(b" " * RESERVE_BYTES)
+        while payload:
+            payload = payload[os.write(fd, payload):]
+    finally:
+        os.close(fd)
 
 
 def read_json(path: str) -> Any:
-    """The parsed content of `path`; raises OSError or ValueError when missing or corrupt."""
-    with open(path, "rb") as f:
-        data = f.read()
+    """The parsed content of the record `path`; raises OSError or ValueError when missing or corrupt.
+
+    Only a regular file of at most MAX_RECORD_BYTES is read, without following a symbolic link
+    and without blocking: a FIFO, a device or a huge file in its place is damage.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{path} is not a regular file")
+        if info.st_size > MAX_RECORD_BYTES:
+            raise ValueError(f"{path} is larger than {MAX_RECORD_BYTES} bytes")
+        chunks = []
+        left = MAX_RECORD_BYTES + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > MAX_RECORD_BYTES:
+        raise ValueError(f"{path} is larger than {MAX_RECORD_BYTES} bytes")
     try:
         return loads(data.decode("utf-8"))
     except UnicodeDecodeError as exc:

@@ -17,6 +17,11 @@ if TYPE_CHECKING:
     State = dict[str, Any]
 
 ENDED = frozenset({"stopped", "failed", "killed", "lost"})
+# The longest timeout, grace or wait (ten years): deadlines and select() overflow not far beyond.
+MAX_SECONDS = 10 * 366 * 86400.0
+# How long a stopped job gets between SIGTERM and SIGKILL when nobody said (timeouts, kill requests
+# that could not be written).
+DEFAULT_GRACE = 5.0
 STATUSES = ("queued", "running", "stopped", "failed", "killed", "lost")
 
 
@@ -35,6 +40,7 @@ def new(now: float, *, queued: bool) -> State:
         "exit_code": None,
         "signal": None,
         "timed_out": False,
+        "kill_requested": False,
         "rusage": None,
         "message": None,
     }
@@ -48,7 +54,10 @@ def running(state: State, now: float, *, pid: int, pid_start: int | None, monito
 
 def exited(state: State, now: float, wait_status: int, *, killed: bool, timed_out: bool,
            rusage: dict[str, float] | None = None) -> State:
-    """The state after the job's main process ended with `wait_status` (as from os.wait4)."""
+    """The state after the job's main process ended with `wait_status` (as from os.wait4).
+
+    `killed`: the monitor was asked to stop the job (by kill_shell) before it ended by itself.
+    """
     if os.WIFSIGNALED(wait_status):
         sig = os.WTERMSIG(wait_status)
         code, name = -sig, signal_name(sig)
@@ -59,7 +68,7 @@ def exited(state: State, now: float, wait_status: int, *, killed: bool, timed_ou
     else:
         status = "stopped" if code == 0 else "failed"
     return {**state, "status": status, "end_time": now, "exit_code": code, "signal": name,
-            "timed_out": timed_out, "rusage": rusage}
+            "timed_out": timed_out, "kill_requested": killed, "rusage": rusage}
 
 
 def not_started(state: State, now: float, message: str, *, exit_code: int = 127) -> State:
@@ -79,7 +88,7 @@ def lost(state: State, now: float, message: str) -> State:
 def force_killed(state: State, now: float, sig: int) -> State:
     """The state of a shell whose monitor did not answer a kill and was stopped from outside."""
     return {**state, "status": "killed", "end_time": now, "exit_code": -sig, "signal": signal_name(sig),
-            "message": "Monitor did not answer; the job's processes were killed directly"}
+            "kill_requested": True, "message": "Monitor did not answer; the job's processes were killed directly"}
 
 
 def is_ended(state: State) -> bool:

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from .lifecycle import MAX_SECONDS
 
 Status = Literal["queued", "running", "stopped", "failed", "killed", "lost"]
+# Bounds of what a record may hold: anything outside is damage, reported for that shell alone
+# (a `created` of 1e300 cannot even be shown as a date).
+MAX_TIMESTAMP = 1e11
+MAX_PID = 1 << 22
+# A status shows at most this much of a command (a list command: of all its arguments together);
+# the whole command stays in spec.json and is what runs.
+COMMAND_SHOWN = 4096
+
+Timestamp = Annotated[float, Field(ge=0, lt=MAX_TIMESTAMP, allow_inf_nan=False)]
+Pid = Annotated[int, Field(ge=1, le=MAX_PID)]
+Ticks = Annotated[int, Field(ge=0)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class Spec(BaseModel):
@@ -18,14 +32,14 @@ class Spec(BaseModel):
     shell_id: str
     name: str | None = None
     command: str | list[str]
-    argv: list[str]
+    argv: list[str] = Field(min_length=1)
     cwd: str
     env_names: list[str] = []
     inherit_env: bool = True
-    timeout: float | None = None
+    timeout: Annotated[float, Field(gt=0, le=MAX_SECONDS, allow_inf_nan=False)] | None = None
     isolate: bool = False
-    max_concurrent: int = 10
-    created: float
+    max_concurrent: Annotated[int, Field(ge=1)] = 10
+    created: Timestamp
     log_dir: str | None = None
     status_file: str | None = None
     # The kind of runner of a coordination run (mgcoord, massgen, command); None for a plain shell.
@@ -38,18 +52,20 @@ class State(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     status: Literal["starting", "queued", "running", "stopped", "failed", "killed", "lost"]
-    created: float | None = None
-    queued_at: float | None = None
-    start_time: float | None = None
-    end_time: float | None = None
-    pid: int | None = None
-    pid_start: int | None = None
-    monitor_pid: int | None = None
-    monitor_start: int | None = None
-    exit_code: int | None = None
+    created: Timestamp | None = None
+    queued_at: Timestamp | None = None
+    start_time: Timestamp | None = None
+    end_time: Timestamp | None = None
+    pid: Pid | None = None
+    pid_start: Ticks | None = None
+    monitor_pid: Pid | None = None
+    monitor_start: Ticks | None = None
+    exit_code: Annotated[int, Field(ge=-128, le=255)] | None = None
     signal: str | None = None
     timed_out: bool = False
-    rusage: dict[str, float] | None = None
+    # Whether the end came from a kill request (kill_shell), rather than the job ending by itself.
+    kill_requested: bool = False
+    rusage: dict[str, Finite] | None = None
     message: str | None = None
 
 
@@ -99,6 +115,39 @@ class ShellOutput(BaseModel):
     stderr_truncated: bool | None = None
     stdout_remaining_bytes: int | None = None
     stderr_remaining_bytes: int | None = None
+
+
+def shown_text(text: str) -> str:
+    """`text` safe for JSON and terminals' encoders: bytes that were not UTF-8 become U+FFFD.
+
+    Arguments, paths and environments are bytes on POSIX; Python carries the bytes that are not
+    UTF-8 as lone surrogates, which a strict UTF-8 encoder (a JSON reply, a terminal) rejects.
+    """
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def shown_command(command: str | list[str]) -> str | list[str]:
+    """The command as a status shows it: `shown_text`, and at most COMMAND_SHOWN characters.
+
+    A longer string ends in `… [N more characters]`; a longer list keeps its first arguments and
+    ends with one item `… [N more characters]` in place of the rest.
+    """
+    if isinstance(command, str):
+        if len(command) <= COMMAND_SHOWN:
+            return shown_text(command)
+        return shown_text(command[:COMMAND_SHOWN]) + f"… [{len(command) - COMMAND_SHOWN} more characters]"
+    shown: list[str] = []
+    budget = COMMAND_SHOWN
+    for position, arg in enumerate(command):
+        if len(arg) > budget:
+            rest = len(arg) - budget + sum(len(a) for a in command[position + 1:])
+            if budget:
+                shown.append(shown_text(arg[:budget]))
+            shown.append(f"… [{rest} more characters]")
+            break
+        shown.append(shown_text(arg))
+        budget -= len(arg)
+    return shown
 
 
 def iso(timestamp: float | None) -> str | None:

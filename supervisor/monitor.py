@@ -8,6 +8,9 @@ runs, then waits: for the job to end, for its timeout, or for a kill request (SI
 way it stops every descendant, records the outcome atomically and hands its slot to the queue.
 Signal handlers only record the signal; the loop does the work.
 
+The start and the outcome are written into space reserved when the shell was created, so a full
+disk loses neither; should even that fail, the outcome is retried while the monitor stays alive.
+
 Every import before the reply costs start latency, hence `_signal` rather than `signal`, and the
 late import of the admission module.
 """
@@ -31,10 +34,13 @@ if __name__ == "__main__":
 from supervisor import layout as lay
 from supervisor import lifecycle, proc
 
-DEFAULT_GRACE = 5.0
 # Descendants still running when the job's main process exits get this long to end on SIGTERM.
 LEFTOVER_GRACE = 2.0
-PR_SET_CHILD_SUBREAPER = 36
+# How long an outcome that cannot be written (a full disk without its reserve) is retried, and how
+# long a hand-off of the slot; the shell keeps its slot meanwhile.
+RECORD_RETRY_SECONDS = 600.0
+HANDOVER_RETRY_SECONDS = 30.0
+RETRY_PAUSE = 1.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 # Signals the job must start with at their default action, whatever this process inherited or set.
 RESET_SIGNALS = {signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD, signal.SIGQUIT, *STOP_SIGNALS}
@@ -53,41 +59,75 @@ class Monitor:
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 
     def run(self) -> None:
-        spec = lay.read_json(self.layout.file(self.shell_id, lay.SPEC))
         state = lay.read_json(self.layout.file(self.shell_id, lay.STATE))
         if state.get("status") != "starting":
             # Given up while this process came up (its launcher died): the slot is no longer ours.
             self._reply(f"error {self.shell_id} is {state.get('status')}, no longer waiting to start")
             return
+        try:
+            argv, cwd, timeout = _job_spec(lay.read_json(self.layout.file(self.shell_id, lay.SPEC)))
+        except (OSError, ValueError) as exc:
+            self._not_started(state, f"spec.json is damaged: {exc}", 126)
+            return
         env = self._job_env()
         self._install_handlers()
+        # Before the job exists: whatever it detaches at once (setsid, double fork) re-parents here.
         try:
-            self.job = self._spawn(spec["argv"], spec["cwd"], env)
+            proc.become_subreaper()
+        except (OSError, AttributeError) as exc:
+            self._log(f"not a subreaper ({exc}): only the tag finds what the job detaches\n")
+        try:
+            self.job = self._spawn(argv, cwd, env)
         except OSError as exc:
-            self._write_stderr(f"mgsup: cannot run {spec['argv'][0]!r} in {spec['cwd']}: {exc.strerror}\n")
-            code = 127 if isinstance(exc, FileNotFoundError) else 126
-            self._save(lifecycle.not_started(state, time.time(), f"cannot start: {exc.strerror}", exit_code=code))
-            self._reply(f"error cannot run {spec['argv'][0]!r}: {exc.strerror}")
-            self._hand_over_slot()
+            self._log(f"mgsup: cannot run {argv[0]!r} in {cwd}: {exc.strerror}\n", lay.STDERR)
+            self._not_started(state, f"cannot start: {exc.strerror}",
+                              127 if isinstance(exc, FileNotFoundError) else 126)
             return
         state = lifecycle.running(state, time.time(), pid=self.job, pid_start=proc.start_ticks(self.job),
                                   monitor_pid=self.me, monitor_start=proc.start_ticks(self.me))
-        self._save(state, durable=False)
+        try:
+            self._save(state, durable=False, reserve=lay.RESERVE_RUNNING)
+        except OSError as exc:
+            # Unrecorded, the job would run without anyone knowing of it: it does not run at all.
+            self._stop_tree(signal.SIGKILL, 0.0)
+            self._not_started(state, f"cannot record the job's start: {exc.strerror}", 126)
+            return
         self._reply(f"ok {self.job}")
-        # After the reply: importing ctypes costs ~5 ms of start latency. A process the job orphans
-        # in that window re-parents to init instead; the tag sweep at the end still finds it.
-        _become_subreaper()
-        killed, timed_out = self._supervise(spec.get("timeout"))
+        killed, timed_out = self._supervise(timeout)
         assert self.wait_status is not None
-        self._save(lifecycle.exited(state, time.time(), self.wait_status, killed=killed, timed_out=timed_out,
-                                    rusage=self.rusage))
+        self._record_end(lifecycle.exited(state, time.time(), self.wait_status, killed=killed,
+                                          timed_out=timed_out, rusage=self.rusage))
         self._hand_over_slot()
+
+    def _not_started(self, state: lifecycle.State, message: str, code: int) -> None:
+        self._record_end(lifecycle.not_started(state, time.time(), message, exit_code=code))
+        self._reply(f"error {message}")
+        self._hand_over_slot()
+
+    def _record_end(self, state: lifecycle.State) -> None:
+        """Record the outcome: into the reserved space, else retried while this process lives."""
+        deadline = time.monotonic() + RECORD_RETRY_SECONDS
+        while True:
+            try:
+                self._save(state, reserve=lay.RESERVE_END)
+                return
+            except FileNotFoundError:
+                return  # the shell's record was removed (`clean` of a damaged record): nothing to write to
+            except OSError as exc:
+                if time.monotonic() > deadline:
+                    self._log(f"gave up recording the outcome: {exc.strerror}\n")
+                    return
+            self._pause(RETRY_PAUSE)
 
     def _supervise(self, timeout: float | None) -> tuple[bool, bool]:
         """Wait for the job to end; returns (killed on request, killed by timeout)."""
         deadline = time.monotonic() + timeout if timeout else None
         killed = timed_out = False
         while self.wait_status is None:
+            # A job that already ended by itself was not killed on request, whatever arrives now.
+            self._reap()
+            if self.wait_status is not None:
+                break
             if any(sig in STOP_SIGNALS for sig in self.received):
                 killed = True
                 request = self._kill_request()
@@ -96,7 +136,7 @@ class Monitor:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 timed_out = True
-                self._stop_tree(signal.SIGTERM, DEFAULT_GRACE)
+                self._stop_tree(signal.SIGTERM, lifecycle.DEFAULT_GRACE)
                 continue
             self._pause(left)
         # The main process is gone; whatever it started must not outlive the shell.
@@ -143,9 +183,12 @@ class Monitor:
     def _kill_request(self) -> tuple[int, float]:
         try:
             request = lay.read_json(self.layout.file(self.shell_id, lay.KILL_REQUEST))
-            return int(request["signal"]), float(request["grace"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return signal.SIGTERM, DEFAULT_GRACE
+            sig, grace = int(request["signal"]), float(request["grace"])
+        except (OSError, ValueError, KeyError, TypeError, OverflowError):
+            return signal.SIGTERM, lifecycle.DEFAULT_GRACE
+        if not (0 < sig < signal.NSIG and 0.0 <= grace <= lifecycle.MAX_SECONDS):
+            return signal.SIGTERM, lifecycle.DEFAULT_GRACE
+        return sig, grace
 
     def _job_env(self) -> dict[str, str]:
         env_file = self.layout.file(self.shell_id, lay.ENV)
@@ -188,8 +231,9 @@ class Monitor:
     def _record(self, signum: int, frame: object) -> None:
         self.received.append(signum)
 
-    def _save(self, state: lifecycle.State, *, durable: bool = True) -> None:
-        lay.write_json(self.layout.file(self.shell_id, lay.STATE), state, durable=durable)
+    def _save(self, state: lifecycle.State, *, reserve: str, durable: bool = True) -> None:
+        lay.write_json(self.layout.file(self.shell_id, lay.STATE), state, durable=durable,
+                       reserve=self.layout.file(self.shell_id, reserve))
 
     def _reply(self, message: str) -> None:
         try:
@@ -198,14 +242,37 @@ class Monitor:
         except OSError:
             pass  # The caller is gone; the job goes on regardless.
 
-    def _write_stderr(self, text: str) -> None:
-        with open(self.layout.file(self.shell_id, lay.STDERR), "a", encoding="utf-8") as f:
-            f.write(text)
+    def _log(self, text: str, name: str = lay.MONITOR_LOG) -> None:
+        """Append `text` to one of the shell's files; a full disk or a removed record loses it."""
+        try:
+            fd = os.open(self.layout.file(self.shell_id, name), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError:
+            return
+        try:
+            os.write(fd, text.encode(errors="surrogateescape"))
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
     def _hand_over_slot(self) -> None:
+        """Give the slot back and start queued shells in it, retrying a while on a full disk."""
         from supervisor import admission
 
-        admission.start_admitted(self.layout, admission.release(self.layout, self.shell_id))
+        deadline = time.monotonic() + HANDOVER_RETRY_SECONDS
+        while True:
+            try:
+                admission.start_admitted(self.layout, admission.release(self.layout, self.shell_id))
+                return
+            except lay.UnsafeHome as exc:
+                self._log(f"the queue was not handed on: {exc}\n")
+                return
+            except OSError as exc:
+                if time.monotonic() > deadline:
+                    # The slot is free or not; the next admission on this home settles it either way.
+                    self._log(f"the queue was not handed on: {exc.strerror}\n")
+                    return
+            time.sleep(RETRY_PAUSE)
 
 
 def _initial_environ() -> dict[str, str]:
@@ -224,11 +291,20 @@ def _initial_environ() -> dict[str, str]:
     return env
 
 
-def _become_subreaper() -> None:
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+def _job_spec(spec: object) -> tuple[list[str], str, float | None]:
+    """The argv, cwd and timeout of a spec.json; ValueError when they are not what mgsup writes."""
+    if not isinstance(spec, dict):
+        raise ValueError("not an object")
+    argv, cwd, timeout = spec.get("argv"), spec.get("cwd"), spec.get("timeout")
+    if not (isinstance(argv, list) and argv and all(isinstance(a, str) and a for a in argv[:1])
+            and all(isinstance(a, str) for a in argv)):
+        raise ValueError("argv is not a list of strings")
+    if not isinstance(cwd, str) or not cwd:
+        raise ValueError("cwd is not a path")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)
+                                or not 0 < timeout <= lifecycle.MAX_SECONDS):
+        raise ValueError(f"timeout {timeout!r} is out of range")
+    return argv, cwd, timeout
 
 
 def main() -> None:

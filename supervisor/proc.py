@@ -12,6 +12,8 @@ import select
 import sys
 import time
 
+from . import layout
+
 # Annotations only: importing `typing` (or `signal`, with its enums) at run time would slow the
 # monitor's start; `_signal` is the C module behind `signal`.
 TYPE_CHECKING = False
@@ -23,30 +25,29 @@ else:
 
 MONITOR_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "monitor.py")
 SHELL_ID_VAR = "MGSUP_SHELL_ID"
-# Set in a monitor's own environment (not its job's): a monitor and its tree belong to their own
-# shell, so stopping another tree (a job that started nested shells, a coordination run's sweep)
-# leaves them alone.
+# Set in a monitor's own environment (not its job's) to its shell's directory: a monitor and its
+# tree belong to their own shell, so stopping another tree (a job that started nested shells, a
+# coordination run's sweep) leaves them alone. Anyone can set a variable, so it only says where to
+# look: a process is a monitor when that shell's state.json records it (pid and start time).
 MONITOR_VAR = "MGSUP_MONITOR_OF"
+PR_SET_CHILD_SUBREAPER = 36
 
 
 def start_ticks(pid: int) -> int | None:
     """The start time of `pid` in clock ticks since boot, or None when there is no such process."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    # The command name (field 2) may contain spaces and parentheses: split after the last ')'.
-    fields = stat[stat.rindex(b")") + 2 :].split()
-    return int(fields[19])
+    info = _stat(pid)
+    return None if info is None else info.start
 
 
-def is_alive(pid: int | None, ticks: int | None) -> bool:
-    """True when the process `pid` that started at `ticks` still exists and is not a zombie."""
-    if not pid or ticks is None:
+def is_alive(pid: object, ticks: object) -> bool:
+    """True when the process `pid` that started at `ticks` still exists and is not a zombie.
+
+    Anything but a positive pid and a tick count (a damaged record) names no process.
+    """
+    if not (_is_number(pid) and _is_number(ticks)):
         return False
-    table = _stat(pid)
-    return table is not None and table[2] == ticks and table[1] != "Z"
+    info = _stat(pid)  # type: ignore[arg-type]
+    return info is not None and info.start == ticks and info.state != "Z"
 
 
 def exit_fd(pid: int | None, ticks: int | None) -> int | None:
@@ -68,14 +69,29 @@ def exit_fd(pid: int | None, ticks: int | None) -> int | None:
     return fd
 
 
-def _stat(pid: int) -> tuple[int, str, int] | None:
+def _is_number(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+class _Stat:
+    """The fields of /proc/<pid>/stat that process lookups use."""
+
+    __slots__ = ("group", "parent", "session", "start", "state")
+
+    def __init__(self, stat: bytes) -> None:
+        # The command name (field 2) may contain spaces and parentheses: split after the last ')'.
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        self.state = fields[0].decode()
+        self.parent, self.group, self.session = int(fields[1]), int(fields[2]), int(fields[3])
+        self.start = int(fields[19])
+
+
+def _stat(pid: int) -> _Stat | None:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
+            return _Stat(f.read())
+    except (OSError, ValueError, IndexError):
         return None
-    fields = stat[stat.rindex(b")") + 2 :].split()
-    return int(fields[1]), fields[0].decode(), int(fields[19])
 
 
 def _all_pids() -> list[int]:
@@ -90,8 +106,8 @@ def descendants(root: int, *, include_zombies: bool = False) -> set[int]:
         info = _stat(pid)
         if info is None:
             continue
-        children.setdefault(info[0], []).append(pid)
-        if info[1] == "Z":
+        children.setdefault(info.parent, []).append(pid)
+        if info.state == "Z":
             zombies.add(pid)
     found: set[int] = set()
     todo = [root]
@@ -111,36 +127,94 @@ def _environ(pid: int) -> list[bytes]:
         return []
 
 
-def _is_monitor(pid: int) -> bool:
+def _is_monitor(pid: int, env: list[bytes] | None = None) -> bool:
+    """Whether `pid` is the monitor its state.json records, as its MONITOR_VAR claims."""
     prefix = MONITOR_VAR.encode() + b"="
-    return any(item.startswith(prefix) for item in _environ(pid))
+    for item in _environ(pid) if env is None else env:
+        if item.startswith(prefix):
+            return _recorded_monitor(pid, os.fsdecode(item[len(prefix):]))
+    return False
+
+
+def _recorded_monitor(pid: int, shell_dir: str) -> bool:
+    try:
+        state = layout.read_json(os.path.join(shell_dir, layout.STATE))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(state, dict) or state.get("monitor_pid") != pid:
+        return False
+    return is_alive(pid, state.get("monitor_start"))
 
 
 def tagged(shell_id: str) -> set[int]:
     """Live processes whose environment names `shell_id` (jobs and what they started, even after setsid)."""
+    return job_processes(shell_id, None, None)
+
+
+def job_processes(shell_id: str, pid: object, pid_start: object) -> set[int]:
+    """The live processes of a shell's job, as far as they can be found without its monitor.
+
+    Those whose environment carries the shell's tag, and, when the job's main process is known
+    (`pid` started at `pid_start`), that process, its process group and its session: a job that
+    cleared its environment is still found there. A group or session is trusted only while its
+    number is not a recycled pid (its leader is ours or gone: the kernel does not reuse a pid that
+    still names a group), and only members started after the job count. Recorded monitors of
+    other shells are never included.
+    """
     needle = f"{SHELL_ID_VAR}={shell_id}".encode()
-    monitor = MONITOR_VAR.encode() + b"="
+    leader = pid if _is_number(pid) and _is_number(pid_start) else None
+    if leader is not None:
+        info = _stat(leader)  # type: ignore[arg-type]
+        if info is not None and info.start != pid_start:
+            leader = None
     found: set[int] = set()
-    for pid in _all_pids():
-        env = _environ(pid)
+    for candidate in _all_pids():
+        env = _environ(candidate)
+        tagged = needle in env
+        if not tagged and leader is None:
+            continue
+        info = _stat(candidate)
+        if info is None or info.state == "Z":
+            continue
+        mine = tagged or (
+            (candidate == leader or leader in (info.group, info.session))
+            and info.start >= pid_start)  # type: ignore[operator]
         # A monitor inherits the tag of the shell whose job started it; it belongs to its own shell.
-        if needle in env and not any(item.startswith(monitor) for item in env):
-            info = _stat(pid)
-            if info is not None and info[1] != "Z":
-                found.add(pid)
+        if mine and not _is_monitor(candidate, env):
+            found.add(candidate)
     return found
 
 
-def monitors_of(shell_id: str) -> set[int]:
-    """Live processes started as the monitor of `shell_id` (its short-lived intermediate included)."""
-    needle = f"{MONITOR_VAR}={shell_id}".encode()
+def monitors_of(shell_dir: str) -> set[int]:
+    """Live processes started as the monitor of the shell in `shell_dir` (its short-lived intermediate included)."""
+    needle = f"{MONITOR_VAR}={shell_dir}".encode()
     found: set[int] = set()
     for pid in _all_pids():
         if needle in _environ(pid):
             info = _stat(pid)
-            if info is not None and info[1] != "Z":
+            if info is not None and info.state != "Z":
                 found.add(pid)
     return found
+
+
+def become_subreaper() -> None:
+    """Adopt every orphaned descendant (Linux `PR_SET_CHILD_SUBREAPER`).
+
+    Through `_ctypes` rather than `ctypes`: the monitor calls this before it starts the job, and
+    the `ctypes` package costs several milliseconds to import where its C core costs a fraction.
+    """
+    import _ctypes
+
+    class Int(_ctypes._SimpleCData):  # type: ignore[type-arg]
+        _type_ = "i"
+
+    class Function(_ctypes.CFuncPtr):
+        _flags_ = _ctypes.FUNCFLAG_CDECL
+        _restype_ = Int
+
+    prctl = Function(_ctypes.dlsym(_ctypes.dlopen(None), "prctl"))  # type: ignore[arg-type]  # None: this program
+    if prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError("prctl(PR_SET_CHILD_SUBREAPER) failed")
 
 
 def send(pids: Iterable[int], sig: int) -> None:
@@ -170,6 +244,12 @@ def stop(find: Callable[[], set[int]], sig: int, grace: float, pause: Callable[[
         pids = find()
 
 
+def monitor_argv(home: str, shell_id: str, ready_fd: int) -> list[str]:
+    """How a monitor is started: no site imports, frozen stdlib, UTF-8 file names whatever the locale."""
+    return [sys.executable, "-I", "-S", "-X", "frozen_modules=on", "-X", "utf8", MONITOR_FILE, home, shell_id,
+            str(ready_fd)]
+
+
 def spawn_monitor(home: str, shell_id: str, env: dict[str, str] | None, log: str) -> int:
     """Start the monitor of `shell_id` and return the job's pid once it runs.
 
@@ -179,19 +259,22 @@ def spawn_monitor(home: str, shell_id: str, env: dict[str, str] | None, log: str
     import subprocess
 
     read_end, write_end = os.pipe()
-    argv = [sys.executable, "-I", "-S", "-X", "frozen_modules=on", MONITOR_FILE, home, shell_id, str(write_end)]
+    argv = monitor_argv(home, shell_id, write_end)
     try:
-        with open(log, "ab") as log_file:
+        log_fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
             intermediate = subprocess.Popen(
                 argv,
                 env={**(env if env is not None else {"PATH": os.environ.get("PATH", os.defpath)}),
-                     MONITOR_VAR: shell_id},
+                     MONITOR_VAR: layout.Layout(home).shell_dir(shell_id)},
                 pass_fds=(write_end,),
                 stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=log_file,
+                stdout=log_fd,
+                stderr=log_fd,
                 cwd="/",
             )
+        finally:
+            os.close(log_fd)
         os.close(write_end)
         write_end = -1
         intermediate.wait()

@@ -7,14 +7,30 @@ import os
 import re
 import shutil
 import signal
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidRequest
+from .admission import MAX_LIMIT
+from .errors import InvalidRequest, ShellNotFound
+from .layout import is_shell_id
+from .lifecycle import MAX_SECONDS
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 STREAMS = ("stdout", "stderr")
+# Offsets, byte counts and line counts are file positions: beyond 2**63 - 1 no file can reach.
+MAX_COUNT = (1 << 63) - 1
+# The kernel refuses (E2BIG, "Argument list too long") any single argument or environment entry
+# longer than this (MAX_ARG_STRLEN, 32 pages), and all of them together beyond ARG_MAX.
+MAX_ARG_BYTES = 32 * 4096 - 1
+# What the supervisor adds: the monitor's own arguments and variable (both name the home, a path of
+# up to 4 KiB) and the job's tag, with room to spare.
+EXEC_MARGIN = 16 * 1024
+# How much of a rejected value an error message quotes: a path in full up to the kernel's limit
+# (PATH_MAX), anything else briefly.
+QUOTED = 200
+QUOTED_PATH = 4096
 
 
 @dataclass(frozen=True)
@@ -28,50 +44,137 @@ class StartRequest:
     timeout: float | None
 
 
-def start_request(command: Any, *, cwd: Any, env: Any, inherit_env: bool, name: Any,
-                  timeout: Any, isolate: bool = False) -> StartRequest:
+def start_request(command: Any, *, cwd: Any, env: Any, inherit_env: Any, name: Any,
+                  timeout: Any, isolate: Any = False) -> StartRequest:
     """Validate the arguments of `start_shell`; InvalidRequest says what is wrong."""
+    inherit_env = flag("inherit_env", inherit_env)
+    isolate = flag("isolate", isolate)
     argv = _argv(command)
     workdir = working_dir(cwd)
     overlay = _env(env)
     job_env = {**(os.environ if inherit_env else {}), **overlay}
+    exec_size(argv, job_env)
+    if name is not None and (not isinstance(name, str) or not NAME_PATTERN.fullmatch(name)):
+        raise InvalidRequest(f"invalid name {quoted(name)}: use 1-64 letters, digits, '.', '_' or '-', "
+                             "starting with a letter or digit")
     if "/" not in argv[0]:
         if shutil.which(argv[0], path=job_env.get("PATH", os.defpath)) is None:
-            raise InvalidRequest(f"command not found: {argv[0]!r} is not on the job's PATH")
+            raise InvalidRequest(f"command not found: {quoted(argv[0])} is not on the job's PATH")
     else:
         program = workdir / argv[0]
-        if not program.is_file() or not os.access(program, os.X_OK):
-            raise InvalidRequest(f"command not found or not executable: {str(program)!r}")
+        if not _is_executable(program):
+            raise InvalidRequest(f"command not found or not executable: {quoted_path(str(program))}")
         if isolate and not os.path.isabs(argv[0]):
             # The job runs in the fresh workspace, where a path relative to `cwd` finds nothing.
-            raise InvalidRequest(f"an isolated job runs in a new, empty workspace where {argv[0]!r} does "
-                                 f"not exist: give the program's absolute path ({str(program)!r}) or a command "
-                                 "on PATH")
-    if name is not None and (not isinstance(name, str) or not NAME_PATTERN.fullmatch(name)):
-        raise InvalidRequest(f"invalid name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
-                             "starting with a letter or digit")
+            raise InvalidRequest(f"an isolated job runs in a new, empty workspace where {quoted(argv[0])} does "
+                                 f"not exist: give the program's absolute path ({quoted_path(str(program))}) or a "
+                                 "command on PATH")
     return StartRequest(command=command, argv=argv, cwd=workdir, env=job_env, env_names=sorted(overlay),
                         name=name, timeout=seconds("timeout", timeout))
 
 
+def exec_size(argv: list[str], env: dict[str, str]) -> None:
+    """InvalidRequest when the kernel would refuse to run `argv` with `env` (E2BIG), before anything is written."""
+    for position, arg in enumerate(argv):
+        size = len(os.fsencode(arg))
+        if size > MAX_ARG_BYTES:
+            what = "the command" if position == 2 and argv[:2] == ["/bin/sh", "-c"] else f"argument {position}"
+            raise InvalidRequest(f"{what} is {size} bytes: the kernel runs no program with a single argument "
+                                 f"over {MAX_ARG_BYTES} bytes")
+    total = 0
+    for key, value in env.items():
+        size = len(os.fsencode(key)) + 1 + len(os.fsencode(value))
+        if size > MAX_ARG_BYTES:
+            raise InvalidRequest(f"the environment variable {quoted(key)} is {size} bytes with its name: the "
+                                 f"kernel runs no program with an environment entry over {MAX_ARG_BYTES} bytes")
+        total += size + 1 + 8
+    total += sum(len(os.fsencode(arg)) + 1 + 8 for arg in argv)
+    limit = _arg_max() - EXEC_MARGIN
+    if total > limit:
+        raise InvalidRequest(f"the command and its environment take {total} bytes: more than the {limit} the "
+                             "kernel allows a program to start with (ARG_MAX); pass large data in a file")
+
+
+def _arg_max() -> int:
+    try:
+        return max(os.sysconf("SC_ARG_MAX"), 64 * 1024)
+    except (OSError, ValueError):
+        return 128 * 1024
+
+
+def _is_executable(program: Path) -> bool:
+    try:
+        return program.is_file() and os.access(program, os.X_OK)
+    except OSError:
+        return False  # a name too long, a loop of links
+
+
+def quoted(value: Any, limit: int = QUOTED) -> str:
+    """`repr(value)`, cut to `limit` characters: an error never echoes unbounded input back."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
+def quoted_path(path: str) -> str:
+    return quoted(path, QUOTED_PATH)
+
+
+def flag(what: str, value: Any) -> bool:
+    """A boolean option: True or False, nothing else (a string "no" is not false)."""
+    if not isinstance(value, bool):
+        raise InvalidRequest(f"{what} must be true or false, got {quoted(value)}")
+    return value
+
+
+def shell_id(value: Any) -> str:
+    """A shell id given by a caller: a string (ShellNotFound later when no shell has it)."""
+    if not isinstance(value, str):
+        raise InvalidRequest(f"shell_id must be a string like 'shell_1a2b3c4d', got {type(value).__name__}")
+    if not is_shell_id(value):
+        raise ShellNotFound(f"no shell {quoted(value)}: shell ids look like 'shell_1a2b3c4d'; 'mgsup list' shows "
+                            "the shells on record")
+    return value
+
+
+def home(value: Any) -> str:
+    """A state directory given by a caller: a non-empty path."""
+    if not isinstance(value, str | os.PathLike):
+        raise InvalidRequest(f"home must be a path, got {type(value).__name__}")
+    path = os.fspath(value)
+    if not isinstance(path, str) or not path:
+        raise InvalidRequest("home is empty: give the state directory's path, or leave it out for the default")
+    if "\0" in path:
+        raise InvalidRequest("home contains a NUL character")
+    return path
+
+
+def limit(what: str, value: Any) -> int:
+    """A concurrency limit: a whole number from 1 to MAX_LIMIT."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_LIMIT:
+        raise InvalidRequest(f"{what} must be a whole number from 1 to {MAX_LIMIT}, got {quoted(value)}")
+    return value
+
+
 def seconds(what: str, value: Any, *, allow_zero: bool = False) -> float | None:
-    """A duration in seconds: None, or a finite positive number (zero too when `allow_zero`)."""
+    """A duration in seconds: None, or a finite positive number up to MAX_SECONDS (zero too when `allow_zero`)."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidRequest(f"{what} must be a number of seconds, got {value!r}")
+        raise InvalidRequest(f"{what} must be a number of seconds, got {quoted(value)}")
     if value < 0 or (value == 0 and not allow_zero):
         raise InvalidRequest(f"{what} must be {'zero or more' if allow_zero else 'more than zero'} "
                              f"seconds, got {value!r}")
+    if value > MAX_SECONDS:
+        raise InvalidRequest(f"{what} must be at most {MAX_SECONDS:.0f} seconds (10 years), got {value!r}")
     return float(value)
 
 
-def count(what: str, value: Any) -> int | None:
-    """None, or a whole number >= 0."""
+def count(what: str, value: Any, *, minimum: int = 0) -> int | None:
+    """None, or a whole number from `minimum` to MAX_COUNT."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidRequest(f"{what} must be a whole number >= 0, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_COUNT:
+        raise InvalidRequest(f"{what} must be a whole number from {minimum} to {MAX_COUNT}, got {quoted(value)}")
     return value
 
 
@@ -80,7 +183,7 @@ def streams(value: Any) -> tuple[str, ...]:
     if value is None:
         return STREAMS
     if value not in STREAMS:
-        raise InvalidRequest(f"unknown stream {value!r}: use 'stdout' or 'stderr' (or None for both)")
+        raise InvalidRequest(f"unknown stream {quoted(value)}: use 'stdout' or 'stderr' (or None for both)")
     return (value,)
 
 
@@ -95,7 +198,7 @@ def signal_number(value: Any) -> int:
         name = value.upper() if value.upper().startswith("SIG") else f"SIG{value.upper()}"
         if name in signal.Signals.__members__:
             return int(signal.Signals[name])
-    raise InvalidRequest(f"unknown signal {value!r}: use a name such as SIGTERM, SIGINT or SIGKILL")
+    raise InvalidRequest(f"unknown signal {quoted(value)}: use a name such as SIGTERM, SIGINT or SIGKILL")
 
 
 def _argv(command: Any) -> list[str]:
@@ -121,14 +224,23 @@ def _argv(command: Any) -> list[str]:
 def working_dir(cwd: Any) -> Path:
     """The absolute directory a job will run in (default: the current one); InvalidRequest when it is unusable."""
     if cwd is None:
-        return Path.cwd()
+        try:
+            return Path.cwd()
+        except OSError as exc:
+            raise InvalidRequest(f"the current directory cannot be used ({exc.strerror}): give cwd") from None
     if not isinstance(cwd, str | os.PathLike):
         raise InvalidRequest(f"cwd must be a path, got {type(cwd).__name__}")
+    if not os.fspath(cwd) or "\0" in os.fspath(cwd):
+        raise InvalidRequest(f"cwd is not a path: {quoted_path(os.fspath(cwd))}")
     path = Path(cwd).expanduser().absolute()
-    if not path.exists():
-        raise InvalidRequest(f"cwd does not exist: {str(path)!r}")
-    if not path.is_dir():
-        raise InvalidRequest(f"cwd is not a directory: {str(path)!r}")
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise InvalidRequest(f"cwd does not exist: {quoted_path(str(path))}") from None
+    except OSError as exc:
+        raise InvalidRequest(f"cwd cannot be used ({exc.strerror}): {quoted_path(str(path))}") from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise InvalidRequest(f"cwd is not a directory: {quoted_path(str(path))}")
     return path
 
 
@@ -139,9 +251,9 @@ def _env(env: Any) -> dict[str, str]:
         raise InvalidRequest(f"env must be a mapping of names to strings, got {type(env).__name__}")
     for key, value in env.items():
         if not isinstance(key, str) or not key or "=" in key or "\0" in key:
-            raise InvalidRequest(f"invalid environment variable name {key!r}")
+            raise InvalidRequest(f"invalid environment variable name {quoted(key)}")
         if not isinstance(value, str):
-            raise InvalidRequest(f"env value for {key!r} must be a string, got {type(value).__name__}")
+            raise InvalidRequest(f"env value for {quoted(key)} must be a string, got {type(value).__name__}")
         if "\0" in value:
-            raise InvalidRequest(f"env value for {key!r} contains a NUL character")
+            raise InvalidRequest(f"env value for {quoted(key)} contains a NUL character")
     return dict(env)

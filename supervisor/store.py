@@ -1,13 +1,14 @@
 """The shell records of one state directory, read through the typed models.
 
-A damaged record (a corrupt or missing spec.json / state.json) never breaks a listing: it reads as
-`lost` with a message that says what is wrong.
+Reads are side-effect free. A damaged record (a missing, corrupt or out-of-range spec.json or
+state.json, a shell directory that is a link or that others can write) never breaks a listing:
+it reads as damaged with a message that says what is wrong. A home that others can write to is
+refused as a whole (StateDirError), before anything in it is read or run.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,22 +18,35 @@ from pydantic import ValidationError
 from . import admission
 from . import layout as lay
 from .errors import ShellNotFound, StateDirError
+from .host import Host
 from .models import Spec, State
-
-ID_PATTERN = re.compile(r"shell_[0-9a-f]{8}")
 
 
 class StateMissing(ValueError):
     """The shell has no state.json: being admitted right now, or damaged when that lasts."""
 
 
+def unsafe_home_error(layout: lay.Layout, problem: str) -> StateDirError:
+    return StateDirError(f"refusing the state directory {layout.home}: {problem}; others could plant shells "
+                         f"that would run as you. Make it yours and owner-only (chmod 700), or choose another "
+                         "with --home or $MGSUP_HOME")
+
+
 class Store:
-    def __init__(self, layout: lay.Layout) -> None:
+    def __init__(self, layout: lay.Layout, host: Host) -> None:
         self.layout = layout
+        self.host = host
         self._ready = False
+
+    def check(self) -> None:
+        """StateDirError when the home, or a directory in it, is not one that only this user controls."""
+        problem = self.layout.unsafe()
+        if problem:
+            raise unsafe_home_error(self.layout, problem)
 
     def ensure(self) -> None:
         """Create the state directory on first write; a clear error when it cannot be used."""
+        self.check()
         if self._ready:
             return
         try:
@@ -46,12 +60,19 @@ class Store:
         self._ready = True
 
     def create(self, spec: Spec) -> None:
-        """Create the shell's directory with its spec.json in one step: readers never see it half made."""
+        """Create the shell's directory with its spec.json in one step: readers never see it half made.
+
+        The directory also holds the space its monitor needs to record the job's start and end,
+        so that a full disk fails here, before anything runs, rather than losing an outcome.
+        """
         self.ensure()
         draft = os.path.join(self.layout.shells, f".{spec.shell_id}.new")
         try:
             os.mkdir(draft, mode=0o700)
-            lay.write_json(os.path.join(draft, lay.SPEC), spec.model_dump(mode="json"))
+            os.chmod(draft, 0o700)
+            lay.write_json(os.path.join(draft, lay.SPEC), spec.model_dump(mode="python"))
+            for reserve in (lay.RESERVE_RUNNING, lay.RESERVE_END):
+                lay.make_reserve(os.path.join(draft, reserve))
             os.rename(draft, self.layout.shell_dir(spec.shell_id))
         except OSError as exc:
             shutil.rmtree(draft, ignore_errors=True)
@@ -59,7 +80,10 @@ class Store:
                                 "choose another with --home or $MGSUP_HOME") from exc
 
     def remove(self, shell_id: str) -> None:
-        """Remove the shell's directory in one step (then its files), so readers never see it half gone."""
+        """Remove the shell's directory in one step (then its files), so readers never see it half gone.
+
+        A shell "directory" that is a symbolic link is removed as a link: what it points to is not ours.
+        """
         doomed = os.path.join(self.layout.shells, f".{shell_id}.{os.getpid()}.removed")
         try:
             os.rename(self.layout.shell_dir(shell_id), doomed)
@@ -68,10 +92,13 @@ class Store:
         except OSError as exc:
             raise StateDirError(f"cannot remove {shell_id} from {self.layout.home}: {exc.strerror}; the state "
                                 "directory must be writable") from exc
-        shutil.rmtree(doomed, ignore_errors=True)
+        if os.path.islink(doomed) or not os.path.isdir(doomed):
+            os.unlink(doomed)
+        else:
+            shutil.rmtree(doomed, ignore_errors=True)
 
     def exists(self, shell_id: str) -> bool:
-        return os.path.isdir(self.layout.shell_dir(shell_id))
+        return lay.is_shell_id(shell_id) and os.path.lexists(self.layout.shell_dir(shell_id))
 
     def ids(self) -> Iterator[str]:
         try:
@@ -80,43 +107,65 @@ class Store:
             return
         except OSError as exc:
             raise StateDirError(f"cannot read the state directory {self.layout.home}: {exc.strerror}") from exc
-        yield from (name for name in names if not name.startswith("."))
+        yield from (name for name in names if lay.is_shell_id(name))
 
-    def _check_readable(self) -> None:
-        """A clear error when the home is not a directory we can read (rather than 'no such shell')."""
+    def require(self, shell_id: str) -> None:
+        """ShellNotFound unless `shell_id` names a shell on record (a clear error when the home is unreadable)."""
+        if self.exists(shell_id):
+            return
         try:
             os.listdir(self.layout.home)
         except FileNotFoundError:
-            return
+            pass
         except OSError as exc:
             raise StateDirError(f"cannot read the state directory {self.layout.home}: {exc.strerror}") from exc
+        raise ShellNotFound(f"no shell {shell_id!r} in {self.layout.home}; 'mgsup list' shows the shells on record")
 
     def spec(self, shell_id: str) -> Spec:
         """The spec of `shell_id`; ShellNotFound when there is no such shell, ValueError when damaged."""
-        if not (ID_PATTERN.fullmatch(shell_id) and self.exists(shell_id)):
-            self._check_readable()
-            raise ShellNotFound(f"no shell {shell_id!r} in {self.layout.home}; "
-                                "'mgsup list' shows the shells on record")
+        self.require(shell_id)
+        self._check_dir(shell_id)
         try:
-            with open(self.layout.file(shell_id, lay.SPEC), "rb") as f:
-                return Spec.model_validate_json(f.read())
+            return Spec.model_validate(lay.read_json(self.layout.file(shell_id, lay.SPEC)))
         except FileNotFoundError:
             raise ValueError("spec.json is missing") from None
+        except OSError as exc:
+            raise ValueError(f"spec.json cannot be read: {exc.strerror}") from None
         except ValidationError as exc:
             raise ValueError(f"spec.json is damaged ({exc.error_count()} problems)") from None
+        except ValueError:
+            raise ValueError("spec.json is damaged") from None
 
-    def state(self, shell_id: str) -> State:
-        """The current state, with `lost` recorded for a shell whose supervising process vanished."""
-        path = self.layout.file(shell_id, lay.STATE)
+    def raw_state(self, shell_id: str) -> dict[str, object]:
+        """The state.json of `shell_id` as stored; StateMissing or ValueError when it cannot be used."""
+        self._check_dir(shell_id)
         try:
-            raw = lay.read_json(path)
-            state = State.model_validate(raw)
+            raw = lay.read_json(self.layout.file(shell_id, lay.STATE))
+            State.model_validate(raw)
         except FileNotFoundError:
             raise StateMissing("state.json is missing") from None
+        except OSError as exc:
+            raise ValueError(f"state.json cannot be read: {exc.strerror}") from None
         except (ValueError, ValidationError):
             raise ValueError("state.json is damaged") from None
-        current = admission.reconcile(self.layout, shell_id, raw)
-        return state if current is raw else State.model_validate(current)
+        return raw  # type: ignore[no-any-return]
+
+    def state(self, shell_id: str) -> State:
+        """The state as it reads now: `lost` for a shell whose supervising process vanished.
+
+        Nothing is written or signalled; `admission.settle` records and acts on what this reports.
+        """
+        raw = self.raw_state(shell_id)
+        current = admission.view(self.layout, shell_id, raw, self.host)
+        try:
+            return State.model_validate(current)
+        except ValidationError:
+            raise ValueError("state.json is damaged") from None
 
     def path(self, shell_id: str, name: str) -> Path:
         return Path(self.layout.file(shell_id, name))
+
+    def _check_dir(self, shell_id: str) -> None:
+        problem = lay.safe_dir(self.layout.shell_dir(shell_id))
+        if problem:
+            raise ValueError(f"refused: {problem}")

@@ -2,18 +2,20 @@
 
 The shell directory is watched for state.json (and for stdout.log until the run announces its
 log directory); once a coordination run's status.json is known, its folder is watched too.
-A slow periodic check (LIVENESS_MS) notices a monitor that died without writing anything.
+A slow periodic check (LIVENESS_MS) notices a monitor that died without writing anything; it
+settles the shell (`Supervisor.settle`), so waiting on a shell also hands on a slot a dead
+monitor held and records `lost`.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from watchfiles._rust_notify import RustNotify
+import watchfiles
 
 from . import lifecycle
 
@@ -24,6 +26,10 @@ LIVENESS_MS = 1000
 # Group the bursts of a rename (temp file written, then moved) into one wake-up.
 DEBOUNCE_MS = 200
 STEP_MS = 5
+# The watcher wakes this often without a change: the first wake-up after it is in place re-reads
+# the status (a change between the first read and the watch is not missed), later ones only
+# count towards LIVENESS_MS and the caller's deadline. A wake-up reads no file.
+TICK_MS = 50
 _VOLATILE = ("duration_seconds",)
 
 
@@ -50,14 +56,15 @@ def wait_until_ended(sup: Supervisor, shell_id: str, timeout: float | None, *,
 
 def _changes(sup: Supervisor, shell_id: str, timeout: float | None) -> Iterator[dict[str, Any]]:
     deadline = None if timeout is None else time.monotonic() + timeout
-    status = sup.get_shell_status(shell_id)
+    status = sup.settle(shell_id)
     last: dict[str, Any] | None = None
     shell_dir = Path(sup.layout.shell_dir(shell_id))
     while True:
         folders = _folders(shell_dir, status)
-        with RustNotify([str(p) for p in folders], False, False, 300, False, True) as notify:
-            # Read again now that the watch is in place: a change in between is not missed.
-            status = sup.get_shell_status(shell_id)
+        watcher = _watch(folders)
+        try:
+            fresh = True
+            check_at = time.monotonic() + LIVENESS_MS / 1000
             while True:
                 if _changed(status, last):
                     last = status
@@ -66,16 +73,27 @@ def _changes(sup: Supervisor, shell_id: str, timeout: float | None) -> Iterator[
                     return
                 if _folders(shell_dir, status) != folders:
                     break
-                wait_ms = LIVENESS_MS
-                if deadline is not None:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise TimeoutError(f"{shell_id} is still {status['status']} after {timeout:g} s")
-                    wait_ms = max(1, min(wait_ms, int(left * 1000)))
-                result = notify.watch(DEBOUNCE_MS, STEP_MS, wait_ms, None)
-                if result == "signal":
-                    raise KeyboardInterrupt
-                status = sup.get_shell_status(shell_id)
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise TimeoutError(f"{shell_id} is still {status['status']} after {timeout:g} s")
+                changes = next(watcher)
+                now = time.monotonic()
+                if now >= check_at:
+                    check_at = now + LIVENESS_MS / 1000
+                    status = sup.settle(shell_id)
+                elif changes or fresh or (deadline is not None and now >= deadline):
+                    status = sup.get_shell_status(shell_id)
+                    if status["status"] == "lost":
+                        status = sup.settle(shell_id)  # what a read finds lost is acted on before it is final
+                fresh = False
+        finally:
+            watcher.close()
+
+
+def _watch(folders: list[Path]) -> Generator[set[tuple[watchfiles.Change, str]], None, None]:
+    """Changes in `folders` (not below them), or an empty set every TICK_MS; KeyboardInterrupt on a signal."""
+    return watchfiles.watch(*folders, watch_filter=None, debounce=DEBOUNCE_MS, step=STEP_MS, rust_timeout=TICK_MS,
+                            yield_on_timeout=True, recursive=False, ignore_permission_denied=True,
+                            force_polling=False, debug=False)
 
 
 def _kill_stalled(sup: Supervisor, shell_id: str) -> dict[str, Any]:

@@ -150,8 +150,11 @@ def test_a_model_that_only_calls_tools_runs_out_of_rounds(chat_server: ChatServe
 # The end-of-run sweep -------------------------------------------------------------------------------
 
 DETACHING_AGENT = """
-import json, os, subprocess, sys
+import json, os, subprocess, sys, time
+import psutil
+from supervisor import Supervisor
 request = json.load(sys.stdin)
+home, out = sys.argv[1], sys.argv[2]
 DETACH = ("import subprocess, sys; print(subprocess.Popen(sys.argv[1:], start_new_session=True, "
           "stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).pid)")
 
@@ -164,10 +167,20 @@ mine = [a for a in request["answers"] if a["anon_id"] == request["anon_id"]]
 if request["phase"] == "present":
     print(json.dumps({"content": "done"}))
 elif not mine:
-    monitor = detach(["sh", "-c", "env -u MARK sleep 30 & wait"], MARK="shell_deadbeef")
-    plain = detach(["sleep", "30"])
-    with open(sys.argv[1], "w") as f:
-        json.dump({"monitor": monitor, "plain": plain}, f)
+    # A supervised shell outlives the run; its monitor re-parents to the run (a subreaper).
+    shell = Supervisor(home).start_shell(["sleep", "30"])
+    with open(os.path.join(home, "shells", shell, "state.json")) as f:
+        state = json.load(f)
+    pids = {"shell": shell, "monitor": state["monitor_pid"], "job": state["pid"],
+            # Processes that only claim to be monitors, one of them naming the real shell.
+            "forged": detach(["sleep", "30"], MARK=os.path.join(home, "shells", shell)),
+            "marked": detach(["sh", "-c", "env -u MARK sleep 30 & wait"], MARK="shell_deadbeef"),
+            "plain": detach(["sleep", "30"])}
+    while not psutil.Process(pids["marked"]).children():
+        time.sleep(0.01)
+    pids["marked_child"] = psutil.Process(pids["marked"]).children()[0].pid
+    with open(out, "w") as f:
+        json.dump(pids, f)
     print(json.dumps({"action": "new_answer", "content": "spawned"}))
 else:
     print(json.dumps({"action": "vote", "agent_id": request["vote_options"][0], "reason": "mine"}))
@@ -181,28 +194,44 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_sweep_spares_supervised_monitors_and_their_trees(run_dir: Path, tmp_path: Path) -> None:
+def test_sweep_spares_supervised_shells_but_not_processes_that_claim_to_be_monitors(run_dir: Path,
+                                                                                    tmp_path: Path) -> None:
     agent = tmp_path / "detaching_agent.py"
     agent.write_text(DETACHING_AGENT)
-    pids_file = tmp_path / "pids.json"
-    command = [sys.executable, str(agent), str(pids_file)]
+    home, pids_file = tmp_path / "home", tmp_path / "pids.json"
+    command = [sys.executable, str(agent), str(home), str(pids_file)]
     config = write_config(run_dir / "c.yaml", [{"id": "a", "backend": {"type": "command", "command": command}}])
-    spared: list[psutil.Process] = []
+    pids: dict[str, Any] = {}
     try:
         result = run_mgcoord("--automation", "--config", str(config), "q?", cwd=run_dir)
         pids = json.loads(pids_file.read_text())
-        if _alive(pids["monitor"]):
-            monitor = psutil.Process(pids["monitor"])
-            spared = [monitor, *monitor.children(recursive=True)]
         assert result.returncode == 0, result
-        assert len(spared) == 2, "the marked process or the child below it was killed by the sweep"
-        assert _marked(spared[0]) and not _marked(spared[1])
-        assert all(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in spared)
-        assert not _alive(pids["plain"]), "an ordinary detached child survived the run"
+        assert _alive(pids["monitor"]) and _alive(pids["job"]), "the sweep killed a supervised shell"
+        assert Supervisor(home).get_shell_status(pids["shell"])["status"] == "running"
+        for name in ("forged", "marked", "marked_child", "plain"):
+            assert not _alive(pids[name]), f"the {name} detached process survived the run"
     finally:
-        for process in spared:
+        if pids.get("shell"):
+            Supervisor(home).kill_shell(pids["shell"], grace=1.0)
+
+
+def test_a_mark_spares_only_the_monitor_its_shell_records(tmp_path: Path, wait_for: WaitFor) -> None:
+    claimed, recorded = tmp_path / "shells" / "shell_0badcafe", tmp_path / "shells" / "shell_0000cafe"
+    marked = subprocess.Popen(["sleep", "30"], env={**os.environ, MONITOR_VAR: str(claimed)})
+    monitor = subprocess.Popen(["sleep", "30"], env={**os.environ, MONITOR_VAR: str(recorded)})
+    try:
+        wait_for(lambda: psutil.Process(monitor.pid).name() == "sleep")
+        for folder, pid in ((claimed, os.getpid()), (recorded, monitor.pid)):
+            folder.mkdir(parents=True)
+            (folder / "state.json").write_text(json.dumps(
+                {"status": "running", "monitor_pid": pid, "monitor_start": proc.start_ticks(pid)}))
+        swept = proc.descendants(os.getpid())
+        assert marked.pid in swept, "a variable alone spared a process"
+        assert monitor.pid not in swept
+    finally:
+        for process in (marked, monitor):
             process.kill()
-        psutil.wait_procs(spared, timeout=5)
+            process.wait()
 
 
 # configs/meta/runs_itself.yaml ----------------------------------------------------------------------
@@ -343,21 +372,3 @@ def test_shipped_meta_config_is_valid_and_finds_the_demo(tmp_path: Path) -> None
     assert os.path.isabs(config)
     assert isinstance(agent.backend, OpenAIBackendConfig) and agent.backend.supervisor_tools
     assert report.config.timeout_settings.agent_timeout_seconds > 60
-
-
-def _marked(process: psutil.Process) -> bool:
-    return MONITOR_VAR in process.environ()
-
-
-def test_the_sweeps_lookup_reads_the_mark(wait_for: WaitFor) -> None:
-    marked = subprocess.Popen(["sleep", "30"], env={**os.environ, MONITOR_VAR: "shell_0badcafe"})
-    plain = subprocess.Popen(["sleep", "30"])
-    try:
-        wait_for(lambda: psutil.Process(marked.pid).name() == "sleep")
-        swept = proc.descendants(os.getpid())
-        assert marked.pid not in swept
-        assert plain.pid in swept
-    finally:
-        for process in (marked, plain):
-            process.kill()
-            process.wait()

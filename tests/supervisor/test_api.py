@@ -327,12 +327,13 @@ def test_isolate_where_no_workspace_can_be_made(sup_factory: Callable[..., Super
 
 
 def test_bad_max_concurrent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for bad in (0, -1, True, 1.5):
-        with pytest.raises(InvalidRequest, match="max_concurrent must be a whole number >= 1"):
+    for bad in (0, -1, True, 1.5, 100_001, 10**30):
+        with pytest.raises(InvalidRequest, match="max_concurrent must be a whole number from 1 to 100000"):
             Supervisor(tmp_path, max_concurrent=bad)  # type: ignore[arg-type]
-    monkeypatch.setenv("MGSUP_MAX_CONCURRENT", "ten")
-    with pytest.raises(InvalidRequest, match="MGSUP_MAX_CONCURRENT must be a whole number, got 'ten'"):
-        Supervisor(tmp_path)
+    for raw in ("ten", "0", "1e9", "99999999999999999999"):
+        monkeypatch.setenv("MGSUP_MAX_CONCURRENT", raw)
+        with pytest.raises(InvalidRequest, match="MGSUP_MAX_CONCURRENT must be a whole number from 1 to 100000"):
+            Supervisor(tmp_path)
     monkeypatch.setenv("MGSUP_MAX_CONCURRENT", "3")
     assert Supervisor(tmp_path).max_concurrent == 3
     monkeypatch.delenv("MGSUP_MAX_CONCURRENT")

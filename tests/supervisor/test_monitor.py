@@ -130,10 +130,13 @@ def test_monitor_killed_makes_the_shell_lost(sup_factory: Callable[..., Supervis
     status = sup.get_shell_status(sid)
     assert status["status"] == "lost"
     assert "monitor" in status["message"] and status["end_time"] is not None
-    assert not alive(job), "the job's processes end with the read that found the shell lost"
     assert sup.list_shells("running") == []
-    # The slot is free again, and the read that found the shell lost handed it to the queue.
+    # Reads act on nothing: the record and the job are as the monitor left them.
+    assert raw_state(sup, sid)["status"] == "running" and alive(job) == job
+    # The next start settles the slot first: the job's processes end, `lost` is recorded, the slot is reused.
     other = sup.start_shell("true")
+    assert not alive(job), "the new shell was admitted beside the lost shell's job"
+    assert raw_state(sup, sid)["status"] == "lost"
     assert sup.wait_shell(other, timeout=10)["status"] == "stopped"
     assert sup.get_shell_status(sid)["status"] == "lost"
 
@@ -215,10 +218,12 @@ def test_a_read_only_home_reports_lost_without_recording_it(orphaned_slot: tuple
     assert read_only_view.get_shell_status(sid)["status"] == "lost"
     assert read_only_view.get_shell_status(queued)["status"] == "queued"
     assert [s["status"] for s in read_only_view.list_shells()] == ["lost", "queued"]
+    # Settling from a view that cannot write still stops the job; the record waits for a writer.
+    assert read_only_view.settle(sid)["status"] == "lost"
     assert raw_state(sup, sid)["status"] == "running", "nothing could be written"
     assert not alive([job]), "the job does not run on without its monitor"
-    # The first reader that can write records the end and hands the slot on.
-    assert sup.get_shell_status(sid)["status"] == "lost"
+    # The first settler that can write records the end and hands the slot on.
+    assert sup.settle(sid)["status"] == "lost"
     assert raw_state(sup, sid)["status"] == "lost"
     assert sup.wait_shell(queued, timeout=10)["status"] == "stopped"
 
@@ -425,8 +430,8 @@ def test_a_monitor_dying_before_it_answers_leaves_no_job_running(home: Superviso
 def test_a_queued_shells_monitor_dying_before_it_answers_leaves_no_job_running(
         orphaned_slot: tuple[Supervisor, str, str], dying_monitor: None) -> None:
     sup, dead, queued = orphaned_slot
-    # This read finds the first monitor dead and starts the queued shell's monitor from this process.
-    assert sup.get_shell_status(dead)["status"] == "lost"
+    # Settling the dead monitor's shell hands its slot on, starting the queued shell's monitor from here.
+    assert sup.settle(dead)["status"] == "lost"
     status = sup.get_shell_status(queued)
     assert (status["status"], status["exit_code"]) == ("lost", None)
     assert tagged(queued) == [], "the job started by the dead monitor runs on unsupervised"

@@ -112,8 +112,11 @@ def test_seconds_count_and_signal() -> None:
     with pytest.raises(InvalidRequest, match=re.escape("grace must be zero or more seconds, got -0.5")):
         request.seconds("grace", -0.5, allow_zero=True)
     assert request.count("offset", 0) == 0
-    with pytest.raises(InvalidRequest, match="tail_lines must be a whole number >= 0, got -1"):
+    with pytest.raises(InvalidRequest, match="tail_lines must be a whole number from 0 to 9223372036854775807, "
+                                             "got -1"):
         request.count("tail_lines", -1)
+    with pytest.raises(InvalidRequest, match="offset must be a whole number from 0"):
+        request.count("offset", 2**63)
     with pytest.raises(InvalidRequest, match="whole number"):
         request.count("max_bytes", 1.5)
     assert request.signal_number("SIGKILL") == 9
