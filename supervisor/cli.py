@@ -97,18 +97,27 @@ def _env_pairs(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
 @click.option("--runner", metavar="R", help="With --config: the program that runs it: mgcoord, massgen (the "
               "real MassGen on PATH), or a command ('uv run massgen', a path). Default: $MGSUP_RUNNER, else "
               "mgcoord.")
+@click.option("--max-tokens", type=click.IntRange(min=1), metavar="N", help="With --config: stop the run once "
+              "it reports more than N tokens (outcome budget_exceeded), even after this command has exited.")
+@click.option("--max-cost", type=click.FloatRange(min=0, min_open=True), metavar="USD", help="With --config: "
+              "stop the run once it costs more than USD (the runner's figure, else its tokens priced by "
+              "prices.yaml).")
+@click.option("--max-duration", type=click.FloatRange(min=0, min_open=True), metavar="S", help="With --config: "
+              "stop the run once it has run S seconds (interrupted first, unlike --timeout).")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="-- COMMAND [ARG...] | QUESTION")
 @pass_session
 def start(session: Session, name: str | None, cwd: str | None, env: dict[str, str], timeout: float | None,
           queue: bool, isolate: bool, wait: bool, kill_on_stall: bool, as_json: bool, config: str | None,
-          runner: str | None, args: tuple[str, ...]) -> None:
+          runner: str | None, max_tokens: int | None, max_cost: float | None, max_duration: float | None,
+          args: tuple[str, ...]) -> None:
     """Start a job in the background and print its shell id.
 
     One argument after -- is a shell command line, run under /bin/sh -c (so pipes, ';' and
     variables work); several arguments are run directly as a program and its arguments.
     With --config, the one argument is the question of a coordination run
     (RUNNER --automation --config CONFIG "QUESTION"; mgcoord also gets --instance-id <suffix>).
-    With --wait, a run that ends without a final answer exits 122 even when its runner exited 0.
+    With --wait, a run that ends without a final answer exits 122 even when its runner exited 0,
+    and one stopped for passing its budget (--max-tokens, --max-cost, --max-duration) exits 123.
 
     \b
     Examples:
@@ -117,12 +126,18 @@ def start(session: Session, name: str | None, cwd: str | None, env: dict[str, st
       mgsup start --queue --timeout 600 -- ./long-job.sh
       mgsup start --config configs/demo.yaml --wait "What is 17 * 23?"
       mgsup start --config massgen.yaml --runner massgen --env OPENAI_API_KEY=sk-... "What is 17 * 23?"
+      mgsup start --config two_models.yaml --max-tokens 200000 --max-cost 2.50 "Summarise RFC 9110"
     """
     sup = session.sup
     if kill_on_stall and not wait:
         raise click.UsageError("--kill-on-stall needs --wait")
     if runner is not None and config is None:
         raise click.UsageError("--runner needs --config (it chooses the program of a coordination run)")
+    budget = {key: value for key, value in (("max_tokens", max_tokens), ("max_cost_usd", max_cost),
+                                            ("max_duration_seconds", max_duration)) if value is not None}
+    if budget and config is None:
+        raise click.UsageError("--max-tokens, --max-cost and --max-duration need --config (budgets hold "
+                               "coordination runs)")
     if config is not None:
         if isolate:
             raise click.UsageError("--isolate does not apply to a coordination run (--config)")
@@ -133,7 +148,8 @@ def start(session: Session, name: str | None, cwd: str | None, env: dict[str, st
         # library alone would read a relative one from the run's cwd.
         config_path = os.path.abspath(os.path.expanduser(config))
         shell_id = sup.start_coordination(config_path, args[0], runner=runners.parse(runner) if runner else None,
-                                          cwd=cwd, env=env or None, timeout=timeout, queue=queue, name=name)
+                                          cwd=cwd, env=env or None, timeout=timeout, queue=queue, name=name,
+                                          budget=budget or None)
     else:
         if not args:
             raise click.UsageError("no command given: mgsup start [OPTIONS] -- COMMAND [ARG...]")

@@ -11,6 +11,8 @@ from typing import Any
 
 # A coordination run whose runner exited 0 without a final answer (MassGen does, when every backend failed).
 EXIT_NO_ANSWER = 122
+# A coordination run its monitor stopped because it passed its budget.
+EXIT_BUDGET_EXCEEDED = 123
 EXIT_WAIT_TIMEOUT = 124
 EXIT_LOST = 125
 EXIT_INTERRUPTED = 130
@@ -37,6 +39,8 @@ Exit codes:
   5    state directory unusable (cannot be created or written)
   122  wait / start --wait: a coordination run ended without a final answer although
        its runner exited 0 (coordination.outcome says why: no_answer, timeout, ...)
+  123  wait / start --wait: a coordination run was stopped because it passed its budget
+       (coordination.budget_exceeded holds the figure)
   124  wait --timeout passed before the shell ended
   125  the shell was lost (its monitor vanished; outcome unknown)
   130  interrupted (Ctrl-C)
@@ -56,8 +60,10 @@ def job_exit_code(status: dict[str, Any]) -> int:
     122
     """
     code = status.get("exit_code")
+    outcome = (status.get("coordination") or {}).get("outcome")
+    if outcome == "budget_exceeded":
+        return EXIT_BUDGET_EXCEEDED
     if status["status"] == "stopped":
-        outcome = (status.get("coordination") or {}).get("outcome")
         return EXIT_NO_ANSWER if outcome not in (None, "answered") else 0
     if status["status"] == "failed":
         return code if isinstance(code, int) and 0 < code < 256 else 1

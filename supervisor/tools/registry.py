@@ -99,7 +99,8 @@ def _start_shell(sup: Supervisor, a: StartShellArgs) -> dict[str, Any]:
 
 def _start_coordination(sup: Supervisor, a: StartCoordinationArgs) -> dict[str, Any]:
     shell_id = sup.start_coordination(a.config, a.question, runner=a.runner, cwd=a.cwd, timeout=a.timeout,
-                                      queue=a.queue, name=a.name)
+                                      queue=a.queue, name=a.name,
+                                      budget=a.budget.model_dump(exclude_none=True) if a.budget else None)
     return shell_view(sup.get_shell_status(shell_id), detail=a.detail)
 
 

@@ -96,6 +96,14 @@ class WaitShellArgs(Arguments):
     detail: Detail = False
 
 
+class BudgetArgs(Arguments):
+    max_tokens: int | None = Field(None, ge=1, description="Stop the run once it has used more tokens than this.")
+    max_cost_usd: float | None = Field(None, gt=0, description="Stop the run once it has cost more than this, "
+                                                              "in USD.")
+    max_duration_seconds: float | None = Field(None, gt=0, description="Stop the run once it has run longer "
+                                                                      "than this.")
+
+
 class StartCoordinationArgs(Arguments):
     config: str = Field(description="Path of the coordination config (YAML), relative to cwd or absolute.")
     question: str = Field(min_length=1, description="The question the agents answer.")
@@ -107,6 +115,10 @@ class StartCoordinationArgs(Arguments):
     timeout: Timeout = None
     queue: Queue = False
     name: Name = None
+    budget: BudgetArgs | None = Field(None, description="Limits the supervisor holds the run to, even after this "
+                                                        "call: past one, the run is interrupted and stopped, and "
+                                                        "its outcome is 'budget_exceeded'. Default: none (or "
+                                                        "the server's policy's).")
     detail: Detail = False
 
 

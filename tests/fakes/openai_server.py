@@ -10,9 +10,11 @@ It stands in for a remote LLM API (the one thing a test cannot have here) and an
   (`answer`), streamed in `chunks` pieces `chunk_delay` seconds apart.
 
 `delay` holds every reply that long first (a slow model), `failing=True` answers every request
-with HTTP 500 (every backend fails). A usage chunk reports
-`PROMPT_TOKENS` / `COMPLETION_TOKENS` per reply. Both MassGen (`type: chatcompletion`, `base_url`)
-and mgcoord's openai backend talk to it.
+with HTTP 500 (every backend fails). A usage chunk reports `prompt_tokens` / `completion_tokens`
+per reply (PROMPT_TOKENS / COMPLETION_TOKENS unless given). `gate` holds every request until the
+test sets it; `stall_after=N` holds every request after the first N until the server stops (a run
+that goes on until it is stopped). Both MassGen (`type: chatcompletion`, `base_url`) and mgcoord's
+openai backend talk to it.
 
 >>> with OpenAIServer(answer="391") as server:
 ...     client = openai.OpenAI(base_url=server.base_url, api_key="any")
@@ -42,6 +44,11 @@ class Behaviour:
     delay: float = 0.0
     chunks: int = 1
     chunk_delay: float = 0.0
+    prompt_tokens: int = PROMPT_TOKENS
+    completion_tokens: int = COMPLETION_TOKENS
+    gate: threading.Event | None = None
+    stall_after: int | None = None
+    stopping: threading.Event = field(default_factory=threading.Event)
     requests: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -86,6 +93,11 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self._json(404, {"error": {"message": f"no route {self.path}"}})
             return
+        if behaviour.gate is not None:
+            behaviour.gate.wait()
+        if behaviour.stall_after is not None and len(behaviour.requests) > behaviour.stall_after:
+            behaviour.stopping.wait()
+            return
         if behaviour.delay:
             time.sleep(behaviour.delay)
         if behaviour.failing:
@@ -96,7 +108,7 @@ class _Handler(BaseHTTPRequestHandler):
         if body.get("stream"):
             self._stream(model, reply, behaviour)
         else:
-            self._json(200, _completion(model, reply))
+            self._json(200, _completion(model, reply, behaviour))
 
     def _json(self, code: int, payload: dict[str, Any]) -> None:
         data = json.dumps(payload).encode()
@@ -126,7 +138,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._event(_chunk(model, {"tool_calls": [call]}))
             self._event(_chunk(model, {"tool_calls": [{"index": 0, "function": {"arguments": json.dumps(arguments)}}]}))
             self._event(_chunk(model, {}, finish="tool_calls"))
-        self._event({**_chunk(model, {}), "choices": [], "usage": _usage()})
+        self._event({**_chunk(model, {}), "choices": [], "usage": _usage(behaviour)})
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
 
@@ -140,7 +152,7 @@ def _chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> dict
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
 
-def _completion(model: str, reply: tuple[str, dict[str, Any]] | str) -> dict[str, Any]:
+def _completion(model: str, reply: tuple[str, dict[str, Any]] | str, behaviour: Behaviour) -> dict[str, Any]:
     if isinstance(reply, str):
         message: dict[str, Any] = {"role": "assistant", "content": reply}
         finish = "stop"
@@ -150,12 +162,12 @@ def _completion(model: str, reply: tuple[str, dict[str, Any]] | str) -> dict[str
             {"id": f"call_{name}", "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}]}
         finish = "tool_calls"
     return {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": message, "finish_reason": finish}], "usage": _usage()}
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}], "usage": _usage(behaviour)}
 
 
-def _usage() -> dict[str, int]:
-    return {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": COMPLETION_TOKENS,
-            "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS}
+def _usage(behaviour: Behaviour) -> dict[str, int]:
+    return {"prompt_tokens": behaviour.prompt_tokens, "completion_tokens": behaviour.completion_tokens,
+            "total_tokens": behaviour.prompt_tokens + behaviour.completion_tokens}
 
 
 def _split(text: str, parts: int) -> list[str]:
@@ -192,6 +204,9 @@ class OpenAIServer:
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  traceback: TracebackType | None) -> None:
+        self.behaviour.stopping.set()
+        if self.behaviour.gate is not None:
+            self.behaviour.gate.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
