@@ -15,6 +15,7 @@ import click
 
 from ..automation import runners
 from ..core import Supervisor
+from .budget import BatchBudget
 from .results import RESULTS_PLOT
 
 
@@ -32,6 +33,8 @@ class RunOptions:
     retry_failed: bool = False
     plot: bool = False
     runner: str | None = None
+    budget_tokens: int | None = None
+    budget_usd: float | None = None
 
     def supervisor(self) -> Supervisor:
         """The supervisor the batch runs on."""
@@ -40,7 +43,14 @@ class RunOptions:
     def run_arguments(self) -> dict[str, Any]:
         """The keyword arguments of `run_experiments` that come from the options."""
         return {"cwd": self.cwd, "timeout": self.timeout, "kill_on_stall": self.kill_on_stall,
-                "retry_failed": self.retry_failed, "runner": runners.parse(self.runner) if self.runner else None}
+                "retry_failed": self.retry_failed, "runner": runners.parse(self.runner) if self.runner else None,
+                "budget": self.budget()}
+
+    def budget(self) -> BatchBudget | None:
+        """The batch's budget, when one is given."""
+        if self.budget_tokens is None and self.budget_usd is None:
+            return None
+        return BatchBudget(tokens=self.budget_tokens, usd=self.budget_usd)
 
 
 _POSITIVE = click.FloatRange(min=0, min_open=True)
@@ -62,6 +72,12 @@ OPTIONS = [
     click.option("--plot", is_flag=True, help=f"Also write <out>/{RESULTS_PLOT} (needs matplotlib)."),
     click.option("--runner", metavar="R", help="Program that runs each config: mgcoord, massgen, or a command "
                                                "(default: $MGSUP_RUNNER, else mgcoord)."),
+    click.option("--budget-tokens", type=click.IntRange(min=1), metavar="N",
+                 help="Tokens for the whole batch: once spent, no run starts and running ones are stopped "
+                      "(a resumed batch counts what was spent)."),
+    click.option("--budget-usd", type=_POSITIVE, metavar="USD",
+                 help="USD for the whole batch, like --budget-tokens (a run's cost: its runner's figure, else "
+                      "its tokens priced by prices.yaml)."),
 ]
 
 
