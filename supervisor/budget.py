@@ -75,7 +75,7 @@ class Watch:
         limit = self.budget.get("max_duration_seconds")
         elapsed = now - self.started
         if limit is not None and elapsed > limit:
-            return {"limit": "max_duration_seconds", "budget": limit, "used": round(elapsed, 1)}
+            return {"limit": "max_duration_seconds", "budget": limit, "used": round(elapsed, 3)}
         if not self.reads_usage or now < self.next_look:
             return None
         self.next_look = now + LOOK_SECONDS

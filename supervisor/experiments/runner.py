@@ -17,6 +17,7 @@ from ..automation.printed import parse_closing
 from ..core import Supervisor
 from ..errors import InvalidRequest, ShellNotFound
 from ..layout import atomic_write_text
+from ..render import exceeded_text
 from .budget import BatchBudget
 from .folder import BatchFolder
 from .plans import Experiment
@@ -119,7 +120,8 @@ def run_experiments(plan: Sequence[Experiment], out_dir: str | os.PathLike[str] 
             before = rows[experiment_id]
             row = result_from_status(experiments[experiment_id], status, sup=sup if final else None, stalled=stalled,
                                      attempt=before.attempt, earlier=(before.earlier_tokens, before.earlier_cost_usd))
-            if final and spent is not None and not row.succeeded:
+            if final and spent is not None and not (row.succeeded or row.over_budget):
+                # Stopped here (its own monitor may have been first: then its figure says why).
                 row = row.model_copy(update={"outcome": "budget_exceeded", "reason": f"stopped: {spent}"})
             rows[experiment_id] = row
             if final:
@@ -278,13 +280,15 @@ def result_from_status(exp: Experiment, status: dict[str, Any], *, sup: Supervis
 def failure_reason(status: dict[str, Any], sup: Supervisor | None = None, *, stalled: bool = False) -> str:
     """Why an ended run did not succeed, in the words closest to the cause.
 
-    What ended it first (the batch's stall kill or timeout, a removal from the queue, a lost
-    monitor, a kill from outside the batch), then the run's own `ERROR:` line, an agent's error,
+    What ended it first (the batch's stall kill, its budget or timeout, a removal from the queue, a
+    lost monitor, a kill from outside the batch), then the run's own `ERROR:` line, an agent's error,
     and at least the exit code with the last line of stderr.
     """
     summary = status.get("coordination") or {}
     if stalled:
         return f"killed because it stalled: status.json stopped changing ({_progress(summary)})"
+    if summary.get("budget_exceeded"):
+        return f"stopped by its budget ({exceeded_text(summary['budget_exceeded'])})"
     if status.get("timed_out"):
         return f"timed out after {status.get('duration_seconds') or 0:.0f} s ({_progress(summary)})"
     if status.get("message"):

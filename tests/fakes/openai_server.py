@@ -5,7 +5,8 @@ It stands in for a remote LLM API (the one thing a test cannot have here) and an
 
 - `vote` is offered and other agents' answers are in the messages: a `vote` tool call for the first
   choice the tool allows;
-- `vote` and `new_answer` are offered and no answer exists yet: a `new_answer` tool call (`answer`);
+- `vote` and `new_answer` are offered and no answer exists yet (or mgcoord offers `new_answer`
+  alone, for a first answer): a `new_answer` tool call (`answer`);
 - anything else is the final presentation (MassGen offers `new_answer` alone then): plain text
   (`answer`), streamed in `chunks` pieces `chunk_delay` seconds apart.
 
@@ -32,9 +33,12 @@ from typing import Any
 
 PROMPT_TOKENS = 120
 COMPLETION_TOKENS = 30
-# How MassGen shows other agents' answers to a model (and what it shows when there are none yet).
+# How MassGen shows other agents' answers to a model (and what it shows when there are none yet),
+# and how mgcoord does.
 ANSWERS_BLOCK = "<CURRENT ANSWERS from the agents>"
 NO_ANSWERS = "no answers available yet"
+MGCOORD_ANSWERS = "\nCurrent answers:\n"
+MGCOORD_TURN = "\nMay give a new answer: yes"
 
 
 @dataclass
@@ -56,12 +60,12 @@ def decide(body: dict[str, Any], behaviour: Behaviour) -> tuple[str, dict[str, A
     """The reply to one request: (tool name, arguments) for a tool call, else the text to stream."""
     tools = {t.get("function", {}).get("name"): t.get("function", {}) for t in body.get("tools") or []}
     text = "\n".join(_text(m.get("content")) for m in body.get("messages") or [])
-    answers_shown = ANSWERS_BLOCK in text and NO_ANSWERS not in text
+    answers_shown = (ANSWERS_BLOCK in text and NO_ANSWERS not in text) or MGCOORD_ANSWERS in text
     if "vote" in tools and answers_shown:
         target = tools["vote"].get("parameters", {}).get("properties", {}).get("agent_id", {})
         choices = target.get("enum") or ["agent1"]
         return "vote", {"agent_id": choices[0], "reason": "It is correct and complete."}
-    if "vote" in tools and "new_answer" in tools:
+    if "new_answer" in tools and ("vote" in tools or MGCOORD_TURN in text):
         return "new_answer", {"content": behaviour.answer}
     return behaviour.answer
 
