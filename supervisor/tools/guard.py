@@ -103,8 +103,13 @@ def _decide(tool: str, arguments: BaseModel, policy: Policy | None) -> Passage:
         return Passage(arguments, {})
     given = arguments.model_dump()
     checked = policy.check(tool, given)
-    applied = {key: checked[key] for key in _APPLIED if key in checked and checked[key] != given.get(key)}
+    applied = {key: _set(checked[key]) for key in _APPLIED if key in checked and checked[key] != given.get(key)}
     return Passage(type(arguments).model_validate(checked), applied)
+
+
+def _set(value: Any) -> Any:
+    """A value as the policy set it, without the keys it leaves unset."""
+    return {k: v for k, v in value.items() if v is not None} if isinstance(value, dict) else value
 
 
 def _record(tool: str, arguments: Any, policy: Policy | None, surface: str) -> dict[str, Any]:

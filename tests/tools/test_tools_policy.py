@@ -233,3 +233,21 @@ def test_relative_roots_are_taken_from_the_policy_files_folder(tmp_path: Path) -
     policy = load_policy(policy_file(tmp_path / "conf", "cwd_roots: [runs, ~/x]\n"))
     assert policy.roots == [str(tmp_path / "conf" / "runs"), os.path.realpath(os.path.expanduser("~/x"))]
     assert Policy().check("start_shell", {"command": "anything at all"}) == {"command": "anything at all"}
+
+
+def test_a_budget_above_the_cap_is_refused_and_a_missing_one_is_set_to_it(home: Supervisor, tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("agents: []\n")
+    policy = load_policy(policy_file(tmp_path, "max_budget: {max_tokens: 5000, max_cost_usd: 1.0}\n"))
+    base = {"config": str(config), "question": "q", "cwd": str(tmp_path)}
+    denied = call("start_coordination", {**base, "budget": {"max_tokens": 6000}}, policy)
+    assert denied["error"].startswith("denied by the policy rule max_budget.max_tokens: 5000")
+    assert "max_tokens 6000 is more than that; ask for at most 5000" in denied["error"]
+    assert home.list_shells() == []
+    within = call("start_coordination", {**base, "budget": {"max_tokens": 100}}, policy)
+    assert home.store.spec(within["shell_id"]).budget == {"max_tokens": 100, "max_cost_usd": 1.0}
+    assert within["policy"] == "set by the policy: budget={'max_tokens': 100, 'max_cost_usd': 1.0}"
+    capped = call("start_coordination", base, policy)
+    assert home.store.spec(capped["shell_id"]).budget == {"max_tokens": 5000, "max_cost_usd": 1.0}
+    for shell in home.list_shells():
+        home.wait_shell(shell["shell_id"], timeout=30)
