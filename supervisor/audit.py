@@ -6,6 +6,8 @@ policy's decision (`allowed`, `denied` with the rule, or `invalid` arguments), t
 (0600). It is bounded: once it passes `$MGSUP_AUDIT_MAX_BYTES` (default 10 MB) it is renamed
 `audit.jsonl.1` (the older ones shift to `.2` and `.3`; the oldest is dropped), so at most four
 files of that size are kept. Appends from several processes are serialised by a lock file beside it.
+Like every record of the home, it is written only in a home that this user alone controls, and
+never through a symbolic link.
 
 >>> append("/tmp/home", {"tool": "list_shells", "arguments": {}, "decision": "allowed", "result": "ok"})
 >>> read("/tmp/home", tail=1)[0]["tool"]
@@ -19,6 +21,8 @@ import json
 import os
 from collections.abc import Mapping
 from typing import Any
+
+from .layout import UnsafeHome, safe_dir
 
 AUDIT_FILE = "audit.jsonl"
 LOCK_FILE = "audit.lock"
@@ -72,8 +76,13 @@ def append(home: str | os.PathLike[str], record: Mapping[str, Any]) -> None:
     line = (json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str) + "\n").encode()
     limit = max_bytes()
     home = os.fspath(home)
-    os.makedirs(home, mode=0o700, exist_ok=True)
-    lock = os.open(os.path.join(home, LOCK_FILE), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    if not os.path.isdir(home):
+        os.makedirs(home, mode=0o700, exist_ok=True)
+        os.chmod(home, 0o700)
+    problem = safe_dir(home, follow=True)
+    if problem:
+        raise UnsafeHome(problem)
+    lock = os.open(os.path.join(home, LOCK_FILE), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         target = path(home)
@@ -83,7 +92,7 @@ def append(home: str | os.PathLike[str], record: Mapping[str, Any]) -> None:
             size = 0
         if size and size + len(line) > limit:
             _rotate(target)
-        fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         try:
             # A file made by hand, or under a looser umask, is made owner-only too.
             if os.fstat(fd).st_mode & 0o077:

@@ -33,7 +33,8 @@ Examples:
 Exit codes:
   0    success (wait / start --wait: the job exited 0; a coordination run with a final answer)
   1    error (unexpected errors too; MGSUP_DEBUG=1 shows the traceback)
-  2    bad input or usage (empty command, missing cwd, bad --env, negative timeout, unknown option)
+  2    bad input or usage (empty command, missing cwd, bad --env, negative timeout, unknown option,
+       a bad budget, a --policy file that cannot be used)
   3    no such shell
   4    concurrency limit reached (start with --queue to wait for a slot)
   5    state directory unusable (cannot be created or written)

@@ -136,10 +136,6 @@ class Policy:
         """How many shells this session has started."""
         return self._started
 
-    def describe(self) -> dict[str, Any]:
-        """The rules as written (keys left out restrict nothing)."""
-        return self.rules.model_dump(exclude_defaults=True)
-
     # -- deciding ---------------------------------------------------------------------------------
 
     def check(self, tool: str, arguments: Mapping[str, Any], *, server_cwd: str | None = None) -> dict[str, Any]:

@@ -123,3 +123,20 @@ def test_mgsup_audit_on_an_empty_home_says_so(tmp_path: Path) -> None:
     assert (shown.returncode, shown.stdout) == (0, "")
     assert shown.stderr == f"no tool calls on record in {tmp_path / 'h'}\n"
     assert not (tmp_path / "h").exists()
+
+
+def test_the_log_is_never_written_through_a_link_or_into_a_home_others_control(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    Path(audit.path(home)).symlink_to(victim)
+    with pytest.raises(OSError):
+        audit.append(home, {"tool": "list_shells"})
+    assert victim.read_text() == "precious\n"
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    with pytest.raises(OSError, match="can be written by others"):
+        audit.append(shared, {"tool": "list_shells"})
+    assert list(shared.iterdir()) == []
