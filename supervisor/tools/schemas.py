@@ -97,11 +97,9 @@ class WaitShellArgs(Arguments):
 
 
 class BudgetArgs(Arguments):
-    max_tokens: int | None = Field(None, ge=1, description="Stop the run once it has used more tokens than this.")
-    max_cost_usd: float | None = Field(None, gt=0, description="Stop the run once it has cost more than this, "
-                                                              "in USD.")
-    max_duration_seconds: float | None = Field(None, gt=0, description="Stop the run once it has run longer "
-                                                                      "than this.")
+    max_tokens: int | None = Field(None, ge=1, description="Most tokens the run may use.")
+    max_cost_usd: float | None = Field(None, gt=0, description="Most USD the run may cost.")
+    max_duration_seconds: float | None = Field(None, gt=0, description="Most seconds the run may take.")
 
 
 class StartCoordinationArgs(Arguments):
@@ -115,10 +113,8 @@ class StartCoordinationArgs(Arguments):
     timeout: Timeout = None
     queue: Queue = False
     name: Name = None
-    budget: BudgetArgs | None = Field(None, description="Limits the supervisor holds the run to, even after this "
-                                                        "call: past one, the run is interrupted and stopped, and "
-                                                        "its outcome is 'budget_exceeded'. Default: none (or "
-                                                        "the server's policy's).")
+    budget: BudgetArgs | None = Field(None, description="Limits the supervisor holds the run to: past one, it is "
+                                                        "stopped with outcome 'budget_exceeded'. Default: none.")
     detail: Detail = False
 
 
