@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import re
 
+from ..layout import open_regular
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -25,16 +27,17 @@ def announced_paths(stdout_path: str | os.PathLike[str], *, ended: bool = False)
     """The LOG_DIR and STATUS paths the job printed at the start of its stdout, if any.
 
     Read block by block: a run prints both on its first lines, so usually one small read is enough.
-    While the job runs, a last line without its newline may still be growing and is not read.
+    While the job runs, a last line without its newline may still be growing and is not read. Only
+    a regular file is read, without blocking (a FIFO put in a log's place) or following a link.
     """
     try:
-        with open(stdout_path, "rb") as f:
+        with os.fdopen(open_regular(stdout_path), "rb") as f:
             head = f.read(HEAD_BLOCK)
             log_dir, status = _find(head, ended and len(head) < HEAD_BLOCK)
             if not (log_dir and status) and len(head) == HEAD_BLOCK:
                 head += f.read(HEAD_BYTES - HEAD_BLOCK)
                 log_dir, status = _find(head, ended and len(head) < HEAD_BYTES)
-    except OSError:
+    except (OSError, ValueError):
         return None, None
     log_dir_text = _line_value(log_dir)
     status_text = _line_value(status)

@@ -22,7 +22,7 @@ import re
 from dataclasses import asdict, dataclass
 
 from .. import layout as lay
-from ..output import read_window
+from ..output import open_log, read_window
 from .locate import announced_paths
 
 # The line keys of the contract.
@@ -117,8 +117,11 @@ def closing_lines(stdout_path: str | os.PathLike[str], *, limit: int = TAIL_LIMI
 
     Without a progress line within `limit` bytes of the end, the last `limit` bytes (whole lines).
     """
+    opened = open_log(stdout_path)
+    if opened is None:
+        return []
     try:
-        with open(stdout_path, "rb") as f:
+        with opened as f:
             size = os.fstat(f.fileno()).st_size
             data = b""
             pos = size

@@ -22,10 +22,10 @@ from typing import Any
 import anyio
 from watchfiles import awatch
 
-from .. import layout as lay
 from .. import lifecycle
 from ..core import Supervisor
 from ..errors import ShellNotFound, SupervisorError
+from ..layout import is_shell_id
 from .experiments import ExperimentFolders
 
 StatusDict = dict[str, Any]
@@ -192,7 +192,7 @@ class Hub:
                 parts = path.relative_to(shells).parts
             except ValueError:
                 continue
-            if not parts or not lay.is_shell_id(parts[0]):
+            if not parts or not is_shell_id(parts[0]):
                 continue
             shell_id = parts[0]
             name = parts[1] if len(parts) > 1 else ""

@@ -68,7 +68,7 @@ def test_numbers_out_of_range_are_refused_everywhere(home: Supervisor) -> None:
         (lambda: home.kill_shell(shell_id, grace=1e300), "grace must be at most"),
         (lambda: home.wait_shell(shell_id, timeout=float("inf")), "timeout must be a number of seconds"),
         (lambda: home.get_shell_output(shell_id, offset=2**64), "offset must be a whole number from 0"),
-        (lambda: home.get_shell_output(shell_id, max_bytes=0), "max_bytes must be a whole number from 1"),
+        (lambda: home.get_shell_output(shell_id, max_bytes=-1), "max_bytes must be a whole number from 0"),
         (lambda: home.get_shell_output(shell_id, tail_lines=2**70), "tail_lines must be a whole number"),
         (lambda: Supervisor(home.home, stall_seconds=1e12), "stall_seconds must be at most"),
     ]:
@@ -189,6 +189,22 @@ def test_special_files_in_place_of_logs_read_as_empty(home: Supervisor, special_
     out = home.get_shell_output(shell_id)
     assert (out["stdout"], out["stderr"]) == ("", "")
     assert home.get_shell_status(shell_id)["status"] == "stopped"
+
+
+@pytest.mark.timeout(30)
+def test_a_fifo_in_place_of_stdout_never_blocks_a_status_read(home: Supervisor) -> None:
+    running = home.start_shell("sleep 30")
+    ended = home.start_shell("echo done")
+    home.wait_shell(ended, timeout=10)
+    for shell_id in (running, ended):
+        folder = home.home / "shells" / shell_id
+        (folder / "stdout.log").unlink()
+        os.mkfifo(folder / "stdout.log")
+        # The end of a run is otherwise recorded once: make the next read look at the log again.
+        (folder / "printed.json").unlink(missing_ok=True)
+    assert home.get_shell_status(running)["status"] == "running"
+    assert home.get_shell_status(ended)["status"] == "stopped"
+    assert {s["shell_id"] for s in home.list_shells()} == {running, ended}
 
 
 # -- reads change nothing ------------------------------------------------------------------------------
