@@ -138,12 +138,12 @@ class Policy:
 
     # -- deciding ---------------------------------------------------------------------------------
 
-    def check(self, tool: str, arguments: Mapping[str, Any], *, server_cwd: str | None = None) -> dict[str, Any]:
+    def check(self, tool: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
         """The arguments to run `tool` with, or Denied quoting the rule that refuses it.
 
         `arguments` are the call's validated arguments (None for "the default"); the result may
         set `timeout`, `budget`, `isolate` and `cwd` (a start's cwd becomes the real path that was
-        checked). `server_cwd` is where a start without `cwd` runs (default: the current directory).
+        checked; a start without one runs in the current directory, which is checked then).
         """
         r = self.rules
         args = dict(arguments)
@@ -156,7 +156,7 @@ class Policy:
         # Only a command line given as one string runs under /bin/sh, where operators can chain commands.
         self._check_command(command_line(tool, args), shell=tool == "start_shell" and isinstance(args["command"], str))
         if self.roots is not None:
-            args["cwd"] = self._checked_cwd(args.get("cwd"), server_cwd, self.roots)
+            args["cwd"] = self._checked_cwd(args.get("cwd"), self.roots)
         self._check_env(args.get("env"))
         if r.max_timeout_seconds is not None:
             args["timeout"] = self._capped("max_timeout_seconds", "timeout", args.get("timeout"),
@@ -208,9 +208,8 @@ class Policy:
             self._deny(allowed, f"the command {_quote(line)} contains {_quote(operator)}, which can run or feed "
                        "other commands than the allowed one; give the command as a list of arguments instead")
 
-    def _checked_cwd(self, cwd: str | None, server_cwd: str | None, roots: list[str]) -> str:
-        base = server_cwd or os.getcwd()
-        real = os.path.realpath(os.path.join(base, os.path.expanduser(cwd)) if cwd else base)
+    def _checked_cwd(self, cwd: str | None, roots: list[str]) -> str:
+        real = os.path.realpath(os.path.expanduser(cwd) if cwd else os.getcwd())
         if not any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in roots):
             given = "the default working directory" if cwd is None else f"cwd {_quote(cwd)}"
             self._deny(f"cwd_roots: {_quote(self.rules.cwd_roots)}",
