@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import admission, lifecycle, request
 from . import layout as lay
-from .automation import files, runners, summary
+from . import prices as price_table
+from .automation import locate, runners, summary
 from .automation import printed as printed_lines
 from .cluster.address import default_cluster, normalize
 from .errors import InvalidRequest, LimitReached, ShellNotFound, StateDirError, SupervisorError
@@ -133,7 +134,7 @@ class Supervisor:
                            runner: str | list[str] | None = None, cwd: str | os.PathLike[str] | None = None,
                            env: dict[str, str] | None = None, timeout: float | None = None, queue: bool = False,
                            name: str | None = None, cpus: float | None = None, gpus: float | None = None,
-                           resources: dict[str, float] | None = None) -> str:
+                           resources: dict[str, float] | None = None, budget: dict[str, float] | None = None) -> str:
         """Start a coordination run: `RUNNER --automation --config CONFIG [--instance-id SUFFIX] QUESTION`.
 
         `runner` is "mgcoord" (the default, unless `$MGSUP_RUNNER` says otherwise), "massgen" (the
@@ -148,12 +149,21 @@ class Supervisor:
         on the node (mgcoord travels too), `env` is laid over the node's environment, and the run's
         progress and final answer are brought back (see `start_shell` for the resources).
 
+        `budget` (`max_tokens`, `max_cost_usd`, `max_duration_seconds`) is enforced by the shell's
+        monitor, also after the caller has exited: when the run's reported usage passes it, the run
+        is interrupted (SIGINT) and then stopped, and its `coordination.outcome` is `budget_exceeded`
+        with the figure that passed in `coordination.budget_exceeded`. A cost the runner does not
+        report is priced with the price table (`supervisor.prices`) as it is at the start.
+
         >>> sid = Supervisor().start_coordination("configs/demo.yaml", "What is 17 * 23?")
+        >>> sid = Supervisor().start_coordination("configs/demo.yaml", "Q?", budget={"max_tokens": 50_000})
         >>> sid = Supervisor().start_coordination("massgen.yaml", "What is 17 * 23?", runner="massgen",
         ...                                       env={"OPENAI_API_KEY": key})
         """
         if not isinstance(question, str) or not question.strip():
             raise InvalidRequest("question is empty: give the question the agents should answer")
+        limits = request.budget(budget)
+        table = price_table.table() if limits and "max_cost_usd" in limits else None
         if not isinstance(config, str | os.PathLike) or not os.fspath(config):
             raise InvalidRequest(f"config must be the path of a config file, got {request.quoted(config)}")
         base = request.working_dir(cwd)
@@ -165,6 +175,9 @@ class Supervisor:
         if not found:
             raise InvalidRequest(f"config file not found: {request.quoted_path(str(config_path))}")
         if self.cluster is not None:
+            if limits:
+                raise InvalidRequest("a budget is enforced by the shell's local monitor and is not available for "
+                                     "cluster shells yet: start the run without a budget, or locally")
             return self._cluster.start_coordination(
                 self.cluster, config_path.absolute(), question, runner=runners.for_node(runner, cwd=base), cwd=base,
                 env=env, timeout=timeout, name=name, cpus=cpus, gpus=gpus, resources=resources)
@@ -174,11 +187,12 @@ class Supervisor:
                                  cwd=base)
         return self._start(lambda shell_id: chosen.argv(str(config_path), question, shell_id[6:]),
                            cwd=base, env=env, inherit_env=True, name=name, timeout=timeout, queue=queue,
-                           isolate=False, runner=chosen.kind)
+                           isolate=False, runner=chosen.kind, budget=limits, prices=table)
 
     def _start(self, command_for: Callable[[str], str | list[str]], *, cwd: str | os.PathLike[str] | None,
                env: dict[str, str] | None, inherit_env: bool, name: str | None, timeout: float | None,
-               queue: bool, isolate: bool, runner: str | None) -> str:
+               queue: bool, isolate: bool, runner: str | None, budget: dict[str, float] | None = None,
+               prices: dict[str, list[float]] | None = None) -> str:
         queue = request.flag("queue", queue)
         shell_id = self._new_id()
         command = command_for(shell_id)
@@ -191,7 +205,8 @@ class Supervisor:
             made = _make_workspace(workdir)
         spec = Spec(shell_id=shell_id, name=req.name, command=req.command, argv=req.argv, cwd=str(workdir),
                     env_names=req.env_names, inherit_env=inherit_env, timeout=req.timeout, isolate=isolate,
-                    max_concurrent=self.max_concurrent, created=self.clock(), runner=runner)
+                    max_concurrent=self.max_concurrent, created=self.clock(), runner=runner, budget=budget,
+                    prices=prices)
         try:
             result = self._admit(spec, req.env, queue=queue)
         except BaseException:
@@ -326,10 +341,12 @@ class Supervisor:
                                             record=self.layout.file(shell_id, lay.PRINTED) if final else None)
             log_dir, status_file = spec.log_dir or printed.log_dir, spec.status_file or printed.status_file
             if status_file:
-                status_file = files.current_status_file(status_file)
+                status_file = locate.current_status_file(status_file)
             coordination = summary.summarize(status_file, shell_status=status, timed_out=state.timed_out,
                                              printed=printed, coordination_run=spec.runner is not None,
-                                             stall_seconds=self.stall_seconds, now=now, activity=(stdout, stderr))
+                                             stall_seconds=self.stall_seconds, now=now, activity=(stdout, stderr),
+                                             prices=spec.prices or price_table.table_for_reading(),
+                                             budget_exceeded=state.budget_exceeded)
         return ShellStatus(
             shell_id=shell_id, name=spec.name if spec else None, status=status, exit_code=state.exit_code,
             signal=state.signal, timed_out=state.timed_out, pid=state.pid,
@@ -337,7 +354,7 @@ class Supervisor:
             created_at=iso(spec.created) if spec else None, start_time=iso(state.start_time),
             end_time=iso(state.end_time), duration_seconds=duration, stdout_path=stdout,
             stderr_path=stderr, log_dir=log_dir, status_file=status_file, coordination=coordination,
-            message=damage or state.message, resource_usage=state.rusage,
+            message=damage or state.message, resource_usage=state.rusage, budget=spec.budget if spec else None,
             backend=spec.backend if spec else "local", cluster=spec.cluster if spec else None,
         )
 

@@ -49,6 +49,9 @@ class Spec(BaseModel):
     resources: dict[str, float] | None = None
     # The kind of runner of a coordination run (mgcoord, massgen, command); None for a plain shell.
     runner: str | None = None
+    # A coordination run's budget (`budget.KEYS`), and the price table it is held to for its cost.
+    budget: dict[str, int | float] | None = None
+    prices: dict[str, list[float]] | None = None
 
 
 class State(BaseModel):
@@ -72,6 +75,8 @@ class State(BaseModel):
     kill_requested: bool = False
     rusage: dict[str, Finite] | None = None
     message: str | None = None
+    # The figure that passed the run's budget when its monitor stopped it for that.
+    budget_exceeded: dict[str, Any] | None = None
 
 
 class ShellStatus(BaseModel):
@@ -99,6 +104,7 @@ class ShellStatus(BaseModel):
     resource_usage: dict[str, float] | None = None
     backend: Backend = "local"
     cluster: str | None = None
+    budget: dict[str, int | float] | None = None
 
 
 class StreamWindow(BaseModel):

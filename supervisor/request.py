@@ -8,10 +8,12 @@ import re
 import shutil
 import signal
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import budget as budgets
 from .admission import MAX_LIMIT
 from .errors import InvalidRequest, ShellNotFound
 from .layout import is_shell_id
@@ -157,6 +159,20 @@ def limit(what: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_LIMIT:
         raise InvalidRequest(f"{what} must be a whole number from 1 to {MAX_LIMIT}, got {quoted(value)}")
     return value
+
+
+def budget(value: Any) -> dict[str, Any] | None:
+    """A coordination run's budget: None, or a mapping of `budget.KEYS` (keys given as None are left out)."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        value = {key: item for key, item in value.items() if item is not None}
+        if not value:
+            return None
+    problem = budgets.problem(value)
+    if problem is not None:
+        raise InvalidRequest(f"invalid budget: {problem}")
+    return dict(value)
 
 
 def seconds(what: str, value: Any, *, allow_zero: bool = False) -> float | None:

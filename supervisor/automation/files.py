@@ -9,15 +9,10 @@ runner reads a run's status.json through here too.
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Iterable
 
 from .. import layout as lay
 
 MAX_STATUS_BYTES = 4 * 1024 * 1024
-# Enough for any run's log folder; a bound for a path a job made up.
-MAX_SCAN_ENTRIES = 512
-_ATTEMPT = re.compile(r"^(?P<log>.*)/turn_(?P<turn>\d+)/attempt_(?P<attempt>\d+)/status\.json$")
 
 
 def read_regular(path: str | os.PathLike[str], limit: int) -> tuple[bytes, float] | None:
@@ -41,34 +36,3 @@ def modified(path: str | os.PathLike[str]) -> float | None:
         return os.stat(path).st_mtime
     except (OSError, ValueError):
         return None
-
-
-def current_status_file(status_file: str) -> str:
-    """The status.json to read for `status_file`: for MassGen's `turn_N/attempt_M/`, the newest attempt.
-
-    >>> current_status_file("/l/log_1/turn_1/attempt_1/status.json")   # attempt_2 exists
-    '/l/log_1/turn_1/attempt_2/status.json'
-    """
-    match = _ATTEMPT.match(status_file)
-    if match is None:
-        return status_file
-    log = match.group("log")
-    best = (int(match.group("turn")), int(match.group("attempt")))
-    for turn, turn_dir in _numbered(log, "turn_"):
-        for attempt, attempt_dir in _numbered(turn_dir, "attempt_"):
-            if (turn, attempt) > best and os.path.isfile(os.path.join(attempt_dir, "status.json")):
-                best = (turn, attempt)
-    return os.path.join(log, f"turn_{best[0]}", f"attempt_{best[1]}", "status.json")
-
-
-def _numbered(folder: str, prefix: str) -> Iterable[tuple[int, str]]:
-    try:
-        with os.scandir(folder) as entries:
-            for n, entry in enumerate(entries):
-                if n >= MAX_SCAN_ENTRIES:
-                    return
-                number = entry.name[len(prefix):]
-                if entry.name.startswith(prefix) and number.isdigit():
-                    yield int(number), entry.path
-    except (OSError, ValueError):
-        return

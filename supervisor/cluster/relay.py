@@ -19,7 +19,7 @@ import threading
 import time
 from typing import Any
 
-from supervisor.automation import files
+from supervisor.automation import files, locate
 from supervisor.cluster import framing
 
 # How often a coordination run's status.json is checked for changes (at most one record per period).
@@ -123,7 +123,7 @@ class Relay(threading.Thread):
         """Send the run's status.json (its newest attempt) when it changed since the last one sent."""
         if self.status_file is None:
             return
-        content = files.read_regular(files.current_status_file(self.status_file), files.MAX_STATUS_BYTES)
+        content = files.read_regular(locate.current_status_file(self.status_file), files.MAX_STATUS_BYTES)
         if content is None or content[0] == self._sent:
             return  # not written yet, not a file, or unchanged
         try:

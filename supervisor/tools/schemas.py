@@ -106,6 +106,12 @@ class WaitShellArgs(Arguments):
     detail: Detail = False
 
 
+class BudgetArgs(Arguments):
+    max_tokens: int | None = Field(None, ge=1, description="Most tokens the run may use.")
+    max_cost_usd: float | None = Field(None, gt=0, description="Most USD the run may cost.")
+    max_duration_seconds: float | None = Field(None, gt=0, description="Most seconds the run may take.")
+
+
 class StartCoordinationArgs(Arguments):
     config: str = Field(description="Path of the coordination config (YAML), relative to cwd or absolute.")
     question: str = Field(min_length=1, description="The question the agents answer.")
@@ -120,6 +126,8 @@ class StartCoordinationArgs(Arguments):
     cpus: Cpus = None
     gpus: Gpus = None
     resources: Resources = None
+    budget: BudgetArgs | None = Field(None, description="Limits the supervisor holds the run to: past one, it is "
+                                                        "stopped with outcome 'budget_exceeded'. Default: none.")
     detail: Detail = False
 
 

@@ -28,6 +28,8 @@ from ..cluster.polling import Pace
 from ..core import Supervisor
 from ..errors import ClusterUnavailable
 from ..watch import status_changed
+from .guard import guarded
+from .policy import Policy
 from .registry import SupervisorFactory, ToolFailure, ToolSpec, connect, failures
 from .schemas import WaitShellArgs
 from .threads import Pool
@@ -40,25 +42,29 @@ DEFAULT_MOST = 200
 class Waits:
     """The wait_shell calls one MCP server is serving."""
 
-    def __init__(self, supervisor: SupervisorFactory, reads: Pool, changes: Pool, most: int = DEFAULT_MOST) -> None:
+    def __init__(self, supervisor: SupervisorFactory, reads: Pool, changes: Pool, most: int = DEFAULT_MOST,
+                 policy: Policy | None = None) -> None:
         self.supervisor = supervisor
         self.reads = reads
         self.changes = changes
         self.most = most
+        self.policy = policy
         self.in_flight = 0
 
     async def run(self, spec: ToolSpec, args: WaitShellArgs) -> dict[str, Any]:
-        """The result of wait_shell(args), as `registry.call` would give it."""
-        if self.in_flight >= self.most:
-            raise ToolFailure(f"{self.in_flight} waits are in flight on this server, the most it serves at once: "
-                              "call wait_shell again once one of them has returned, or get_shell_status to look "
-                              "without waiting")
-        self.in_flight += 1
-        try:
-            with failures(spec, args):
-                return await self._wait(connect(self.supervisor), args)
-        finally:
-            self.in_flight -= 1
+        """The result of wait_shell(args), as `registry.call` would give it (decided and audited the same way)."""
+        with failures(spec, args):
+            sup = connect(self.supervisor)
+            with guarded(spec.name, args, sup, self.policy, surface="mcp") as passage:
+                if self.in_flight >= self.most:
+                    raise ToolFailure(f"{self.in_flight} waits are in flight on this server, the most it serves at "
+                                      "once: call wait_shell again once one of them has returned, or "
+                                      "get_shell_status to look without waiting")
+                self.in_flight += 1
+                try:
+                    return passage.returns(await self._wait(sup, WaitShellArgs.model_validate(passage.arguments)))
+                finally:
+                    self.in_flight -= 1
 
     async def _wait(self, sup: Supervisor, a: WaitShellArgs) -> dict[str, Any]:
         began = time.monotonic()

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from supervisor.automation.files import current_status_file
+from supervisor.automation.locate import current_status_file
 from supervisor.automation.printed import Printed
 from supervisor.automation.schema import (
     AgentErrorInfo,
