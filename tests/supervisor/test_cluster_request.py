@@ -100,3 +100,27 @@ def test_a_config_outside_the_working_directory_travels_as_its_folder(tmp_path: 
     assert {".massgen/", ".mgsup/", ".git/"} <= set(outside.runtime_env["excludes"])
     # The caller's values travel in Ray's record of the job, never in the entrypoint (a process list shows it).
     assert outside.runtime_env["env_vars"]["OPENAI_API_KEY"] == "sk-x" and "sk-x" not in outside.entrypoint
+
+
+def test_a_budget_is_refused_on_a_cluster_before_anything_is_written(home: Supervisor) -> None:
+    config = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
+    # Nothing listens there: the refusal must come before the cluster is asked anything.
+    sup = Supervisor(home.home, cluster="http://127.0.0.1:9")
+    with pytest.raises(InvalidRequest, match="budget .* not available for cluster shells"):
+        sup.start_coordination(config, "What is 2 + 2?", budget={"max_tokens": 1000})
+    assert not (home.home / "shells").exists() or not any((home.home / "shells").iterdir())
+
+
+def test_a_batch_budget_is_refused_on_a_cluster(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, str(repo / "scripts" / "batch.py"), "--run", str(repo / "configs" /
+                          "demo.yaml"), "What is 2 + 2?", "--out", str(out), "--home",
+                           str(tmp_path / "home"), "--cluster", "http://127.0.0.1:9", "--budget-tokens", "100"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "--budget-tokens and --budget-usd are not available on a cluster" in done.stderr
+    assert not out.exists() and not (tmp_path / "home").exists()
