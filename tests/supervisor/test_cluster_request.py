@@ -106,7 +106,7 @@ def test_a_budget_is_refused_on_a_cluster_before_anything_is_written(home: Super
     config = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
     # Nothing listens there: the refusal must come before the cluster is asked anything.
     sup = Supervisor(home.home, cluster="http://127.0.0.1:9")
-    with pytest.raises(InvalidRequest, match="budget .* not available for cluster shells"):
+    with pytest.raises(InvalidRequest, match=r"budget .* not available for cluster shells"):
         sup.start_coordination(config, "What is 2 + 2?", budget={"max_tokens": 1000})
     assert not (home.home / "shells").exists() or not any((home.home / "shells").iterdir())
 
