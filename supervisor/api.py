@@ -16,22 +16,26 @@ def start_shell(command: str | list[str], *, cwd: str | os.PathLike[str] | None 
                 env: dict[str, str] | None = None, inherit_env: bool = True, name: str | None = None,
                 timeout: float | None = None, queue: bool = False, isolate: bool = False, group: str | None = None,
                 after: list[str] | None = None, retries: int = 0, retry_delay: float = 0.0,
-                merge_output: bool = False) -> str:
-    """Start `command` in the background; see `Supervisor.start_shell`."""
+                merge_output: bool = False, cpus: float | None = None, gpus: float | None = None,
+                resources: dict[str, float] | None = None) -> str:
+    """Start `command` in the background (on $MGSUP_CLUSTER when set); see `Supervisor.start_shell`."""
     return Supervisor().start_shell(command, cwd=cwd, env=env, inherit_env=inherit_env, name=name,
                                     timeout=timeout, queue=queue, isolate=isolate, group=group, after=after,
-                                    retries=retries, retry_delay=retry_delay, merge_output=merge_output)
+                                    retries=retries, retry_delay=retry_delay, merge_output=merge_output, cpus=cpus,
+                                    gpus=gpus, resources=resources)
 
 
 def start_coordination(config: str | os.PathLike[str], question: str, *, runner: str | list[str] | None = None,
                        cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None,
                        timeout: float | None = None, queue: bool = False, name: str | None = None,
                        group: str | None = None, after: list[str] | None = None, retries: int = 0,
-                       retry_delay: float = 0.0) -> str:
-    """Start a coordination run as a shell; see `Supervisor.start_coordination`."""
+                       retry_delay: float = 0.0, cpus: float | None = None, gpus: float | None = None,
+                       resources: dict[str, float] | None = None, budget: dict[str, float] | None = None) -> str:
+    """Start a coordination run as a shell (on $MGSUP_CLUSTER when set); see `Supervisor.start_coordination`."""
     return Supervisor().start_coordination(config, question, runner=runner, cwd=cwd, env=env, timeout=timeout,
                                            queue=queue, name=name, group=group, after=after, retries=retries,
-                                           retry_delay=retry_delay)
+                                           retry_delay=retry_delay, cpus=cpus, gpus=gpus, resources=resources,
+                                           budget=budget)
 
 
 def get_shell_status(shell_id: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ one of them), then the others are killed in parallel, each with its whole tree.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
@@ -75,16 +75,19 @@ def _kill(sup: Supervisor, shell_id: str, sig: str | int, grace: float) -> KillR
                       message=answer.get("message"))
 
 
-def clean(sup: Supervisor, refs: list[str] | None, *, everything: bool, older_than: float | None) -> list[str]:
-    """Remove the shells `refs` names (all when None) that `Supervisor.clean` may remove; their ids.
+def clean(sup: Supervisor, refs: list[str] | None, *, everything: bool, older_than: float | None,
+          settle: Callable[[str], dict[str, Any]], remove: Callable[[str], None]) -> list[str]:
+    """Remove (with `remove`) the shells `refs` names (all when None) that `Supervisor.clean` may remove;
+    their ids.
 
-    Every reference is resolved and every shell settled before anything is removed.
+    Every reference is resolved and every shell settled (with `settle`, which returns its status)
+    before anything is removed.
     """
     ids = list(sup.store.ids()) if refs is None else list(dict.fromkeys(sup.resolve(r) for r in refs))
     chosen: dict[str, dict[str, Any]] = {}
     for shell_id in ids:
         try:
-            chosen[shell_id] = sup.settle(shell_id)
+            chosen[shell_id] = settle(shell_id)
         except ShellNotFound:
             continue  # removed meanwhile
     if older_than is not None:
@@ -100,7 +103,7 @@ def clean(sup: Supervisor, refs: list[str] | None, *, everything: bool, older_th
     if live and everything:
         kill_many(sup, live, "SIGTERM", lifecycle.DEFAULT_GRACE)
     for shell_id in chosen:
-        sup.store.remove(shell_id)
+        remove(shell_id)
     return list(chosen)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import secrets
 import time
@@ -10,17 +11,22 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import admission, bulk, lifecycle, proc, refs, request, schedule
 from . import layout as lay
+from . import prices as price_table
+from .automation import locate, runners, summary
 from .automation import printed as printed_lines
-from .automation import runners, summary
+from .cluster.address import default_cluster, normalize
 from .errors import InvalidRequest, LimitReached, ShellNotFound, StateDirError, SupervisorError
 from .host import Host
 from .models import ShellOutput, ShellStatus, Spec, State, iso, shown_command, shown_text
 from .output import read_window
 from .store import StateMissing, Store, unsafe_home_error
+
+if TYPE_CHECKING:
+    from .cluster.backend import ClusterShells
 
 StatusDict = dict[str, Any]
 KILL_ANSWER_MARGIN = 10.0
@@ -62,11 +68,17 @@ class Supervisor:
     >>> sid = sup.start_shell(["python3", "-c", "print('hi')"])
     >>> sup.wait_shell(sid)["exit_code"]
     0
+
+    With `cluster` (a Ray dashboard URL; default `$MGSUP_CLUSTER`), new shells run as jobs of that
+    Ray cluster; every Supervisor reads, waits for and kills local and cluster shells alike.
+
+    >>> Supervisor(cluster="http://127.0.0.1:8265").start_shell("nproc", cpus=2)
+    'shell_...'
     """
 
     def __init__(self, home: str | os.PathLike[str] | None = None, *, max_concurrent: int | None = None,
-                 stall_seconds: float | None = None, clock: Callable[[], float] = time.time,
-                 host: Host | None = None) -> None:
+                 cluster: str | None = None, stall_seconds: float | None = None,
+                 clock: Callable[[], float] = time.time, host: Host | None = None) -> None:
         self.layout = lay.Layout(lay.default_home() if home is None else request.home(home))
         self.max_concurrent = (_default_max_concurrent() if max_concurrent is None
                                else request.limit("max_concurrent", max_concurrent))
@@ -80,10 +92,18 @@ class Supervisor:
         self.host = Host(clock) if host is None else host
         self.clock = self.host.now
         self.store = Store(self.layout, self.host)
+        self.cluster = default_cluster() if cluster is None else normalize(cluster)
 
     @property
     def home(self) -> Path:
         return Path(self.layout.home)
+
+    @functools.cached_property
+    def _cluster(self) -> ClusterShells:
+        # Imported on first use: a Supervisor of local shells never pays for the cluster backend.
+        from .cluster.backend import ClusterShells
+
+        return ClusterShells(self.layout, self.store, new_id=self._new_id, clock=self.clock)
 
     # -- starting ---------------------------------------------------------------------------------
 
@@ -91,7 +111,8 @@ class Supervisor:
                     env: dict[str, str] | None = None, inherit_env: bool = True, name: str | None = None,
                     timeout: float | None = None, queue: bool = False, isolate: bool = False,
                     group: str | None = None, after: list[str] | None = None, retries: int = 0,
-                    retry_delay: float = 0.0, merge_output: bool = False) -> str:
+                    retry_delay: float = 0.0, merge_output: bool = False, cpus: float | None = None,
+                    gpus: float | None = None, resources: dict[str, float] | None = None) -> str:
         """Start `command` in the background and return its shell id (`shell_` + 8 hex characters).
 
         A string runs under `/bin/sh -c`; a list is executed directly. `env` is laid over the
@@ -106,11 +127,21 @@ class Supervisor:
         out or crashes (never after a kill), `retry_delay` seconds later; `timeout` is per attempt.
         `merge_output=True` writes stderr into stdout, in the order the job wrote them.
 
+        On a cluster, the job runs in a copy of `cwd` on a node with `cpus` (default 1), `gpus` and
+        custom `resources` free, `env` is laid over the node's environment, and Ray holds the queue.
+        Its stderr always goes into its stdout; `group`, `after` and retries are InvalidRequest there.
+
         >>> sid = Supervisor().start_shell("sleep 30", name="nap", timeout=10)
         >>> tests = Supervisor().start_shell("pytest -q", after=["build"], retries=2, group="ci")
         """
         opts = request.options(group=group, after=after, retries=retries, retry_delay=retry_delay,
                                merge_output=merge_output)
+        if self.cluster is not None:
+            _cluster_options(opts)
+            return self._cluster.start_shell(self.cluster, command, cwd=cwd, env=env, inherit_env=inherit_env,
+                                             name=name, timeout=timeout, isolate=isolate, cpus=cpus, gpus=gpus,
+                                             resources=resources)
+        _local_only(cpus, gpus, resources)
         return self._start(lambda _: command, cwd=cwd, env=env, inherit_env=inherit_env, name=name,
                            timeout=timeout, queue=queue, isolate=isolate, runner=None, options=opts)
 
@@ -118,7 +149,9 @@ class Supervisor:
                            runner: str | list[str] | None = None, cwd: str | os.PathLike[str] | None = None,
                            env: dict[str, str] | None = None, timeout: float | None = None, queue: bool = False,
                            name: str | None = None, group: str | None = None, after: list[str] | None = None,
-                           retries: int = 0, retry_delay: float = 0.0) -> str:
+                           retries: int = 0, retry_delay: float = 0.0, cpus: float | None = None,
+                           gpus: float | None = None, resources: dict[str, float] | None = None,
+                           budget: dict[str, float] | None = None) -> str:
         """Start a coordination run: `RUNNER --automation --config CONFIG [--instance-id SUFFIX] QUESTION`.
 
         `runner` is "mgcoord" (the default, unless `$MGSUP_RUNNER` says otherwise), "massgen" (the
@@ -130,12 +163,26 @@ class Supervisor:
         and `coordination` summary appear in its status as soon as it has printed them.
         `group`, `after` and the retries as in `start_shell`.
 
+        On a cluster, `cwd` and the config travel with the job, the runner's program is looked up
+        on the node (mgcoord travels too), `env` is laid over the node's environment, and the run's
+        progress and final answer are brought back (see `start_shell` for the resources).
+
+        `budget` (`max_tokens`, `max_cost_usd`, `max_duration_seconds`) is enforced by the shell's
+        monitor, also after the caller has exited: when the run's reported usage passes it, the run
+        is interrupted (SIGINT) and then stopped, and its `coordination.outcome` is `budget_exceeded`
+        with the figure that passed in `coordination.budget_exceeded`. A cost the runner does not
+        report is priced with the price table (`supervisor.prices`) as it is at the start.
+
         >>> sid = Supervisor().start_coordination("configs/demo.yaml", "What is 17 * 23?")
+        >>> sid = Supervisor().start_coordination("configs/demo.yaml", "Q?", budget={"max_tokens": 50_000})
         >>> sid = Supervisor().start_coordination("massgen.yaml", "What is 17 * 23?", runner="massgen",
         ...                                       env={"OPENAI_API_KEY": key})
         """
         if not isinstance(question, str) or not question.strip():
             raise InvalidRequest("question is empty: give the question the agents should answer")
+        limits = request.budget(budget)
+        table = price_table.table() if limits and "max_cost_usd" in limits else None
+        opts = request.options(group=group, after=after, retries=retries, retry_delay=retry_delay)
         if not isinstance(config, str | os.PathLike) or not os.fspath(config):
             raise InvalidRequest(f"config must be the path of a config file, got {request.quoted(config)}")
         base = request.working_dir(cwd)
@@ -146,22 +193,31 @@ class Supervisor:
             found = False
         if not found:
             raise InvalidRequest(f"config file not found: {request.quoted_path(str(config_path))}")
+        if self.cluster is not None:
+            if limits:
+                raise InvalidRequest("a budget is enforced by the shell's local monitor and is not available for "
+                                     "cluster shells yet: start the run without a budget, or locally")
+            _cluster_options(opts)
+            return self._cluster.start_coordination(
+                self.cluster, config_path.absolute(), question, runner=runners.for_node(runner, cwd=base), cwd=base,
+                env=env, timeout=timeout, name=name, cpus=cpus, gpus=gpus, resources=resources)
+        _local_only(cpus, gpus, resources)
         search = (env or {}).get("PATH") if isinstance(env, dict) else None
         chosen = runners.resolve(runner, path=search if isinstance(search, str) else os.environ.get("PATH"),
                                  cwd=base)
-        opts = replace(request.options(group=group, after=after, retries=retries, retry_delay=retry_delay),
-                       config=str(config_path), question=question)
+        opts = replace(opts, config=str(config_path), question=question)
         return self._start(_coordination_command(chosen, str(config_path), question), cwd=base, env=env,
                            inherit_env=True, name=name, timeout=timeout, queue=queue, isolate=False,
-                           runner=chosen.kind, options=opts)
+                           runner=chosen.kind, options=opts, budget=limits, prices=table)
 
     def restart(self, shell_id: str, *, env: dict[str, str] | None = None, queue: bool = False) -> str:
         """Run what `shell_id` ran again, as a new shell, and return the new id.
 
-        The same command (a coordination run: the same config and question), working directory
-        (an isolated shell: a fresh workspace beside its old one), name, timeout, group, retries and
-        output setting; the shells it started after, as far as they are still on record. The new
-        status says `restarted_from`. A shell that has not ended is killed first.
+        The same command (a coordination run: the same config, question and budget), working
+        directory (an isolated shell: a fresh workspace beside its old one), name, timeout, group,
+        retries and output setting; the shells it started after, as far as they are still on
+        record. A cluster shell is submitted again to the cluster it ran on, asking for the same
+        resources. The new status says `restarted_from`. A shell that has not ended is killed first.
 
         Environment values are never kept on disk, only the names that the start set (`env`): each
         must be given again in `env` or be set in this process's environment, else InvalidRequest
@@ -182,6 +238,8 @@ class Supervisor:
                                  f"kept: give {'it' if len(missing) == 1 else 'them'} again (env=...; mgsup restart "
                                  "--env NAME=VALUE) or set them here; nothing was restarted")
         job_env = {n: given.get(n, os.environ.get(n, "")) for n in spec.env_names} | given
+        if spec.backend == "ray":
+            return self._restart_on_cluster(old, spec, job_env)
         cwd = Path(spec.cwd).parents[2] if spec.isolate else Path(spec.cwd)
         after = tuple(dep for dep in spec.after if self.store.exists(dep))
         opts = request.Options(group=spec.group, after=after, retries=spec.retries, retry_delay=spec.retry_delay,
@@ -191,14 +249,39 @@ class Supervisor:
         # What the start would refuse is refused before the old shell is killed.
         request.start_request(command(old), cwd=cwd, env=job_env, inherit_env=spec.inherit_env, name=spec.name,
                               timeout=spec.timeout, isolate=spec.isolate)
+        # The price table as it is now, as for any start: a restart is a new run.
+        table = price_table.table() if spec.budget and "max_cost_usd" in spec.budget else None
         if self._status(old).status in lifecycle.LIVE:
             self.kill_shell(old)
         return self._start(command, cwd=cwd, env=job_env or None, inherit_env=spec.inherit_env, name=spec.name,
-                           timeout=spec.timeout, queue=queue, isolate=spec.isolate, runner=spec.runner, options=opts)
+                           timeout=spec.timeout, queue=queue, isolate=spec.isolate, runner=spec.runner, options=opts,
+                           budget=spec.budget, prices=table)
+
+    def _restart_on_cluster(self, old: str, spec: Spec, env: dict[str, str]) -> str:
+        """`restart` of a cluster shell: submitted again to its cluster, with the same resources."""
+        assert spec.cluster is not None
+        custom = dict(spec.resources or {})
+        cpus, gpus = custom.pop("CPU", None), custom.pop("GPU", None)
+        runner = _runner_of(spec)
+        # What the submission would refuse is refused before the old shell is killed.
+        request.start_request(spec.command, cwd=spec.cwd, env=env, inherit_env=spec.inherit_env, name=spec.name,
+                              timeout=spec.timeout, isolate=spec.isolate, path_lookup=False)
+        if self._status(old).status in lifecycle.LIVE:
+            self.kill_shell(old)
+        if runner is not None:
+            assert spec.config is not None and spec.question is not None
+            return self._cluster.start_coordination(
+                spec.cluster, Path(spec.config), spec.question, runner=runner, cwd=Path(spec.cwd), env=env or None,
+                timeout=spec.timeout, name=spec.name, cpus=cpus, gpus=gpus, resources=custom, restarted_from=old)
+        return self._cluster.start_shell(spec.cluster, spec.command, cwd=spec.cwd, env=env or None,
+                                         inherit_env=spec.inherit_env, name=spec.name, timeout=spec.timeout,
+                                         isolate=spec.isolate, cpus=cpus, gpus=gpus, resources=custom,
+                                         restarted_from=old)
 
     def _start(self, command_for: Callable[[str], str | list[str]], *, cwd: str | os.PathLike[str] | None,
                env: dict[str, str] | None, inherit_env: bool, name: str | None, timeout: float | None,
-               queue: bool, isolate: bool, runner: str | None, options: request.Options) -> str:
+               queue: bool, isolate: bool, runner: str | None, options: request.Options,
+               budget: dict[str, float] | None = None, prices: dict[str, list[float]] | None = None) -> str:
         queue = request.flag("queue", queue)
         shell_id = self._new_id()
         command = command_for(shell_id)
@@ -206,6 +289,10 @@ class Supervisor:
                                     timeout=timeout, isolate=isolate)
         self.store.ensure()
         after = list(dict.fromkeys(self.resolve(ref) for ref in options.after))
+        on_cluster = [dep for dep in after if (dep_spec := self._spec(dep)) is not None and dep_spec.backend == "ray"]
+        if on_cluster:
+            raise InvalidRequest(f"after names the cluster shell {', '.join(on_cluster)}: a shell can start after "
+                                 "local shells only (a cluster shell's end is not seen by the local queue)")
         workdir, made = req.cwd, []
         if isolate:
             workdir = req.cwd / ".mgsup" / "workspaces" / f"{req.name or 'shell'}_{shell_id[6:]}"
@@ -215,7 +302,7 @@ class Supervisor:
                     max_concurrent=self.max_concurrent, created=self.clock(), runner=runner, group=options.group,
                     after=after, retries=options.retries, retry_delay=options.retry_delay,
                     merge_output=options.merge_output, restarted_from=options.restarted_from, config=options.config,
-                    question=options.question)
+                    question=options.question, budget=budget, prices=prices)
         try:
             result = self._admit(spec, req.env, queue=queue)
         except BaseException:
@@ -300,13 +387,15 @@ class Supervisor:
 
     def _describe(self, shell_id: str) -> str:
         try:
-            status = self._status(shell_id)
+            status = self._status(shell_id, strict=False)
         except ShellNotFound:
             return f"{shell_id} (removed)"
         return f"{shell_id} ({', '.join(filter(None, (status.name, status.status)))})"
 
     # Reads are side-effect free: a shell whose monitor vanished reads `lost`, but nothing is
     # written, signalled or started until a settling call (kill, wait, watch, clean, settle, a start).
+    # The one exception is a cluster shell's local copy: its state is Ray's, and a read brings the
+    # copy (state, output, a run's status.json) up to date; nothing is signalled or started.
 
     def get_shell_status(self, shell_id: str) -> StatusDict:
         """The status of `shell_id` (a reference, see `resolve`) as a plain dict (the README lists the keys).
@@ -320,8 +409,13 @@ class Supervisor:
         shell_id = self.resolve(shell_id)
         return self._status(shell_id).model_dump(mode="json")
 
-    def _status(self, shell_id: str) -> ShellStatus:
-        """The status of one shell; damage in its record is reported in it, never raised (but ShellNotFound)."""
+    def _status(self, shell_id: str, *, output: bool = False, strict: bool = True) -> ShellStatus:
+        """The status of one shell; damage in its record is reported in it, never raised (but ShellNotFound).
+
+        A cluster shell's state is brought up to date from the cluster (`output=True`: its output
+        too); an unreachable cluster raises ClusterUnavailable, or with `strict=False` gives the
+        last known status.
+        """
         spec: Spec | None = None
         problems = []
         try:
@@ -329,7 +423,10 @@ class Supervisor:
         except ValueError as exc:
             problems.append(str(exc))
         try:
-            state = self.store.state(shell_id)
+            if spec is not None and spec.backend == "ray":
+                state = self._cluster.state(spec, output=output, strict=strict)
+            else:
+                state = self.store.state(shell_id)
         except StateMissing as exc:
             # Between its creation and its admission a shell has a spec but no state yet.
             if spec is None or self.clock() - spec.created > admission.STARTUP_GRACE:
@@ -368,10 +465,12 @@ class Supervisor:
                                             record=self.layout.file(shell_id, lay.PRINTED) if final else None)
             log_dir, status_file = spec.log_dir or printed.log_dir, spec.status_file or printed.status_file
             if status_file:
-                status_file = summary.current_status_file(status_file)
+                status_file = locate.current_status_file(status_file)
             coordination = summary.summarize(status_file, shell_status=status, timed_out=state.timed_out,
                                              printed=printed, coordination_run=spec.runner is not None,
-                                             stall_seconds=self.stall_seconds, now=now, activity=(stdout, stderr))
+                                             stall_seconds=self.stall_seconds, now=now, activity=(stdout, stderr),
+                                             prices=spec.prices or price_table.table_for_reading(),
+                                             budget_exceeded=state.budget_exceeded)
         return ShellStatus(
             shell_id=shell_id, name=spec.name if spec else None, status=status, exit_code=state.exit_code,
             signal=state.signal, timed_out=state.timed_out, pid=state.pid,
@@ -382,7 +481,8 @@ class Supervisor:
             message=damage or state.message or self._waiting(spec, status), resource_usage=state.rusage,
             group=spec.group if spec else None, after=spec.after if spec else [], attempt=state.attempt,
             retries=spec.retries if spec else 0, restarted_from=spec.restarted_from if spec else None,
-            question=spec.question if spec else None,
+            question=spec.question if spec else None, budget=spec.budget if spec else None,
+            backend=spec.backend if spec else "local", cluster=spec.cluster if spec else None,
         )
 
     def _waiting(self, spec: Spec | None, status: str) -> str | None:
@@ -414,7 +514,7 @@ class Supervisor:
         shells = []
         for shell_id in self.store.ids():
             try:
-                shell = self._status(shell_id)
+                shell = self._status(shell_id, strict=False)
             except ShellNotFound:
                 continue  # removed since the listing
             if bulk.selected(shell.model_dump(include={"status", "group", "name"}), status=status, group=group,
@@ -443,7 +543,7 @@ class Supervisor:
         max_bytes = request.count("max_bytes", max_bytes)
         streams = request.streams(stream)
         shell_id = self.resolve(shell_id)
-        status = self._status(shell_id)
+        status = self._status(shell_id, output=True)
         fields: dict[str, Any] = {}
         for name in streams:
             window = read_window(self.store.path(shell_id, f"{name}.log"), tail_lines=tail_lines, offset=offset,
@@ -467,20 +567,33 @@ class Supervisor:
         >>> Supervisor().settle(sid)["status"]
         'lost'
         """
-        shell_id = self.resolve(shell_id)
+        return self._settled(self.resolve(shell_id))
+
+    def _settled(self, shell_id: str, *, strict: bool = True) -> StatusDict:
+        """`settle` of a resolved id; `strict=False`: a cluster that cannot be reached gives the last known status."""
         self._settle(shell_id)
-        status = self._status(shell_id)
+        status = self._status(shell_id, strict=strict)
         if status.status == "lost":
             # Its monitor may have died between the settling and this read: act on that too.
             self._settle(shell_id)
-            status = self._status(shell_id)
+            status = self._status(shell_id, strict=strict)
         return status.model_dump(mode="json")
 
     def _settle(self, shell_id: str) -> None:
+        spec = self._spec(shell_id)
+        if spec is not None and spec.backend == "ray":
+            return  # nothing of it runs here to act on: its state is Ray's, brought here by every read
         try:
             admission.settle(self.layout, shell_id, self.host)
         except lay.UnsafeHome as exc:
             raise unsafe_home_error(self.layout, str(exc)) from None
+
+    def _spec(self, shell_id: str) -> Spec | None:
+        """The shell's spec, None when it is damaged (such a shell is settled and killed as a local one)."""
+        try:
+            return self.store.spec(shell_id)
+        except ValueError:
+            return None
 
     def kill_shell(self, shell_id: str, *, signal: str | int = "SIGTERM", grace: float = 5.0) -> StatusDict:
         """Kill the whole process tree of `shell_id`: `signal`, up to `grace` seconds, then SIGKILL.
@@ -494,6 +607,9 @@ class Supervisor:
         sig = request.signal_number(signal)
         grace_s = request.seconds("grace", grace, allow_zero=True) or 0.0
         shell_id = self.resolve(shell_id)
+        spec = self._spec(shell_id)
+        if spec is not None and spec.backend == "ray":
+            return self._cluster.kill(spec, signal=sig, grace=grace_s)
         state = self._wait_started(shell_id)
         if state.status == "queued":
             try:
@@ -526,8 +642,9 @@ class Supervisor:
     def pause(self, shell_id: str) -> StatusDict:
         """Stop the whole process tree of a running shell (SIGSTOP) and return its status, now `paused`.
 
-        A paused shell keeps its slot, and its timeout does not run until it is resumed; killing it
-        works as usual. Pausing a paused shell changes nothing; any other status is InvalidRequest.
+        A paused shell keeps its slot, and neither its timeout nor its budget's duration runs until it
+        is resumed; killing it works as usual. Pausing a paused shell changes nothing; any other
+        status is InvalidRequest, and so is a cluster shell (a Ray job cannot be paused).
 
         >>> Supervisor().pause("train")["status"]
         'paused'
@@ -544,6 +661,10 @@ class Supervisor:
 
     def _switch(self, ref: str, *, pause: bool) -> StatusDict:
         shell_id = self.resolve(ref)
+        spec = self._spec(shell_id)
+        if spec is not None and spec.backend == "ray":
+            raise InvalidRequest(f"{shell_id} runs on the Ray cluster at {spec.cluster}, and a Ray job cannot be "
+                                 f"{'paused' if pause else 'resumed'}: only local shells can (kill_shell stops it)")
         wanted = "paused" if pause else "running"
         state = self._wait_started(shell_id)
         if state.status != wanted:
@@ -640,7 +761,17 @@ class Supervisor:
         if refs is not None and (isinstance(refs, str) or not all(isinstance(r, str) for r in refs)):
             raise InvalidRequest(f"refs must be a list of shell references, got {request.quoted(refs)}")
         self.store.check()
-        return bulk.clean(self, None if refs is None else list(refs), everything=everything, older_than=age)
+        # A cluster that cannot be reached: its shells keep their last known status (and their record,
+        # unless it says they ended).
+        return bulk.clean(self, None if refs is None else list(refs), everything=everything, older_than=age,
+                          settle=functools.partial(self._settled, strict=False), remove=self._remove)
+
+    def _remove(self, shell_id: str) -> None:
+        """Remove an ended shell's record; a cluster shell's job record on the cluster too, when it can be reached."""
+        spec = self._spec(shell_id)
+        if spec is not None and spec.backend == "ray":
+            self._cluster.forget(spec)
+        self.store.remove(shell_id)
 
     # -- groups -----------------------------------------------------------------------------------
 
@@ -708,6 +839,12 @@ class Supervisor:
         return watch_status(self, self.resolve(shell_id), limit, kill_on_stall=stall)
 
 
+def _local_only(cpus: float | None, gpus: float | None, resources: dict[str, float] | None) -> None:
+    if cpus is not None or gpus is not None or resources is not None:
+        raise InvalidRequest("cpus, gpus and resources are asked of a Ray cluster: give its address "
+                             "(Supervisor(cluster=...), mgsup --cluster or $MGSUP_CLUSTER)")
+
+
 def _make_workspace(path: Path) -> list[Path]:
     """Create the isolated workspace `path`; the folders this created, deepest first (to undo it)."""
     missing = [folder for folder in (path, *path.parents) if not folder.exists()]
@@ -728,15 +865,32 @@ def _remove_folders(folders: list[Path]) -> None:
         except OSError:
             pass
 
+def _cluster_options(opts: request.Options) -> None:
+    """Refuse what the local home schedules and a cluster cannot: Ray holds a cluster shell's queue."""
+    given = [what for what, used in (("group", opts.group is not None), ("after", bool(opts.after)),
+                                     ("retries", opts.retries > 0), ("retry_delay", opts.retry_delay > 0)) if used]
+    if given:
+        raise InvalidRequest(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} scheduled by the local home "
+                             "and not available for cluster shells (Ray holds their queue): start without "
+                             f"{'it' if len(given) == 1 else 'them'}, or locally")
+
+
+def _runner_of(spec: Spec) -> runners.ResolvedRunner | None:
+    """The runner of a coordination run as its spec recorded it; None for a plain shell."""
+    command = spec.command
+    if spec.config and spec.question and spec.runner and isinstance(command, list) and "--automation" in command:
+        # The runner's program is what its command line has before the automation options.
+        return runners.ResolvedRunner(spec.runner, command[:command.index("--automation")])
+    return None
 
 
 def _same_command(spec: Spec) -> Callable[[str], str | list[str]]:
     """The command of a restart of `spec`: the same, but a coordination run gets the new shell's instance id."""
-    command = spec.command
-    if spec.config and spec.question and spec.runner and isinstance(command, list) and "--automation" in command:
-        # The runner's program is what its command line has before the automation options.
-        runner = runners.ResolvedRunner(spec.runner, command[:command.index("--automation")])
+    runner = _runner_of(spec)
+    if runner is not None:
+        assert spec.config is not None and spec.question is not None
         return _coordination_command(runner, spec.config, spec.question)
+    command = spec.command
     return lambda _: command
 
 

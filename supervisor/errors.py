@@ -47,3 +47,9 @@ class AmbiguousReference(InvalidRequest):
     def __init__(self, message: str, candidates: list[str]) -> None:
         super().__init__(message)
         self.candidates = candidates
+
+
+class ClusterUnavailable(SupervisorError, ConnectionError):
+    """The Ray cluster cannot be used from here: unreachable, refusing, or Ray is not installed."""
+
+    exit_code = 6

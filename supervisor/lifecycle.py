@@ -72,9 +72,10 @@ def resumed(state: State) -> State:
 
 def should_retry(ended: State, retries: int) -> bool:
     """Whether an attempt that ended as `ended` is run again: it failed, timed out or crashed, and
-    attempts are left. A job stopped on request (kill_shell) is never run again."""
+    attempts are left. A job stopped on request (kill_shell) or for passing its budget is never run
+    again: the budget is the whole run's, and another attempt would only spend more."""
     attempt = ended.get("attempt") or 1
-    return (attempt <= retries and not ended.get("kill_requested")
+    return (attempt <= retries and not ended.get("kill_requested") and ended.get("budget_exceeded") is None
             and ended.get("status") in ("failed", "killed"))
 
 
@@ -98,6 +99,14 @@ def last_attempt(ended: State, retries: int) -> State:
     return {**ended, "message": f"attempt {attempt} of {retries + 1}; {earlier} failed"}
 
 
+def budget_spent(ended: State, figure: dict[str, Any]) -> State:
+    """`ended` as the shell's outcome when its attempts together spent the run's budget: no attempt follows."""
+    spent = (f"not run again: its attempts passed the budget ({figure['limit']} {figure['budget']}, "
+             f"used {figure['used']})")
+    message = ended.get("message")
+    return {**ended, "budget_exceeded": figure, "message": f"{message}; {spent}" if message else spent}
+
+
 def stopped_between_attempts(state: State, now: float) -> State:
     """The state of a shell killed while it waited to run its next attempt."""
     return {**state, "status": "killed", "end_time": now, "kill_requested": True, "paused_at": None,
@@ -105,22 +114,24 @@ def stopped_between_attempts(state: State, now: float) -> State:
 
 
 def exited(state: State, now: float, wait_status: int, *, killed: bool, timed_out: bool,
-           rusage: dict[str, float] | None = None) -> State:
+           rusage: dict[str, float] | None = None, budget_exceeded: dict[str, Any] | None = None) -> State:
     """The state after the job's main process ended with `wait_status` (as from os.wait4).
 
     `killed`: the monitor was asked to stop the job (by kill_shell) before it ended by itself.
+    `budget_exceeded`: the figure that passed the run's budget, when the monitor stopped it for that.
     """
     if os.WIFSIGNALED(wait_status):
         sig = os.WTERMSIG(wait_status)
         code, name = -sig, signal_name(sig)
     else:
         code, name = os.waitstatus_to_exitcode(wait_status), None
-    if killed or timed_out or name is not None:
+    if killed or timed_out or budget_exceeded is not None or name is not None:
         status = "killed"
     else:
         status = "stopped" if code == 0 else "failed"
     return {**state, "status": status, "end_time": now, "exit_code": code, "signal": name,
-            "timed_out": timed_out, "kill_requested": killed, "rusage": rusage, "paused_at": None}
+            "timed_out": timed_out, "kill_requested": killed, "rusage": rusage, "paused_at": None,
+            "budget_exceeded": budget_exceeded}
 
 
 def not_started(state: State, now: float, message: str, *, exit_code: int = 127) -> State:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .lifecycle import MAX_RETRIES, MAX_SECONDS
 
 Status = Literal["queued", "running", "paused", "stopped", "failed", "killed", "lost"]
+Backend = Literal["local", "ray"]
 # Bounds of what a record may hold: anything outside is damage, reported for that shell alone
 # (a `created` of 1e300 cannot even be shown as a date).
 MAX_TIMESTAMP = 1e11
@@ -43,6 +44,10 @@ class Spec(BaseModel):
     created: Timestamp
     log_dir: str | None = None
     status_file: str | None = None
+    # Where the job runs: here, or as a job of the Ray cluster at `cluster` asking for `resources`.
+    backend: Backend = "local"
+    cluster: str | None = None
+    resources: dict[str, float] | None = None
     # The kind of runner of a coordination run (mgcoord, massgen, command); None for a plain shell.
     runner: str | None = None
     # Scheduling: the group whose limit applies, the shells to start after, re-runs on failure.
@@ -55,6 +60,9 @@ class Spec(BaseModel):
     restarted_from: str | None = None
     config: str | None = None
     question: str | None = None
+    # A coordination run's budget (`budget.KEYS`), and the price table it is held to for its cost.
+    budget: dict[str, int | float] | None = None
+    prices: dict[str, list[float]] | None = None
 
 
 class State(BaseModel):
@@ -80,6 +88,8 @@ class State(BaseModel):
     message: str | None = None
     attempt: Annotated[int, Field(ge=1)] = 1
     paused_at: Timestamp | None = None
+    # The figure that passed the run's budget when its monitor stopped it for that.
+    budget_exceeded: dict[str, Any] | None = None
 
 
 class ShellStatus(BaseModel):
@@ -111,6 +121,9 @@ class ShellStatus(BaseModel):
     retries: int = 0
     restarted_from: str | None = None
     question: str | None = None
+    backend: Backend = "local"
+    cluster: str | None = None
+    budget: dict[str, int | float] | None = None
 
 
 class StreamWindow(BaseModel):

@@ -4,8 +4,10 @@ Started as `python -I -S monitor.py HOME SHELL_ID READY_FD` (stdlib only, no sit
 starts in a few milliseconds). It detaches from the caller (fork, setsid), becomes a child
 subreaper so that everything the job leaves behind re-parents to it, starts the job in its own
 process group with output appended to the log files, answers `ok PID` on READY_FD once the job
-runs, then waits: for the job to end, for its timeout, or for a kill request (SIGTERM). Either
-way it stops every descendant, records the outcome atomically and hands its slot to the queue.
+runs, then waits: for the job to end, for its timeout, for a kill request (SIGTERM), or for a
+coordination run to pass its budget (see `budget`: then the run is interrupted first, so it can
+record its end). Either way it stops every descendant, records the outcome atomically and hands
+its slot to the queue.
 Signal handlers only record the signal; the loop does the work.
 
 The start and the outcome are written into space reserved when the shell was created, so a full
@@ -25,6 +27,8 @@ import time
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import signal
+
+    from supervisor import budget
 else:
     import _signal as signal
 
@@ -60,6 +64,8 @@ class Monitor:
         self.switches: list[int] = []
         self.state: lifecycle.State = {}
         self.paused_since = 0.0
+        self.watch: budget.Watch | None = None
+        self.over_budget: dict[str, object] | None = None
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 
     def run(self) -> None:
@@ -70,7 +76,8 @@ class Monitor:
             return
         self.state = state
         try:
-            job = Job(lay.read_json(self.layout.file(self.shell_id, lay.SPEC)))
+            spec = lay.read_json(self.layout.file(self.shell_id, lay.SPEC))
+            job = Job(spec)
         except (OSError, ValueError) as exc:
             self._not_started(f"spec.json is damaged: {exc}", 126)
             return
@@ -84,20 +91,29 @@ class Monitor:
         if not self._start_job(job, env):
             return
         self._reply(f"ok {self.job}")
+        self.watch = self._budget_watch(spec, job.cwd)
         while True:
             killed, timed_out = self._supervise(job.timeout)
             assert self.wait_status is not None
             ended = lifecycle.exited(self.state, time.time(), self.wait_status, killed=killed, timed_out=timed_out,
-                                     rusage=self.rusage)
+                                     rusage=self.rusage, budget_exceeded=self.over_budget)
             if not lifecycle.should_retry(ended, job.retries):
                 ended = lifecycle.last_attempt(ended, job.retries)
                 break
+            spent = self._attempt_spent()
+            if spent is not None:
+                ended = lifecycle.budget_spent(lifecycle.last_attempt(ended, job.retries), spent)
+                break
+            between = time.monotonic()
             self.state = lifecycle.retrying(ended, job.retries, job.retry_delay)
             self._log(f"mgsup: {self.state['message']}\n", lay.STDERR)
             self._try_save(self.state)
             if not self._delay(job.retry_delay):
                 ended = lifecycle.stopped_between_attempts(self.state, time.time())
                 break
+            if self.watch is not None:
+                # The budget's duration is the time the job runs: the wait between attempts is not spent.
+                self.watch.shift(time.monotonic() - between)
             self.wait_status = self.rusage = None
             if not self._start_job(job, env):
                 return
@@ -144,10 +160,36 @@ class Monitor:
                     return
             self._pause(RETRY_PAUSE)
 
+    def _budget_watch(self, spec: dict[str, object], cwd: str) -> budget.Watch | None:
+        """The watch over a coordination run's budget (checked by `Job`); None without one."""
+        limits = spec.get("budget")
+        if not isinstance(limits, dict):
+            return None
+        # Imported only for a run with a budget: the others do not pay for it.
+        from supervisor import budget
+
+        prices = spec.get("prices")
+        status_file = spec.get("status_file")
+        return budget.Watch(limits, prices if isinstance(prices, dict) else None,
+                            stdout_path=self.layout.file(self.shell_id, lay.STDOUT), cwd=cwd,
+                            status_file=status_file if isinstance(status_file, str) else None,
+                            started=time.monotonic())
+
+    def _attempt_spent(self) -> dict[str, object] | None:
+        """Carry what the attempt that ended spent over to the next one; the figure that passed when the
+        run's budget is already spent (then no attempt follows), else None."""
+        if self.watch is None:
+            return None
+        try:
+            stdout_size = os.stat(self.layout.file(self.shell_id, lay.STDOUT)).st_size
+        except OSError:
+            stdout_size = 0
+        return self.watch.attempt_ended(time.time(), stdout_size)
+
     def _supervise(self, timeout: float | None) -> tuple[bool, bool]:
         """Wait for the job to end; returns (killed on request, killed by timeout).
 
-        The timeout does not run while the shell is paused.
+        The timeout and the budget's duration do not run while the shell is paused.
         """
         deadline = time.monotonic() + timeout if timeout else None
         killed = timed_out = False
@@ -170,6 +212,14 @@ class Monitor:
                 timed_out = True
                 self._stop_tree(signal.SIGTERM, lifecycle.DEFAULT_GRACE)
                 continue
+            watch = self.watch
+            if watch is not None and self.over_budget is None:
+                self.over_budget = watch.passed(time.monotonic())
+                if self.over_budget is not None:
+                    self._interrupt(watch.interrupt_grace)
+                    continue
+                look = watch.due(time.monotonic())
+                left = look if left is None else min(left, look)
             self._pause(left)
         # The main process is gone; whatever it started must not outlive the shell.
         self._stop_tree(signal.SIGTERM, LEFTOVER_GRACE)
@@ -193,7 +243,10 @@ class Monitor:
             self._pause(left)
 
     def _pause_requests(self, deadline: float | None) -> float | None:
-        """Act on `pause` / `resume` requests, in order; returns `deadline` moved on by the time spent paused."""
+        """Act on `pause` / `resume` requests, in order; returns `deadline` moved on by the time spent paused.
+
+        The budget's duration is moved on too: a paused run spends nothing.
+        """
         while self.switches:
             pause = self.switches.pop(0) == proc.PAUSE_SIGNAL
             if pause and self.state["status"] == "running":
@@ -203,8 +256,11 @@ class Monitor:
                 self._try_save(self.state)
             elif not pause and self.state["status"] == "paused":
                 self._signal_tree(signal.SIGCONT)
+                paused_for = time.monotonic() - self.paused_since
                 if deadline is not None:
-                    deadline += time.monotonic() - self.paused_since
+                    deadline += paused_for
+                if self.watch is not None:
+                    self.watch.shift(paused_for)
                 self.state = lifecycle.resumed(self.state)
                 self._try_save(self.state)
         return deadline
@@ -217,6 +273,18 @@ class Monitor:
             except ProcessLookupError:
                 pass
         proc.send(proc.descendants(self.me), sig)
+
+    def _interrupt(self, grace: float) -> None:
+        """Interrupt the job's process group (as Ctrl-C would) and give its main process `grace` seconds to
+        end; then stop the tree. A runner records its end on an interrupt; not every one does on SIGTERM."""
+        try:
+            os.killpg(self.job, signal.SIGINT)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + grace
+        while self.wait_status is None and time.monotonic() < deadline:
+            self._pause(deadline - time.monotonic())
+        self._stop_tree(signal.SIGTERM, lifecycle.DEFAULT_GRACE)
 
     def _stop_tree(self, sig: int, grace: float) -> None:
         self.received.clear()
@@ -403,6 +471,13 @@ class Job:
             raise ValueError(f"retries {retries!r} is out of range")
         self.retries: int = retries
         self.merge_output = spec.get("merge_output") is True
+        if spec.get("budget") is not None:
+            # A budget that cannot be held to must not become a run without one.
+            from supervisor import budget
+
+            problem = budget.problem(spec["budget"])
+            if problem is not None:
+                raise ValueError(problem)
 
 
 def _seconds(spec: dict[str, object], key: str, default: float | None, *, positive: bool) -> float | None:

@@ -124,6 +124,63 @@ def progress_text(status: StatusDict) -> str:
     return f"{phase} {percent}%{stalled}" if percent is not None else f"{phase}{stalled}"
 
 
+def usd(value: float | None) -> str:
+    """A cost: `$0.0027`, `$12.40`; `-` when unknown.
+
+    >>> usd(0.0027), usd(12.4)
+    ('$0.0027', '$12.40')
+    """
+    if value is None:
+        return "-"
+    return f"${value:.4f}" if abs(value) < 1 else f"${value:,.2f}"
+
+
+def cost_text(status: StatusDict) -> str:
+    """A coordination run's cost so far, `-` when it is not known."""
+    return usd((status.get("coordination") or {}).get("cost_usd"))
+
+
+def usage_text(status: StatusDict) -> str:
+    """Tokens, cost (and where it comes from) and budget of a coordination run, as one line; "" for none.
+
+    >>> usage_text({"coordination": {"tokens": {"input_tokens": 900, "output_tokens": 100, "total_tokens": 1000},
+    ...             "cost_usd": 0.0027, "cost_source": "prices"}, "budget": {"max_tokens": 5000}})
+    'tokens 1,000 (900 in, 100 out)  cost $0.0027 (priced by prices.yaml)  budget max_tokens 5,000'
+    """
+    coordination = status.get("coordination") or {}
+    parts = []
+    tokens = coordination.get("tokens")
+    if tokens:
+        parts.append(f"tokens {tokens['total_tokens']:,} ({tokens['input_tokens']:,} in, "
+                     f"{tokens['output_tokens']:,} out)")
+    if coordination.get("cost_usd") is not None:
+        source = {"runner": " (reported by the runner)", "prices": " (priced by prices.yaml)"}
+        parts.append(f"cost {usd(coordination['cost_usd'])}{source.get(str(coordination.get('cost_source')), '')}")
+    if status.get("budget"):
+        parts.append("budget " + ", ".join(f"{key} {_figure(key, value)}" for key, value in status["budget"].items()))
+    return "  ".join(parts)
+
+
+def exceeded_text(figure: Mapping[str, Any]) -> str:
+    """The figure that passed a run's budget.
+
+    >>> exceeded_text({"limit": "max_tokens", "budget": 1000, "used": 12000})
+    'max_tokens: used 12,000, budget 1,000'
+    """
+    limit = str(figure.get("limit"))
+    return f"{limit}: used {_figure(limit, figure.get('used'))}, budget {_figure(limit, figure.get('budget'))}"
+
+
+def _figure(key: str, value: Any) -> str:
+    if not isinstance(value, int | float):
+        return str(value)
+    if key == "max_cost_usd":
+        return usd(float(value))
+    if key == "max_duration_seconds":
+        return human_seconds(float(value))
+    return f"{value:,}"
+
+
 def styled_status(status: str) -> Text:
     return Text(status, style=STATUS_STYLES.get(status, ""))
 
@@ -146,11 +203,13 @@ def status_text(status: StatusDict) -> str:
 
 
 def what_text(status: StatusDict) -> str:
-    """What a shell runs, as a person knows it: a coordination run's progress and question, else its command."""
+    """What a shell runs, as a person knows it: a coordination run's progress and question, else its command;
+    `ray: ` first for a cluster shell."""
+    where = "ray: " if status.get("backend") == "ray" else ""
     if status.get("question"):
         question = visible(" ".join(status["question"].split()))
-        return f"[{progress_text(status)}] {question}" if status.get("coordination") else question
-    return command_text(status["command"], program_name=True)
+        return f"{where}[{progress_text(status)}] {question}" if status.get("coordination") else where + question
+    return where + command_text(status["command"], program_name=True)
 
 
 # NAME takes what it needs within these bounds; WHAT gets the rest of the width, at least _WHAT_MIN.
@@ -163,13 +222,16 @@ def shells_table(shells: list[dict[str, Any]], now: float | None = None, width: 
     """The table of `mgsup status`: one row per shell, in the order given, fitting in `width` columns.
 
     Short ids, the exit as people read it, timeouts named, and a coordination run's question
-    (with its progress) in place of the runner's command line. Pids are in `mgsup status REF`.
+    (with its progress) in place of the runner's command line; a COST column when a run shown
+    has a known cost. Pids are in `mgsup status REF`.
     """
     rows = [{"ID": short_id(s["shell_id"]), "NAME": s.get("name") or "-", "STATUS": status_text(s),
              "AGE": age(s.get("created_at"), now), "TIME": human_seconds(live_duration(s, now)), "EXIT": exit_text(s),
-             "WHAT": what_text(s), "style": STATUS_STYLES.get(s["status"], "")} for s in shells]
-    fixed = sum(max([len(column), *(len(row[column]) for row in rows)]) for column in _FIXED)
-    room = width - fixed - len(_FIXED) - 1  # NAME and WHAT, after one space between each two columns
+             "COST": cost_text(s), "WHAT": what_text(s), "style": STATUS_STYLES.get(s["status"], "")} for s in shells]
+    # A cost column only when a run shown has one: most listings have none, and every column takes room.
+    fixed_columns = (*_FIXED, "COST") if any(row["COST"] != "-" for row in rows) else _FIXED
+    fixed = sum(max([len(column), *(len(row[column]) for row in rows)]) for column in fixed_columns)
+    room = width - fixed - len(fixed_columns) - 1  # NAME and WHAT, after one space between each two columns
     name_width = min(_NAME_WIDTH[1], max([_NAME_WIDTH[0], *(len(row["NAME"]) for row in rows)]))
     name_width = max(_NAME_WIDTH[0], min(name_width, room - _WHAT_MIN))
     table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1), collapse_padding=True)
@@ -179,10 +241,13 @@ def shells_table(shells: list[dict[str, Any]], now: float | None = None, width: 
     table.add_column("AGE", justify="right", no_wrap=True)
     table.add_column("TIME", justify="right", no_wrap=True)
     table.add_column("EXIT", justify="right", no_wrap=True)
+    if "COST" in fixed_columns:
+        table.add_column("COST", justify="right", no_wrap=True)
     table.add_column("WHAT", no_wrap=True, max_width=max(_WHAT_MIN, room - name_width), overflow="ellipsis")
     for row in rows:
-        table.add_row(row["ID"], _cut(row["NAME"]), Text(row["STATUS"], style=row["style"]), row["AGE"], row["TIME"],
-                      row["EXIT"], _cut(row["WHAT"]))
+        cells = [row["ID"], _cut(row["NAME"]), Text(row["STATUS"], style=row["style"]), row["AGE"], row["TIME"],
+                 row["EXIT"], *([row["COST"]] if "COST" in fixed_columns else []), _cut(row["WHAT"])]
+        table.add_row(*cells)
     return table
 
 
@@ -234,6 +299,8 @@ def _view(status: StatusDict) -> RenderableType:
     coordination = status.get("coordination")
     if coordination:
         parts.extend(_coordination_parts(coordination))
+        if usage_text(status):
+            parts.append(Text(usage_text(status)))
         parts.extend(_outcome_parts(status))
     elif status.get("status_file"):
         parts.append(Text("waiting for the run's status.json ...", style="dim"))
@@ -270,9 +337,9 @@ def _coordination_parts(coordination: Mapping[str, Any]) -> list[RenderableType]
 
 
 # The outcome of a coordination run, as (coordination key, label) in the order shown.
-OUTCOME = (("outcome", "outcome"), ("winner", "winner"), ("final_answer_preview", "answer"),
-           ("answer_file", "answer file"), ("error", "error"))
-OUTCOME_STYLES = {"winner": "bold green", "error": "bold red"}
+OUTCOME = (("outcome", "outcome"), ("budget_exceeded", "budget exceeded"), ("winner", "winner"),
+           ("final_answer_preview", "answer"), ("answer_file", "answer file"), ("error", "error"))
+OUTCOME_STYLES = {"winner": "bold green", "error": "bold red", "budget_exceeded": "bold red"}
 # Shown only once the shell has ended.
 _AT_THE_END = ("outcome", "final_answer_preview")
 
@@ -281,8 +348,9 @@ def outcome(status: StatusDict) -> list[tuple[str, str, str]]:
     """(key, label, value) of each part of a run's outcome it has; the outcome and answer once the shell has ended."""
     coordination = status.get("coordination") or {}
     ended = status.get("status") in ("stopped", "failed", "killed", "lost")
-    return [(key, label, visible(str(coordination[key]))) for key, label in OUTCOME
-            if coordination.get(key) and (ended or key not in _AT_THE_END)]
+    return [(key, label, visible(exceeded_text(coordination[key]) if key == "budget_exceeded"
+                                 else str(coordination[key])))
+            for key, label in OUTCOME if coordination.get(key) and (ended or key not in _AT_THE_END)]
 
 
 def _outcome_parts(status: StatusDict) -> list[RenderableType]:
@@ -339,6 +407,10 @@ def plain_line(status: StatusDict) -> str:
         agents = coordination.get("agents") or {}
         if agents:
             words.append("agents=" + ",".join(f"{a}:{s}" for a, s in agents.items()))
+        if coordination.get("tokens"):
+            words.append(f"tokens={coordination['tokens']['total_tokens']}")
+        if coordination.get("cost_usd") is not None:
+            words.append(f"cost={usd(coordination['cost_usd'])}")
         if coordination.get("stalled"):
             words.append("stalled")
     return " ".join(words)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import watchfiles
 
 from . import lifecycle
+from .cluster.polling import poll_changes
 
 if TYPE_CHECKING:
     from .core import Supervisor
@@ -57,6 +58,10 @@ def wait_until_ended(sup: Supervisor, shell_id: str, timeout: float | None, *,
 def _changes(sup: Supervisor, shell_id: str, timeout: float | None) -> Iterator[dict[str, Any]]:
     deadline = None if timeout is None else time.monotonic() + timeout
     status = sup.settle(shell_id)
+    if status["backend"] == "ray":
+        # Nothing of a cluster shell changes here by itself: its state is Ray's.
+        yield from poll_changes(sup, shell_id, timeout, status_changed)
+        return
     last: dict[str, Any] | None = None
     shell_dir = Path(sup.layout.shell_dir(shell_id))
     while True:
@@ -66,7 +71,7 @@ def _changes(sup: Supervisor, shell_id: str, timeout: float | None) -> Iterator[
             fresh = True
             check_at = time.monotonic() + LIVENESS_MS / 1000
             while True:
-                if _changed(status, last):
+                if status_changed(status, last):
                     last = status
                     yield status
                 if lifecycle.is_ended(status):
@@ -114,7 +119,8 @@ def _folders(shell_dir: Path, status: dict[str, Any]) -> list[Path]:
     return folders
 
 
-def _changed(status: dict[str, Any], last: dict[str, Any] | None) -> bool:
+def status_changed(status: dict[str, Any], last: dict[str, Any] | None) -> bool:
+    """Whether `status` says something `last` did not (the growing duration aside)."""
     if last is None:
         return True
     return any(status[k] != last[k] for k in status if k not in _VOLATILE)
