@@ -462,7 +462,8 @@ class Supervisor:
             assert spec is not None
             printed = printed_lines.printed(stdout, ended=final, cwd=spec.cwd, stderr_path=stderr,
                                             coordination=spec.runner is not None,
-                                            record=self.layout.file(shell_id, lay.PRINTED) if final else None)
+                                            record=self.layout.file(shell_id, lay.PRINTED) if final else None,
+                                            start=state.output_start)
             log_dir, status_file = spec.log_dir or printed.log_dir, spec.status_file or printed.status_file
             if status_file:
                 status_file = locate.current_status_file(status_file)

@@ -79,14 +79,18 @@ def should_retry(ended: State, retries: int) -> bool:
             and ended.get("status") in ("failed", "killed"))
 
 
-def retrying(ended: State, retries: int, delay: float) -> State:
-    """The state between a failed attempt and the next one: still `running`, no job process."""
+def retrying(ended: State, retries: int, delay: float, output_start: int = 0) -> State:
+    """The state between a failed attempt and the next one: still `running`, no job process.
+
+    `output_start`: the size of stdout.log now, where the next attempt's output begins.
+    """
     attempt = ended.get("attempt") or 1
     how = ("timed out" if ended.get("timed_out") else
            f"was ended by {ended['signal']}" if ended.get("signal") else f"exited {ended.get('exit_code')}")
     wait = f" in {delay:g} s" if delay else ""
     return {**ended, "status": "running", "end_time": None, "pid": None, "pid_start": None, "exit_code": None,
             "signal": None, "timed_out": False, "rusage": None, "attempt": attempt + 1, "paused_at": None,
+            "output_start": output_start,
             "message": f"attempt {attempt} {how}; attempt {attempt + 1} of {retries + 1} starts{wait}"}
 
 

@@ -87,6 +87,8 @@ class State(BaseModel):
     rusage: dict[str, Finite] | None = None
     message: str | None = None
     attempt: Annotated[int, Field(ge=1)] = 1
+    # Where the current attempt's output begins in stdout.log (its announcements are read from there).
+    output_start: Annotated[int, Field(ge=0)] = 0
     paused_at: Timestamp | None = None
     # The figure that passed the run's budget when its monitor stopped it for that.
     budget_exceeded: dict[str, Any] | None = None

@@ -100,12 +100,13 @@ class Monitor:
             if not lifecycle.should_retry(ended, job.retries):
                 ended = lifecycle.last_attempt(ended, job.retries)
                 break
-            spent = self._attempt_spent()
+            output_start = self._stdout_size()
+            spent = self.watch.attempt_ended(time.time(), output_start) if self.watch is not None else None
             if spent is not None:
                 ended = lifecycle.budget_spent(lifecycle.last_attempt(ended, job.retries), spent)
                 break
             between = time.monotonic()
-            self.state = lifecycle.retrying(ended, job.retries, job.retry_delay)
+            self.state = lifecycle.retrying(ended, job.retries, job.retry_delay, output_start)
             self._log(f"mgsup: {self.state['message']}\n", lay.STDERR)
             self._try_save(self.state)
             if not self._delay(job.retry_delay):
@@ -175,16 +176,12 @@ class Monitor:
                             status_file=status_file if isinstance(status_file, str) else None,
                             started=time.monotonic())
 
-    def _attempt_spent(self) -> dict[str, object] | None:
-        """Carry what the attempt that ended spent over to the next one; the figure that passed when the
-        run's budget is already spent (then no attempt follows), else None."""
-        if self.watch is None:
-            return None
+    def _stdout_size(self) -> int:
+        """How much the job has written to stdout.log: where the output of an attempt that starts now begins."""
         try:
-            stdout_size = os.stat(self.layout.file(self.shell_id, lay.STDOUT)).st_size
+            return os.stat(self.layout.file(self.shell_id, lay.STDOUT)).st_size
         except OSError:
-            stdout_size = 0
-        return self.watch.attempt_ended(time.time(), stdout_size)
+            return 0
 
     def _supervise(self, timeout: float | None) -> tuple[bool, bool]:
         """Wait for the job to end; returns (killed on request, killed by timeout).

@@ -203,13 +203,11 @@ def status_text(status: StatusDict) -> str:
 
 
 def what_text(status: StatusDict) -> str:
-    """What a shell runs, as a person knows it: a coordination run's progress and question, else its command;
-    `ray: ` first for a cluster shell."""
-    where = "ray: " if status.get("backend") == "ray" else ""
+    """What a shell runs, as a person knows it: a coordination run's progress and question, else its command."""
     if status.get("question"):
         question = visible(" ".join(status["question"].split()))
-        return f"{where}[{progress_text(status)}] {question}" if status.get("coordination") else where + question
-    return where + command_text(status["command"], program_name=True)
+        return f"[{progress_text(status)}] {question}" if status.get("coordination") else question
+    return command_text(status["command"], program_name=True)
 
 
 # NAME takes what it needs within these bounds; WHAT gets the rest of the width, at least _WHAT_MIN.
@@ -222,12 +220,13 @@ def shells_table(shells: list[dict[str, Any]], now: float | None = None, width: 
     """The table of `mgsup status`: one row per shell, in the order given, fitting in `width` columns.
 
     Short ids, the exit as people read it, timeouts named, and a coordination run's question
-    (with its progress) in place of the runner's command line; a COST column when a run shown
-    has a known cost. Pids are in `mgsup status REF`.
+    (with its progress) in place of the runner's command line, `ray: ` before a cluster shell's;
+    a COST column when a run shown has a known cost. Pids are in `mgsup status REF`.
     """
     rows = [{"ID": short_id(s["shell_id"]), "NAME": s.get("name") or "-", "STATUS": status_text(s),
              "AGE": age(s.get("created_at"), now), "TIME": human_seconds(live_duration(s, now)), "EXIT": exit_text(s),
-             "COST": cost_text(s), "WHAT": what_text(s), "style": STATUS_STYLES.get(s["status"], "")} for s in shells]
+             "COST": cost_text(s), "WHAT": ("ray: " if s.get("backend") == "ray" else "") + what_text(s),
+             "style": STATUS_STYLES.get(s["status"], "")} for s in shells]
     # A cost column only when a run shown has one: most listings have none, and every column takes room.
     fixed_columns = (*_FIXED, "COST") if any(row["COST"] != "-" for row in rows) else _FIXED
     fixed = sum(max([len(column), *(len(row[column]) for row in rows)]) for column in fixed_columns)

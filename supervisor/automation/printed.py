@@ -75,9 +75,10 @@ class Printed:
 
 def printed(stdout_path: str | os.PathLike[str], *, ended: bool, cwd: str | os.PathLike[str],
             stderr_path: str | os.PathLike[str] | None = None, coordination: bool = False,
-            record: str | None = None) -> Printed:
+            record: str | None = None, start: int = 0) -> Printed:
     """The LOG_DIR and STATUS a job announced and, once it has `ended`, its answer file or error.
 
+    The announcements are looked for from byte `start` of stdout (where the job's last attempt began).
     The end of the output is read only for a job that announced a log directory or that is
     known to be a `coordination` run. A relative answer file is taken from the run's `cwd`. With
     `record`, an ended job's findings (including "nothing") are kept in that file and read back
@@ -91,7 +92,7 @@ def printed(stdout_path: str | os.PathLike[str], *, ended: bool, cwd: str | os.P
             return Printed(**lay.read_json(record))
         except (OSError, ValueError, TypeError):
             pass
-    log_dir, status_file = announced_paths(stdout_path, ended=ended)
+    log_dir, status_file = announced_paths(stdout_path, ended=ended, start=start)
     if not ended:
         return Printed(log_dir, status_file)
     answer_file = error = None

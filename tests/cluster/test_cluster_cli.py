@@ -37,10 +37,10 @@ def test_start_status_logs_kill_and_clean(ray_cluster: RayCluster, tmp_path: Pat
     details = json.loads(mgsup(home, "status", shell_id, "--json", cwd=work).stdout)
     assert (details["status"], details["backend"], details["cluster"]) == ("running", "ray", ray_cluster.address)
     table = mgsup(home, "status", cwd=work).stdout
-    assert shell_id in table and " ray " in table
+    assert f"{shell_id[6:]} ticker running" in table and "ray: echo tick; sleep 120" in table
     killed = mgsup(home, "kill", shell_id, cwd=work)
     assert (killed.returncode, killed.stdout) == (0, f"{shell_id} killed (SIGTERM)\n")
-    assert mgsup(home, "list", cwd=work).stdout.split("\t")[:3] == [shell_id, "killed", "-15"]
+    assert mgsup(home, "list", cwd=work).stdout.split("\t")[:3] == [shell_id, "killed", "143"]
     cleaned = mgsup(home, "clean", "--json", cwd=work)
     assert json.loads(cleaned.stdout) == [shell_id]
     from ray.job_submission import JobSubmissionClient

@@ -186,3 +186,66 @@ def test_a_bad_budget_from_python_starts_nothing(home: Supervisor, tmp_path: Pat
         with pytest.raises(ValueError, match=message):
             home.start_coordination(config, QUESTION, cwd=tmp_path, budget=budget)  # type: ignore[arg-type]
     assert home.list_shells() == []
+
+
+def test_a_paused_run_spends_none_of_its_duration(home: Supervisor, tmp_path: Path) -> None:
+    with OpenAIServer(stall_after=0) as server:
+        config = openai_config(tmp_path / "c.yaml", server.base_url)
+        shell_id = home.start_coordination(config, QUESTION, cwd=tmp_path, env={KEY: "k"},
+                                           budget={"max_duration_seconds": 3.0})
+        assert home.pause(shell_id)["status"] == "paused"
+        # Paused longer than its whole budget, it is still there.
+        with pytest.raises(TimeoutError):
+            home.wait_shell(shell_id, timeout=3.5)
+        assert home.get_shell_status(shell_id)["status"] == "paused"
+        home.resume(shell_id)
+        final = home.wait_shell(shell_id, timeout=RUN_TIMEOUT)
+    exceeded = final["coordination"]["budget_exceeded"]
+    assert (final["status"], exceeded["limit"], exceeded["budget"]) == ("killed", "max_duration_seconds", 3.0)
+    # The time it was paused is in its duration, and not in what it used of its budget.
+    assert 3.0 < exceeded["used"] <= final["duration_seconds"] - 3.5
+
+
+def test_a_run_stopped_for_its_budget_is_not_retried(home: Supervisor, tmp_path: Path) -> None:
+    with OpenAIServer(stall_after=0) as server:
+        config = openai_config(tmp_path / "c.yaml", server.base_url)
+        shell_id = home.start_coordination(config, QUESTION, cwd=tmp_path, env={KEY: "k"}, retries=3,
+                                           budget={"max_duration_seconds": 1.0})
+        final = home.wait_shell(shell_id, timeout=RUN_TIMEOUT)
+    assert (final["status"], final["attempt"], final["coordination"]["outcome"]) == ("killed", 1, "budget_exceeded")
+    assert "attempt 2" not in home.get_shell_output(shell_id)["stderr"]
+
+
+FAILING_RUNNER = """
+import json, os, sys
+# Each attempt: a log folder of its own (as MassGen's), 600 tokens reported, then a failure.
+attempt = 1 + sum(name.startswith("log_") for name in os.listdir("."))
+log = f"log_{attempt}"
+os.makedirs(log)
+print(f"LOG_DIR: {log}", flush=True)
+print(f"STATUS: {log}/status.json", flush=True)
+usage = {"prompt_tokens": 500, "completion_tokens": 100, "total_tokens": 600}
+with open(f"{log}/status.json", "w") as f:
+    json.dump({"agents": {"a": {"status": "error", "usage": usage}}, "results": {"usage": usage}}, f)
+print("ERROR: the model went away", flush=True)
+sys.exit(1)
+"""
+
+
+def test_the_budget_holds_the_attempts_together(mgsup: Mgsup) -> None:
+    runner = mgsup.work / "runner.py"
+    runner.write_text(FAILING_RUNNER)
+    (mgsup.work / "c.yaml").write_text("agents: []\n")
+    started = mgsup.run("start", "--config", "c.yaml", "--runner", f"{sys.executable} {runner}", "--retries", "5",
+                        "--max-tokens", "1000", QUESTION)
+    assert started.code == 0, started
+    waited = mgsup.run("wait", started.out.strip(), "--json", timeout=RUN_TIMEOUT)
+    final = json.loads(waited.out)
+    # 600 tokens each: the second attempt passes 1,000, and no third one starts.
+    assert waited.code == 123, waited
+    assert final["attempt"] == 2 and sorted(p.name for p in mgsup.work.glob("log_*")) == ["log_1", "log_2"]
+    exceeded = final["coordination"]["budget_exceeded"]
+    assert (exceeded["limit"], exceeded["budget"], exceeded["used"]) == ("max_tokens", 1000, 1200)
+    assert final["coordination"]["outcome"] == "budget_exceeded"
+    # The status follows the attempt that ran last.
+    assert final["log_dir"].endswith("log_2")

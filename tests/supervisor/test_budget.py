@@ -95,6 +95,51 @@ def test_the_duration_passes_on_the_clock_alone(tmp_path: Path) -> None:
     assert watcher.passed(130.25) == {"limit": "max_duration_seconds", "budget": 30, "used": 30.25}
 
 
+def test_the_duration_leaves_out_pauses_and_waits_between_attempts(tmp_path: Path) -> None:
+    watcher = watch(tmp_path, {"max_duration_seconds": 30})
+    watcher.shift(10.0)  # paused for 10 s
+    assert watcher.due(120.0) == pytest.approx(20.0)
+    assert watcher.passed(135.0) is None
+    assert watcher.passed(140.25) == {"limit": "max_duration_seconds", "budget": 30, "used": 30.25}
+
+
+def test_what_earlier_attempts_spent_is_carried_over(tmp_path: Path) -> None:
+    first, second = tmp_path / "log1" / "status.json", tmp_path / "log2" / "status.json"
+    stdout = tmp_path / "stdout.log"
+    watcher = watch(tmp_path, {"max_tokens": 1000, "max_cost_usd": 0.01}, stdout="STATUS: log1/status.json\n")
+    write_status(first, mgcoord_status(500, 100))  # 600 tokens, $0.002
+    os.utime(first, (1000.0, 1000.0))
+    assert watcher.passed(100.0) is None
+    # The attempt failed; the next one prints its own STATUS line after what the first one wrote.
+    assert watcher.attempt_ended(1001.0, stdout.stat().st_size) is None
+    assert (watcher.spent_tokens, watcher.spent_cost) == (600, pytest.approx(0.002))
+    assert watcher.passed(101.0) is None, "nothing announced after the first attempt's output yet"
+    with stdout.open("a") as f:
+        f.write("STATUS: log2/status.json\n")
+    write_status(second, mgcoord_status(300, 100))  # 400 tokens: 1,000 in all, not past
+    os.utime(second, (1002.0, 1002.0))
+    assert watcher.passed(102.0) is None
+    write_status(second, mgcoord_status(301, 100))
+    os.utime(second, (1003.0, 1003.0))
+    assert watcher.passed(103.0) == {"limit": "max_tokens", "budget": 1000, "used": 1001}
+    assert watcher.status_file == str(second)
+
+
+def test_an_earlier_attempts_status_json_is_not_counted_twice(tmp_path: Path) -> None:
+    status = tmp_path / "status.json"
+    (tmp_path / "stdout.log").write_text("")
+    watcher = budget.Watch({"max_tokens": 1000}, PRICES, stdout_path=str(tmp_path / "stdout.log"), cwd=str(tmp_path),
+                           status_file=str(status), started=100.0)
+    write_status(status, mgcoord_status(500, 100))
+    os.utime(status, (1000.0, 1000.0))
+    assert watcher.attempt_ended(1001.0, 0) is None
+    # The same file until the next attempt writes it: the first attempt's 600 tokens, already carried.
+    assert watcher.passed(101.0) is None
+    os.utime(status, (1002.0, 1002.0))
+    assert watcher.passed(102.0) == {"limit": "max_tokens", "budget": 1000, "used": 1200}
+    assert watcher.attempt_ended(1003.0, 0) == {"limit": "max_tokens", "budget": 1000, "used": 1200}
+
+
 @pytest.mark.parametrize(("model", "expected"), [
     ("gpt-4o-mini", (0.15, 0.6)), ("gpt-4o-mini-2024-07-18", (0.15, 0.6)), ("openai/gpt-4o", (2.5, 10.0)),
     ("gpt-4o-2024-08-06", (2.5, 10.0)), ("o3-pro", (20.0, 80.0)), ("gemini-2.5-flash-lite", (0.1, 0.4)),

@@ -113,6 +113,7 @@ def _ended(status: str, *, attempt: int = 1, **extra: object) -> lifecycle.State
     (_ended("killed", timed_out=True), 1, True),      # a timeout
     (_ended("killed", signal="SIGSEGV"), 1, True),    # a crash
     (_ended("killed", kill_requested=True), 5, False),  # kill_shell: never again
+    (_ended("killed", budget_exceeded={"limit": "max_tokens", "budget": 10, "used": 11}), 5, False),  # its budget
     (_ended("failed"), 0, False),
 ])
 def test_which_attempts_run_again(ended: lifecycle.State, retries: int, again: bool) -> None:
@@ -134,6 +135,17 @@ def test_between_attempts_the_shell_runs_without_a_job() -> None:
     assert (killed["status"], killed["kill_requested"]) == ("killed", True)
     for state in (waiting, again, final, killed):
         State.model_validate(state)
+
+
+def test_attempts_that_spent_the_budget_end_the_shell() -> None:
+    figure = {"limit": "max_tokens", "budget": 1000, "used": 1200}
+    final = lifecycle.budget_spent(lifecycle.last_attempt(_ended("failed", attempt=2), 3), figure)
+    assert (final["status"], final["exit_code"], final["budget_exceeded"]) == ("failed", 1, figure)
+    assert final["message"] == ("attempt 2 of 4; the earlier one failed; not run again: its attempts passed the "
+                                "budget (max_tokens 1000, used 1200)")
+    waiting = lifecycle.retrying(_ended("failed"), 1, 0.0, output_start=512)
+    assert (waiting["output_start"], State.model_validate(waiting).output_start) == (512, 512)
+    State.model_validate(final)
 
 
 def test_paused_and_resumed() -> None:

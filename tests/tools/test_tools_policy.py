@@ -170,6 +170,29 @@ def test_read_only_refuses_starts_and_kills_and_allows_reads(home: Supervisor, t
     home.kill_shell(running, grace=1)
 
 
+def test_references_by_name_prefix_or_last_change_nothing_the_policy_decides(home: Supervisor, tmp_path: Path) -> None:
+    from supervisor import audit
+
+    running = home.start_shell(["sleep", "30"], name="nap")
+    read_only = load_policy(policy_file(tmp_path, "read_only: true\n"))
+    for ref in ("nap", running[6:10], "last"):
+        answer = call("kill_shell", {"shell_id": ref}, read_only)
+        assert answer["error"].startswith("denied by the policy rule read_only: true"), (ref, answer)
+        assert call("get_shell_status", {"shell_id": ref}, read_only)["shell_id"] == running
+    assert home.get_shell_status(running)["status"] == "running"
+    # The audit line names the shell a reference resolved to.
+    [*_, last] = audit.read(home.home)
+    assert (last["tool"], last["arguments"], last["shell_id"]) == ("get_shell_status", {"shell_id": "last"}, running)
+    capped = load_policy(policy_file(tmp_path, "max_shells_per_session: 1\n", name="capped.yaml"))
+    assert "shell_id" in call("start_shell", {"command": "true", "name": "nap"}, capped)
+    assert call("start_shell", {"command": "true"}, capped)["error"].startswith(
+        "denied by the policy rule max_shells_per_session: 1")
+    # Reads and kills by name still work within the session; the name now means the newest shell.
+    assert call("kill_shell", {"shell_id": running[6:]}, capped)["outcome"] == "killed"
+    assert call("wait_shell", {"shell_id": "nap", "timeout": 30}, capped)["status"] == "stopped"
+    assert len(home.list_shells()) == 2
+
+
 def test_the_session_cap_counts_the_shells_of_one_policy_object(home: Supervisor, tmp_path: Path) -> None:
     path = policy_file(tmp_path, "max_shells_per_session: 2\n")
     policy = load_policy(path)
