@@ -58,9 +58,10 @@ def test_a_completed_run(home: Supervisor, work: Path, fake_llm: OpenAIServer, m
 
 def test_a_slow_presentation_is_never_stalled(sup_factory: Callable[..., Supervisor], work: Path,
                                               massgen_env: dict[str, str]) -> None:
-    # MassGen writes nothing to status.json while the winner presents: longer than the threshold here.
-    sup = sup_factory(stall_seconds=4)
-    with OpenAIServer(chunks=6, chunk_delay=1.5) as slow:
+    # MassGen writes nothing to status.json while the winner presents: 12 s here, longer than the
+    # threshold, which is still wide enough that a busy machine's pauses before the presentation pass.
+    sup = sup_factory(stall_seconds=8)
+    with OpenAIServer(chunks=9, chunk_delay=1.5) as slow:
         config = write_config(work / "massgen.yaml", slow.base_url)
         shell_id = sup.start_coordination(config, QUESTION, runner="massgen", cwd=work, env=massgen_env)
         seen = list(sup.watch(shell_id, timeout=RUN_TIMEOUT, kill_on_stall=True))
