@@ -127,7 +127,7 @@ def _resource_pairs(ctx: click.Context, param: click.Parameter, values: tuple[st
               "stop the run once it costs more than USD (the runner's figure, else its tokens priced by "
               "prices.yaml).")
 @click.option("--max-duration", type=click.FloatRange(min=0, min_open=True), metavar="S", help="With --config: "
-              "stop the run once it has run S seconds (interrupted first, unlike --timeout).")
+              "stop the run once it has run S seconds, time paused not counted (interrupted first, unlike --timeout).")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="-- COMMAND [ARG...] | QUESTION")
 @pass_session
 def start(session: Session, name: str | None, cwd: str | None, env: dict[str, str], timeout: float | None,

@@ -59,3 +59,19 @@ def test_the_table_fits_its_width_and_keeps_names_readable(width: int) -> None:
     assert [row[1] for row in rows] == ["experiment-0", "experiment-1", "experiment-2"], "names whole"
     assert rows[1][5] == "143"
     assert all("python3" in line for line in lines[1:])
+
+
+def test_a_cost_column_only_when_a_run_shown_has_a_cost_and_cluster_shells_marked() -> None:
+    plain = _status(shell_id="shell_00000001", name="local", command="make test")
+    remote = _status(shell_id="shell_00000002", name="remote", status="running", backend="ray",
+                     command="python3 train.py")
+    lines = _render([plain, remote], 80)
+    assert lines[0].split() == ["ID", "NAME", "STATUS", "AGE", "TIME", "EXIT", "WHAT"]
+    assert lines[1].endswith(" make test") and lines[2].endswith(" ray: python3 train.py")
+    paid = _status(shell_id="shell_00000003", name="paid", question="What is 17 * 23?",
+                   coordination={"phase": "completed", "completion_percentage": 100, "cost_usd": 0.0123})
+    lines = _render([plain, remote, paid], 80)
+    assert max(len(line) for line in lines) <= 80
+    assert lines[0].split() == ["ID", "NAME", "STATUS", "AGE", "TIME", "EXIT", "COST", "WHAT"]
+    assert [line.split()[6] for line in lines[1:]] == ["-", "-", "$0.0123"]
+    assert lines[3].endswith("[completed 100%] What is 17 * 23?")
