@@ -28,6 +28,8 @@ from .mirror import Mirror, run_dir
 STOP_PATIENCE = submission.STOP_WAIT + 10.0
 POLL_FIRST = 0.05
 POLL_MAX = 0.5
+# Ray's job manager looks at a job's supervisor once a second; this long after the end it has let go.
+RAY_SETTLE = 3.0
 
 
 class ClusterShells:
@@ -215,8 +217,30 @@ class ClusterShells:
             pause = min(POLL_MAX, pause * 2)
 
     def forget(self, spec: Spec) -> None:
-        """Remove an ended job's record from the cluster too, when it can be reached (the local record is the truth)."""
+        """Remove an ended job's record from the cluster too, when it can be reached (the local record is the truth).
+
+        Ray lets a job be deleted once it has ended, but its job manager still watches the job's
+        supervisor actor for about a second after that, and, finding the record gone, writes it again
+        (as failed). So a record deleted within RAY_SETTLE seconds of the job's end is watched until
+        then and deleted again should it come back; all of it within STOP_PATIENCE.
+        """
         try:
-            client.connect(spec.cluster or "").delete(spec.shell_id)
+            jobs = client.connect(spec.cluster or "")
+            deadline = time.monotonic() + STOP_PATIENCE
+            quiet_from: float | None = None  # once deleted: when Ray no longer writes it back
+            pause = POLL_FIRST
+            while time.monotonic() < deadline:
+                try:
+                    job = jobs.job(spec.shell_id)
+                except client.JobMissing:
+                    if quiet_from is None or time.time() >= quiet_from:
+                        return
+                else:
+                    if job.ended:
+                        jobs.delete(spec.shell_id)
+                        quiet_from = (job.end_time or time.time()) + RAY_SETTLE
+                        continue
+                time.sleep(pause)
+                pause = min(POLL_MAX, pause * 2)
         except SupervisorError:
             pass

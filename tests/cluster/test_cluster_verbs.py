@@ -53,8 +53,9 @@ def test_names_logs_restart_kill_and_clean_from_the_command_line(ray_cluster: Ra
 def test_kill_many_takes_a_queued_cluster_shell_out_of_the_queue_first(cluster_sup: Supervisor, work: Path,
                                                                        wait_for: Callable[..., Any]) -> None:
     # The second node has one `second_node`: the second job waits in Ray's queue.
-    first = cluster_sup.start_shell("sleep 120", cwd=work, name="first", resources={"second_node": 1})
-    wait_for(lambda: cluster_sup.get_shell_status(first)["status"] == "running", timeout=90)
+    first = cluster_sup.start_shell("echo started; sleep 120", cwd=work, name="first", resources={"second_node": 1})
+    # Running as Ray says, and the job itself started by its runner on the node (its first line came back).
+    wait_for(lambda: cluster_sup.get_shell_output(first)["stdout"] == "started\n", timeout=90)
     second = cluster_sup.start_shell("sleep 120", cwd=work, name="second", resources={"second_node": 1})
     assert cluster_sup.get_shell_status("second")["status"] == "queued"
     results = cluster_sup.kill_many(["first", "second"])
