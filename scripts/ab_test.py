@@ -1,11 +1,14 @@
 """A/B comparison of two coordination configs over a set of questions.
 
-    python scripts/ab_test.py configs/fast.yaml configs/thorough.yaml --out results/ab \
+    python scripts/ab_test.py configs/demo.yaml configs/demo_solo.yaml --out results/ab \
         -q "What is 17 * 23?" -q "What is 6 * 7?" --repeat 3 --plot
-    python scripts/ab_test.py A.yaml B.yaml --out results/ab --questions questions.txt
+    python scripts/ab_test.py configs/demo.yaml configs/demo_solo.yaml --out results/ab \
+        --questions configs/batches/questions.txt
 
-Both configs run on every question (labels A and B); the summary names the better one: the higher
-success rate, then the shorter mean duration. Rerun with the same `--out` to resume.
+Both configs run on every question (labels A and B). The verdict names a better config only when
+a test says the difference is clear (p < 0.05): first the success rates (Fisher's exact test),
+then the durations of successful runs (Mann-Whitney U test); otherwise it says "no clear
+difference". Rerun with the same `--out` to resume.
 """
 
 from __future__ import annotations
@@ -15,7 +18,15 @@ from pathlib import Path
 
 import click
 
-from supervisor.experiments import Experiment, RunOptions, ab_plan, cli_options, compare, load_results, run_and_report
+from supervisor.experiments import (
+    Experiment,
+    RunOptions,
+    ab_plan,
+    cli_options,
+    compare,
+    load_results,
+    run_and_report,
+)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,10 +47,13 @@ def main(run: RunOptions, config_a: str, config_b: str, questions: tuple[str, ..
             asked += [line.strip() for line in questions_file.read_text().splitlines() if line.strip()]
         return ab_plan(config_a, config_b, asked, repeat=repeat)
 
-    code = run_and_report(plan, run)
+    title = f"A/B test: A = {Path(config_a).name}, B = {Path(config_b).name}"
+    code = run_and_report(plan, run, title=title)
     if code == 0:
-        better = compare(load_results(run.out))["better"]
-        click.echo(f"better: {better} ({config_a if better == 'A' else config_b})")
+        verdict = compare(load_results(run.out))
+        click.echo(f"verdict: {verdict['verdict']}")
+        if verdict["better"]:
+            click.echo(f"better: {verdict['better']} ({config_a if verdict['better'] == 'A' else config_b})")
     sys.exit(code)
 
 

@@ -1,8 +1,8 @@
 """Run (config, question) pairs as coordination runs in parallel, within the supervisor's limit.
 
     python scripts/batch.py --out results/batch --run configs/demo.yaml "What is 17 * 23?" \
-        --run configs/demo.yaml "What is 6 * 7?" --repeat 2 --plot
-    python scripts/batch.py --out results/batch --file experiments.yaml
+        --run configs/demo_solo.yaml "What is 6 * 7?" --repeat 2 --plot
+    python scripts/batch.py --out results/batch-file --file configs/batches/demo_batch.yaml
 
 `--file` holds a YAML (or JSON) list of `{config, question}` mappings; relative config paths are
 taken from the file's folder. Rerun with the same `--out` to resume an interrupted batch.

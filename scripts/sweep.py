@@ -5,13 +5,14 @@
         --set timeout_settings.agent_timeout_seconds=10,20 -q "What is 17 * 23?" --plot
 
 Each `--set DOTTED.KEY=V1,V2` is one axis (numbers index lists: `agents.0.backend.model=a,b`);
-values are read as YAML. The variants are written to `<out>/configs/`. Rerun with the same
-`--out` to resume.
+values are read as YAML. The variants are written to `<out>/configs/`. With two axes, `--plot`
+draws heatmaps of success and duration over the grid. Rerun with the same `--out` to resume.
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -31,7 +32,8 @@ def main(run: RunOptions, base_config: str, overrides: tuple[str, ...], question
     def plan() -> list[Experiment]:
         return sweep_plan(base_config, overrides, questions, run.out, repeat=repeat)
 
-    sys.exit(run_and_report(plan, run))
+    axes = " × ".join(text.partition("=")[0].rsplit(".", 1)[-1] for text in overrides)
+    sys.exit(run_and_report(plan, run, title=f"sweep of {Path(base_config).name} over {axes}"))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""Plans: the experiments a batch, an A/B test or a sweep makes, with the sweep's config variants."""
+"""Plans: the experiments a batch, an A/B test or a sweep makes, with the sweep's config variants.
+
+Making a plan writes nothing: a sweep's variants travel in their experiments (`config_text`) and the
+runner writes them into the results folder once it holds that folder.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +11,31 @@ import json
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ..errors import InvalidRequest
-from ..layout import atomic_write_text
 
 CONFIGS_DIR = "configs"
 
 
 @dataclass(frozen=True)
 class Experiment:
-    """One run to make: `config` (an absolute path) on `question`; `label` groups runs of one config."""
+    """One run to make: `config` (an absolute path) on `question`; `label` groups runs of one config.
+
+    A sweep's experiment also carries the values it sets (`params`, dotted key -> value) and the
+    variant's YAML (`config_text`), which the runner writes to `config` before anything starts.
+    """
 
     experiment_id: str
     label: str
     config: str
     question: str
+    params: dict[str, Any] = field(default_factory=dict)
+    config_text: str | None = None
 
 
 def batch_plan(pairs: Iterable[tuple[str | os.PathLike[str], str]], *, repeat: int = 1) -> list[Experiment]:
@@ -59,33 +68,38 @@ def sweep_plan(base_config: str | os.PathLike[str], overrides: Sequence[str], qu
                out_dir: str | os.PathLike[str], *, repeat: int = 1) -> list[Experiment]:
     """One config variant per combination of `overrides` (`dotted.key=v1,v2`), each on every question.
 
-    The variants are written to `<out_dir>/configs/`; `${config_dir}` in the base config keeps
-    meaning the base config's folder. Values are read as YAML (`2` is a number, `a b` a string).
+    Variant N is `<out_dir>/configs/vNN.yaml`, written by `run_experiments` (nothing is written
+    here); `${config_dir}` in the base config keeps meaning the base config's folder. Values are
+    read as YAML (`2` is a number, `a b` a string).
 
     >>> plan = sweep_plan("configs/demo.yaml", ["orchestrator.max_new_answers_per_agent=1,2"],
     ...                   ["What is 17 * 23?"], "results/sweep")
     >>> sorted({e.label for e in plan})
     ['max_new_answers_per_agent=1', 'max_new_answers_per_agent=2']
+    >>> plan[0].params
+    {'orchestrator.max_new_answers_per_agent': 1}
     """
     _check_repeat(repeat)
     base_path = Path(_config_path(base_config))
     axes = [parse_override(text) for text in overrides]
     if not axes:
         raise InvalidRequest("no overrides given: use at least one KEY=V1,V2 to sweep over")
+    keys = [key for key, _ in axes]
+    if len(set(keys)) < len(keys):
+        raise InvalidRequest(f"an override key is given twice: {keys}; give each key once, with all its values")
     base = _load_yaml(base_path)
     questions = _nonempty(questions)
     folder = Path(out_dir).expanduser().absolute() / CONFIGS_DIR
-    folder.mkdir(parents=True, exist_ok=True)
     plan = []
     for vi, values in enumerate(itertools.product(*(vals for _, vals in axes)), 1):
+        params = dict(zip(keys, values, strict=True))
         document = _substitute(base, "${config_dir}", str(base_path.parent))
-        for (key, _), value in zip(axes, values, strict=True):
+        for key, value in params.items():
             set_dotted(document, key, value)
-        label = " ".join(f"{key.rsplit('.', 1)[-1]}={_show(value)}" for (key, _), value in zip(axes, values,
-                                                                                                  strict=True))
-        path = folder / f"v{vi:02d}.yaml"
-        atomic_write_text(path, f"# {label}\n# from {base_path}\n" + yaml.safe_dump(document, sort_keys=False))
-        plan += [Experiment(f"v{vi:02d}-q{qi:02d}-r{r}", label, str(path), question)
+        label = " ".join(f"{key.rsplit('.', 1)[-1]}={_show(value)}" for key, value in params.items())
+        text = f"# {label}\n# from {base_path}\n" + yaml.safe_dump(document, sort_keys=False)
+        plan += [Experiment(f"v{vi:02d}-q{qi:02d}-r{r}", label, str(folder / f"v{vi:02d}.yaml"), question,
+                            params=params, config_text=text)
                  for qi, question in enumerate(questions, 1) for r in range(1, repeat + 1)]
     return plan
 

@@ -1,9 +1,10 @@
-"""Reports and the command-line glue of scripts/: shared options, run a plan, print its tables and plot."""
+"""Reports and the command-line glue of scripts/: run a plan, print its progress, tables and plot."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import contextlib
+import shlex
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,110 +15,161 @@ from rich.table import Table
 from .. import progress
 from ..core import Supervisor
 from ..errors import SupervisorError
+from .folder import BatchFolder
+from .options import RunOptions
 from .plans import Experiment
-from .results import Result, load_results
+from .results import RESULTS_PLOT, Result, load_results, one_line
 from .runner import run_experiments
-from .summary import outcome, plot, summarize_by_label
+from .summary import category, outcome, summarize_by_label
 
-PLOT_FILE = "results.png"
+QUESTION_CHARS = 40
 
 
 def print_report(results: Sequence[Result], console: Console | None = None) -> None:
     """Print the results (one row per experiment) and a summary per label as rich tables."""
     console = console or Console()
     runs = Table(title="experiments")
-    for column in ("id", "label", "outcome", "winner", "seconds", "votes", "tokens"):
-        runs.add_column(column)
+    for column in ("id", "label", "question", "outcome", "winner", "seconds", "tokens", "reason"):
+        runs.add_column(column, overflow="fold")
     for r in results:
-        runs.add_row(r.experiment_id, r.label, outcome(r), _cell(r.winner), _cell(r.duration_seconds),
-                     _counts({k: v for k, v in r.votes.items() if v}), _cell(r.total_tokens))
+        runs.add_row(r.experiment_id, r.label, one_line(r.question, QUESTION_CHARS), outcome(r), r.winner or "",
+                     _seconds(r.duration_seconds), _cell(r.total_tokens), r.reason or "")
     console.print(runs)
     per_label = Table(title="per config")
-    for column in ("label", "ok", "mean s", "mean tokens", "outcomes", "winners"):
-        per_label.add_column(column)
+    for column in ("label", "config", "ok", "median s (ok)", "mean tokens", "outcomes", "winners"):
+        per_label.add_column(column, overflow="fold")
     for s in summarize_by_label(results):
-        per_label.add_row(s["label"], f"{s['succeeded']}/{s['runs']}", _cell(s["mean_duration"]),
+        per_label.add_row(s["label"], Path(s["config"]).name, f"{s['succeeded']}/{s['runs']}",
+                          _seconds(s["median_duration"]),
                           _cell(s["mean_tokens"]), _counts(s["outcomes"]), _counts(s["winners"]))
     console.print(per_label)
 
 
-@dataclass(frozen=True)
-class RunOptions:
-    """What every batch script accepts besides its plan."""
+def progress_line(row: Result, done: int, total: int) -> str:
+    """One line per finished run: `[3/6] q02-r1-A (A): ok in 1.42 s, winner reviewer`."""
+    text = f"[{done}/{total}] {row.experiment_id} ({row.label}): {outcome(row)}"
+    if row.duration_seconds is not None:
+        text += f" in {row.duration_seconds:.2f} s"
+    if row.winner:
+        text += f", winner {row.winner}"
+    if row.reason:
+        text += f": {row.reason}"
+    return text
 
-    out: Path
-    home: str | None = None
-    cwd: str | None = None
-    timeout: float | None = None
-    kill_on_stall: bool = False
-    stall_seconds: float | None = None
-    max_concurrent: int | None = None
-    plot: bool = False
+
+def stop_hint(going: Sequence[dict[str, Any]], options: RunOptions) -> str:
+    """The exact command that stops the given runs of this batch (queued ones first)."""
+    if not going:
+        return "no run of this batch is left going"
+    home = f" --home {shlex.quote(options.home)}" if options.home else ""
+    ids = " ".join(s["shell_id"] for s in sorted(going, key=lambda s: s["status"] != "queued"))
+    return f"{len(going)} runs of this batch carry on; to stop them (and only them): mgsup{home} kill {ids}"
 
 
 def run_and_report(make_plan: Callable[[], list[Experiment]], options: RunOptions,
-                   console: Console | None = None) -> int:
+                   console: Console | None = None, *, title: str | None = None) -> int:
     """Build the plan, run it, print the report (and plot); the exit code of a batch script.
 
-    0: every experiment finished (whatever its outcome); 130: interrupted (rerun to resume); a
-    SupervisorError's own code when the plan or the supervisor refused.
+    0: every experiment ended (whatever its outcome: read the table); 130: interrupted (run the
+    same command again to resume); a SupervisorError's own code when the plan, the folder or the
+    supervisor refused (2 for bad input or an unusable or busy folder), 1 when the table cannot be
+    written (a full disk); errors are one line on stderr.
     """
     console = console or progress.console()
+    sup: Supervisor | None = None
+    shown = _Progress(console, options)
     try:
         plan = make_plan()
-        sup = Supervisor(options.home, max_concurrent=options.max_concurrent, stall_seconds=options.stall_seconds)
-        console.print(f"{len(plan)} experiments; results in {options.out}", markup=False, highlight=False)
-        results = run_experiments(
-            plan, options.out, supervisor=sup, cwd=options.cwd, timeout=options.timeout,
-            kill_on_stall=options.kill_on_stall,
-            on_result=lambda r: console.print(f"done {r.experiment_id} [{r.label}]: {r.status} "
-                                              f"exit={r.exit_code} winner={r.winner} {r.duration_seconds}s",
-                                              markup=False, highlight=False),
-        )
+        sup = options.supervisor()
+        with BatchFolder(options.out) as folder:
+            results = run_experiments(plan, folder, supervisor=sup, on_start=shown.start, on_result=shown.finished,
+                                      **options.run_arguments())
+            print_report(results, console)
+            if options.plot:
+                _plot(results, folder.path / RESULTS_PLOT, title, console)
     except SupervisorError as exc:
-        console.print(f"error: {exc}", style="red", markup=False, highlight=False, soft_wrap=True)
+        click.echo(f"{_prog()}: error: {exc}", err=True)
         return exc.exit_code
+    except OSError as exc:
+        # E.g. a full disk while the table is rewritten: the table on disk is still whole (atomic writes).
+        click.echo(f"{_prog()}: error: cannot write in {options.out}: {exc.strerror or exc}; the runs started carry "
+                   "on: run the same command again to resume", err=True)
+        return 1
     except KeyboardInterrupt:
-        done = sum(r.finished for r in load_results(options.out))
-        console.print(f"interrupted: {done} finished, results in {options.out}. Runs still going carry on; "
-                      "run the same command again to resume (it re-attaches to them), or stop them with "
-                      "`mgsup kill --all`.")
+        console.print(_interrupted(sup, shown.batch, options), markup=False, highlight=False, soft_wrap=True)
         return 130
-    print_report(results, console)
-    if options.plot:
-        try:
-            console.print(f"plot: {plot(results, options.out / PLOT_FILE)}", markup=False, highlight=False)
-        except ImportError:
-            console.print("plot skipped: matplotlib is not installed (pip install 'mgsup[plot]')")
     return 0
 
 
-def cli_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The options every batch script shares (click); the command receives them as `RunOptions` in `run`."""
-    options = [
-        click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-                     help="Results folder (results.json/csv; runs' logs). Rerun with it to resume."),
-        click.option("--home", help="State directory of the supervisor (default: $MGSUP_HOME, ...)."),
-        click.option("--cwd", type=click.Path(exists=True, file_okay=False), help="Run folder (default: --out)."),
-        click.option("--timeout", type=float, help="Kill a run after this many seconds."),
-        click.option("--max-concurrent", type=int,
-                     help="Limit of running shells (default: $MGSUP_MAX_CONCURRENT, else 10)."),
-        click.option("--kill-on-stall", is_flag=True, help="Kill a run whose status.json stops changing."),
-        click.option("--stall-seconds", type=float, help="Stall threshold (default: $MGSUP_STALL_SECONDS or 60)."),
-        click.option("--plot", is_flag=True, help=f"Also write <out>/{PLOT_FILE} (needs matplotlib)."),
-    ]
+def _interrupted(sup: Supervisor | None, batch: str | None, options: RunOptions) -> str:
+    """What an interrupted batch leaves: how far it came, how to resume, how to stop its runs."""
+    text = "interrupted"
+    with contextlib.suppress(SupervisorError):
+        rows = load_results(options.out)
+        text += f": {sum(r.finished for r in rows)} of {len(rows)} ended; results in {options.out}"
+    text += ". Run the same command again to resume (it re-attaches to the runs still going)."
+    if sup is None or batch is None:
+        return text
+    # By name, not from the table: a run started just before the interrupt may not be recorded yet.
+    going = [s for s in sup.list_shells() if (s.get("name") or "").startswith(f"{batch}-")
+             and s["status"] in ("queued", "running")]
+    return f"{text}\n{stop_hint(going, options)}"
 
-    def wrapped(*, out: Path, home: str | None, cwd: str | None, timeout: float | None,
-                max_concurrent: int | None, kill_on_stall: bool, stall_seconds: float | None, plot: bool,
-                **rest: Any) -> Any:
-        run = RunOptions(out=out, home=home, cwd=cwd, timeout=timeout, kill_on_stall=kill_on_stall,
-                         stall_seconds=stall_seconds, max_concurrent=max_concurrent, plot=plot)
-        return command(run=run, **rest)
 
-    wrapped.__name__, wrapped.__doc__ = command.__name__, command.__doc__
-    for option in reversed(options):
-        wrapped = option(wrapped)
-    return wrapped
+class _Progress:
+    """The lines a batch script prints as it goes: what it found, then one line per finished run."""
+
+    def __init__(self, console: Console, options: RunOptions) -> None:
+        self.console = console
+        self.options = options
+        self.batch: str | None = None
+        self.done = 0
+        self.total = 0
+
+    def start(self, batch: str, rows: list[Result]) -> None:
+        self.batch, self.total = batch, len(rows)
+        kept = _kept(rows, self.options.retry_failed)
+        self.done = len(kept)
+        text = f"{len(rows)} experiments; results in {self.options.out}; runs are named {batch}-<experiment id>"
+        if kept:
+            failed = sum(r.failed for r in kept)
+            text += f"\nresuming: {len(kept)} ended and kept"
+            if failed:
+                text += f" ({failed} failed: --retry-failed runs them again)"
+        going = sum(category(r) == "unfinished" and r.shell_id is not None for r in rows)
+        if going:
+            text += f"\nre-attaching to {going} runs started earlier"
+        self._print(text)
+
+    def finished(self, row: Result) -> None:
+        self.done += 1
+        self._print(progress_line(row, self.done, self.total))
+
+    def _print(self, text: str) -> None:
+        self.console.print(text, markup=False, highlight=False)
+
+
+def _kept(rows: Iterable[Result], retry_failed: bool) -> list[Result]:
+    """The rows a resumed batch keeps as they are (`run_experiments` runs the others again)."""
+    return [r for r in rows if r.succeeded or (r.failed and not retry_failed)]
+
+
+def _plot(results: Sequence[Result], target: Path, title: str | None, console: Console) -> None:
+    from .plot import plot
+
+    try:
+        console.print(f"plot: {plot(results, target, title=title)}", markup=False, highlight=False)
+    except ImportError:
+        console.print("plot skipped: matplotlib is not installed (pip install 'mgsup[plot]')")
+
+
+def _prog() -> str:
+    context = click.get_current_context(silent=True)
+    return context.info_name if context and context.info_name else "batch"
+
+
+def _seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
 
 
 def _cell(value: object) -> str:
@@ -125,4 +177,4 @@ def _cell(value: object) -> str:
 
 
 def _counts(counter: dict[str, int]) -> str:
-    return ", ".join(f"{k}:{v}" for k, v in counter.items())
+    return ", ".join(f"{k}: {v}" for k, v in counter.items())

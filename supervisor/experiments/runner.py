@@ -2,110 +2,270 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
+import re
+import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import request
+from ..coordination import parse_outcome
 from ..core import Supervisor
 from ..errors import InvalidRequest, ShellNotFound
+from ..layout import atomic_write_text
+from .folder import BatchFolder
 from .plans import Experiment
-from .results import Result, ResultsTable, load_results
+from .results import Result, ResultsTable, one_line
+
+# Experiment ids become part of shell names (`<batch>-<id>`), which allow 64 characters.
+_EXPERIMENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,48}")
+_TAIL_LINES = 20
+# What a waiting thread hands back: the final status and whether it was a stall kill, or its error.
+_Outcome = tuple[dict[str, Any], bool] | BaseException
+_Finished = queue.Queue[tuple[str, _Outcome]]
 
 
-def run_experiments(plan: Sequence[Experiment], out_dir: str | os.PathLike[str], *,
+def run_experiments(plan: Sequence[Experiment], out_dir: str | os.PathLike[str] | BatchFolder, *,
                     supervisor: Supervisor | None = None, cwd: str | os.PathLike[str] | None = None,
-                    timeout: float | None = None, kill_on_stall: bool = False,
+                    timeout: float | None = None, kill_on_stall: bool = False, retry_failed: bool = False,
+                    on_start: Callable[[str, list[Result]], None] | None = None,
                     on_result: Callable[[Result], None] | None = None) -> list[Result]:
     """Run `plan`, writing the results table in `out_dir` after every change; the rows in plan order.
 
+    The folder is held for the whole call (`BatchFolder`: a second batch on it is refused) and is
+    bound to its plan: a table whose experiments the plan does not all hold (same id, label,
+    config and question) is refused, so no row is ever dropped; a plan may add experiments.
     Runs start in `cwd` (default: `out_dir`, so their `.massgen/` logs sit beside the table) with
-    `queue=True`. A previous table in `out_dir` is resumed: finished experiments are kept, runs
-    still going are re-attached, and the rest start. `on_result` sees each row as it finishes.
+    `queue=True`, named `<batch>-<experiment id>`. Resuming a table: successful runs are kept,
+    runs still going are re-attached, runs killed by someone else (or lost) start again, failed
+    ones only with `retry_failed`. `on_start` sees the batch's name and the rows as found, before
+    anything starts; `on_result` sees each row as it finishes.
 
     >>> rows = run_experiments(batch_plan([("configs/demo.yaml", "What is 6 * 7?")]), "results/b1")
     >>> rows[0].winner
     'reviewer'
     """
+    _check_ids(plan)
+    request.seconds("timeout", timeout)
     sup = supervisor or Supervisor()
-    folder = Path(out_dir).resolve()
-    folder.mkdir(parents=True, exist_ok=True)
-    run_cwd = folder if cwd is None else Path(cwd)
-    rows = _resume(plan, load_results(folder))
-    table = ResultsTable(folder, rows)
-    experiments = {e.experiment_id: e for e in plan}
-    pending: list[tuple[str, str]] = []
+    with _held(out_dir) as folder:
+        table = ResultsTable.load(folder.path)
+        resuming = bool(table.rows)
+        rows = _bind(plan, table.rows)
+        _write_variants(plan, folder)
+        table.rows = rows
+        if not resuming:
+            # The batch's name is on disk before its first run starts, so a crash cannot orphan that run.
+            table.save()
+        if on_start is not None:
+            on_start(table.batch, list(rows.values()))
+        run_cwd = folder.path if cwd is None else Path(cwd)
+        named = _shells_by_name(sup, table.batch) if resuming else {}
+        pending: list[tuple[str, str]] = []
+        for exp in plan:
+            recorded = rows[exp.experiment_id]
+            row = _refresh(sup, exp, recorded, named.get(f"{table.batch}-{exp.experiment_id}"))
+            if row != recorded:
+                rows[exp.experiment_id] = row
+                table.save()
+            if row.status in ("queued", "running"):
+                assert row.shell_id is not None
+                pending.append((exp.experiment_id, row.shell_id))
+            elif row.succeeded or (row.failed and not retry_failed):
+                if row != recorded and on_result is not None:
+                    on_result(row)  # it ended while no batch watched it
+            else:
+                shell_id = sup.start_coordination(exp.config, exp.question, cwd=run_cwd, timeout=timeout,
+                                                  queue=True, name=f"{table.batch}-{exp.experiment_id}")
+                rows[exp.experiment_id] = result_from_status(exp, sup.get_shell_status(shell_id),
+                                                             attempt=row.attempt + 1)
+                table.save()
+                pending.append((exp.experiment_id, shell_id))
+        experiments = {e.experiment_id: e for e in plan}
+        finished: _Finished = queue.Queue()
+        for experiment_id, shell_id in pending:
+            # Daemon threads: an interrupted batch must not wait for runs that carry on without it.
+            threading.Thread(target=_wait, args=(sup, experiment_id, shell_id, kill_on_stall, finished),
+                             daemon=True, name=f"wait-{experiment_id}").start()
+        for _ in pending:
+            experiment_id, outcome = finished.get()
+            if isinstance(outcome, BaseException):
+                raise outcome
+            final, stalled = outcome
+            rows[experiment_id] = result_from_status(experiments[experiment_id], final, sup=sup, stalled=stalled,
+                                                     attempt=rows[experiment_id].attempt)
+            table.save()
+            if on_result is not None:
+                on_result(rows[experiment_id])
+        return [rows[e.experiment_id] for e in plan]
+
+
+@contextlib.contextmanager
+def _held(out_dir: str | os.PathLike[str] | BatchFolder) -> Iterator[BatchFolder]:
+    if isinstance(out_dir, BatchFolder):
+        if not out_dir.held:
+            raise InvalidRequest(f"{out_dir.given!r} is not held: use `with BatchFolder(...) as folder:` first")
+        yield out_dir
+    else:
+        with BatchFolder(out_dir) as folder:
+            yield folder
+
+
+def _check_ids(plan: Sequence[Experiment]) -> None:
+    seen: set[str] = set()
     for exp in plan:
-        row = rows[exp.experiment_id]
-        if row.finished:
-            continue
-        status = _reattach(sup, row.shell_id)
-        if status is None:
-            shell_id = sup.start_coordination(exp.config, exp.question, cwd=run_cwd, timeout=timeout, queue=True,
-                                              name=exp.experiment_id)
-            status = sup.get_shell_status(shell_id)
-        rows[exp.experiment_id] = result_from_status(exp, status)
-        table.save()
-        pending.append((exp.experiment_id, status["shell_id"]))
-    finished: queue.Queue[tuple[str, dict[str, Any] | BaseException]] = queue.Queue()
-    for experiment_id, shell_id in pending:
-        # Daemon threads: an interrupted batch must not wait for runs that carry on without it.
-        threading.Thread(target=_wait, args=(sup, experiment_id, shell_id, kill_on_stall, finished),
-                         daemon=True, name=f"wait-{experiment_id}").start()
-    for _ in pending:
-        experiment_id, outcome = finished.get()
-        if isinstance(outcome, BaseException):
-            raise outcome
-        rows[experiment_id] = result_from_status(experiments[experiment_id], outcome)
-        table.save()
-        if on_result is not None:
-            on_result(rows[experiment_id])
-    return [rows[e.experiment_id] for e in plan]
+        if not _EXPERIMENT_ID.fullmatch(exp.experiment_id):
+            raise InvalidRequest(f"invalid experiment id {exp.experiment_id!r}: use 1-49 letters, digits, "
+                                 "'.', '_' or '-', starting with a letter or digit")
+        if exp.experiment_id in seen:
+            raise InvalidRequest(f"experiment id {exp.experiment_id!r} is used twice in the plan")
+        seen.add(exp.experiment_id)
 
 
-def _wait(sup: Supervisor, experiment_id: str, shell_id: str, kill_on_stall: bool,
-          finished: queue.Queue[tuple[str, dict[str, Any] | BaseException]]) -> None:
+def _bind(plan: Sequence[Experiment], recorded: dict[str, Result]) -> dict[str, Result]:
+    """The rows of `plan`, from the table where it has them; refuses a table of another plan."""
+    planned = {e.experiment_id: e for e in plan}
+    foreign = [row for row in recorded.values() if not _same(planned.get(row.experiment_id), row)]
+    if foreign:
+        row = foreign[0]
+        raise InvalidRequest(
+            f"the results folder holds {len(foreign)} experiment(s) of another plan, e.g. {row.experiment_id!r} "
+            f"({row.label}: {Path(row.config).name}, {one_line(row.question, 60)!r}): rerun the command that made "
+            "it to resume, or use a new folder for a new plan")
+    return {e.experiment_id: recorded.get(e.experiment_id)
+            or Result(experiment_id=e.experiment_id, label=e.label, config=e.config, question=e.question,
+                      params=e.params) for e in plan}
+
+
+def _same(exp: Experiment | None, row: Result) -> bool:
+    return exp is not None and (exp.label, exp.config, exp.question) == (row.label, row.config, row.question)
+
+
+def _write_variants(plan: Sequence[Experiment], folder: BatchFolder) -> None:
+    """Write the config variants the plan carries; one that differs from its file on disk is refused."""
+    variants = {e.config: e.config_text for e in plan if e.config_text is not None}
+    for path, text in variants.items():
+        try:
+            on_disk: str | None = Path(path).read_text()
+        except FileNotFoundError:
+            on_disk = None
+        if on_disk is not None and on_disk != text:
+            raise InvalidRequest(f"{path} holds another config variant than this plan makes (another sweep, or "
+                                 "the base config changed): use a new folder for a new plan")
+    for path, text in variants.items():
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(Path(path), text)
+
+
+def _shells_by_name(sup: Supervisor, batch: str) -> dict[str, dict[str, Any]]:
+    """This batch's shells by name, the newest of each: a run started just before a crash has no row yet."""
+    found: dict[str, dict[str, Any]] = {}
+    for status in sup.list_shells():
+        name = status.get("name") or ""
+        if name.startswith(f"{batch}-"):
+            found[name] = status
+    return found
+
+
+def _refresh(sup: Supervisor, exp: Experiment, row: Result, named: dict[str, Any] | None) -> Result:
+    """The row as the supervisor knows it now: a run that ended (or started) while no batch watched."""
+    if named is not None and named["shell_id"] != row.shell_id:
+        # Started by an earlier batch process that died before it could record the shell.
+        return result_from_status(exp, named, sup=sup, attempt=row.attempt + 1)
+    if row.finished or row.shell_id is None:
+        return row
     try:
-        finished.put((experiment_id, sup.wait_shell(shell_id, kill_on_stall=kill_on_stall)))
+        status = sup.get_shell_status(row.shell_id)
+    except ShellNotFound:
+        return row.model_copy(update={"status": "pending", "shell_id": None})
+    return result_from_status(exp, status, sup=sup, attempt=row.attempt)
+
+
+def _wait(sup: Supervisor, experiment_id: str, shell_id: str, kill_on_stall: bool, finished: _Finished) -> None:
+    try:
+        finished.put((experiment_id, _final_status(sup, shell_id, kill_on_stall)))
     except BaseException as exc:  # handed to the main thread, which raises it
         finished.put((experiment_id, exc))
 
 
-def _resume(plan: Sequence[Experiment], previous: list[Result]) -> dict[str, Result]:
-    known = {row.experiment_id: row for row in previous}
-    rows = {}
-    for exp in plan:
-        row = known.get(exp.experiment_id)
-        if row is not None and (row.config, row.question) != (exp.config, exp.question):
-            raise InvalidRequest(f"the results folder holds another experiment {exp.experiment_id!r} "
-                                 f"({row.config}, {row.question!r}): use a new output folder for a new plan")
-        rows[exp.experiment_id] = row or Result(experiment_id=exp.experiment_id, label=exp.label,
-                                                config=exp.config, question=exp.question)
-    return rows
+def _final_status(sup: Supervisor, shell_id: str, kill_on_stall: bool) -> tuple[dict[str, Any], bool]:
+    """The run's final status, and whether it was killed here because it stalled."""
+    status: dict[str, Any] = {}
+    for status in sup.watch(shell_id):
+        if kill_on_stall and (status.get("coordination") or {}).get("stalled") \
+                and sup.kill_shell(shell_id)["status"] == "killed":
+            return sup.get_shell_status(shell_id), True
+    return status, False
 
 
-def _reattach(sup: Supervisor, shell_id: str | None) -> dict[str, Any] | None:
-    """The status of a run started by an earlier, interrupted batch; None when it must start anew."""
-    if shell_id is None:
-        return None
-    try:
-        return sup.get_shell_status(shell_id)
-    except ShellNotFound:
-        return None
-
-
-def result_from_status(exp: Experiment, status: dict[str, Any]) -> Result:
-    """The results row of `exp` from its shell's status (final or not)."""
+def result_from_status(exp: Experiment, status: dict[str, Any], *, sup: Supervisor | None = None,
+                       stalled: bool = False, attempt: int = 1) -> Result:
+    """The results row of `exp` from its shell's status (final or not); `sup` reads a failure's reason."""
     summary = status.get("coordination") or {}
     usage = summary.get("usage") or {}
-    return Result(
+    row = Result(
         experiment_id=exp.experiment_id, label=exp.label, config=exp.config, question=exp.question,
-        shell_id=status["shell_id"], status=status["status"], exit_code=status.get("exit_code"),
+        params=exp.params, attempt=attempt, shell_id=status["shell_id"], status=status["status"],
+        exit_code=status.get("exit_code"), timed_out=bool(status.get("timed_out")), stalled=stalled,
         winner=summary.get("winner"),
         duration_seconds=status.get("duration_seconds"), votes=summary.get("votes") or {},
         prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
         total_tokens=usage.get("total_tokens"), log_dir=status.get("log_dir"), answer_file=summary.get("answer_file"),
-        message=status.get("message"),
     )
+    if row.finished and not row.succeeded:
+        row.reason = one_line(failure_reason(status, sup, stalled=stalled))
+    return row
+
+
+def failure_reason(status: dict[str, Any], sup: Supervisor | None = None, *, stalled: bool = False) -> str:
+    """Why an ended run did not succeed, in the words closest to the cause.
+
+    What ended it first (the batch's stall kill or timeout, a removal from the queue, a lost
+    monitor, a kill from outside the batch), then the run's own `ERROR:` line, an agent's error,
+    and at least the exit code with the last line of stderr.
+    """
+    summary = status.get("coordination") or {}
+    if stalled:
+        return f"killed because it stalled: status.json stopped changing ({_progress(summary)})"
+    if status.get("timed_out"):
+        return f"timed out after {status.get('duration_seconds') or 0:.0f} s ({_progress(summary)})"
+    if status.get("message"):
+        return str(status["message"])
+    if status["status"] == "killed":
+        return f"killed by {_signal_name(status.get('exit_code'))} from outside this batch"
+    tail = _output_tail(sup, status["shell_id"]) if sup is not None else {}
+    printed_error = summary.get("error") or parse_outcome(tail.get("stdout", "")).get("ERROR")
+    if printed_error:
+        return f"ERROR: {printed_error}"
+    for agent, error in (summary.get("errors") or {}).items():
+        message = error.get("message") if isinstance(error, dict) else error
+        if message:
+            return f"agent {agent}: {message}"
+    last = [line for line in tail.get("stderr", "").splitlines() if line.strip()]
+    what = f"exit code {status.get('exit_code')}"
+    return f"{what}: {last[-1]}" if last else what
+
+
+def _signal_name(code: object) -> str:
+    if isinstance(code, int) and code < 0:
+        with contextlib.suppress(ValueError):
+            return signal.Signals(-code).name
+        return f"signal {-code}"
+    return "a stop request"
+
+
+def _output_tail(sup: Supervisor, shell_id: str) -> dict[str, Any]:
+    try:
+        return sup.get_shell_output(shell_id, tail_lines=_TAIL_LINES, max_bytes=16 * 1024)
+    except ShellNotFound:
+        return {}
+
+
+def _progress(summary: dict[str, Any]) -> str:
+    if not summary.get("phase"):
+        return "no progress reported"
+    return f"phase {summary['phase']}, {summary.get('completion_percentage') or 0}%"

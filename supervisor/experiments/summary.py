@@ -1,96 +1,123 @@
-"""Summaries of a results table: per label, the A/B comparison, and the plot of durations and outcomes."""
+"""Summaries of a results table: each row's outcome, a summary per label, and the A/B verdict."""
 
 from __future__ import annotations
 
-import os
-import textwrap
+import statistics
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from .results import Result
+from .stats import Significance, fisher_exact, mann_whitney_u
 
-# Characters per line of a label under a plot column (2.8 inches at 100 dpi, 9-point text).
-TICK_WIDTH = 28
+# The kinds of outcome, in the order plots stack and list them.
+CATEGORIES = ("ok", "failed", "timeout", "killed", "unfinished")
+ALPHA = 0.05
+
+
+def category(result: Result) -> str:
+    """`ok`, `failed` (ended on its own without success), `timeout` (ended by the batch's timeout or
+    stall kill), `killed` (from outside the batch, or lost) or `unfinished`."""
+    if not result.finished:
+        return "unfinished"
+    if result.succeeded:
+        return "ok"
+    if result.interrupted:
+        return "killed"
+    return "timeout" if result.timed_out or result.stalled else "failed"
+
+
+def outcome(result: Result) -> str:
+    """How a run ended, as people read it: `ok`, `failed (exit 2)`, `timed out`, `stalled`, `killed`,
+    `lost`, or `pending` / `queued` / `running` for a run that has not ended."""
+    kind = category(result)
+    if kind == "failed":
+        return "failed" if result.exit_code is None else f"failed (exit {result.exit_code})"
+    if kind == "timeout":
+        return "stalled" if result.stalled else "timed out"
+    if kind == "killed":
+        return result.status
+    return "ok" if kind == "ok" else result.status
 
 
 def summarize_by_label(results: Sequence[Result]) -> list[dict[str, Any]]:
-    """Per label: runs, successes, success rate, mean duration and tokens, outcome counts, winners."""
+    """Per label: runs, successes, success rate, mean and median duration (of successful runs), mean
+    tokens, outcome counts, winners."""
     summary = []
     for label in dict.fromkeys(r.label for r in results):
         rows = [r for r in results if r.label == label]
-        durations = [r.duration_seconds for r in rows if r.finished and r.duration_seconds is not None]
+        durations = [r.duration_seconds for r in rows if r.succeeded and r.duration_seconds is not None]
         tokens = [r.total_tokens for r in rows if r.total_tokens is not None]
         ok = sum(r.succeeded for r in rows)
         summary.append({
             "label": label, "config": rows[0].config, "runs": len(rows), "succeeded": ok,
-            "success_rate": ok / len(rows), "mean_duration": _mean(durations), "mean_tokens": _mean(tokens),
+            "success_rate": ok / len(rows), "mean_duration": _mean(durations),
+            "median_duration": round(statistics.median(durations), 3) if durations else None,
+            "mean_tokens": _mean(tokens),
             "outcomes": dict(Counter(outcome(r) for r in rows)),
             "winners": dict(Counter(r.winner for r in rows if r.winner)),
         })
     return summary
 
 
-def outcome(result: Result) -> str:
-    """`ok` for a run that completed with exit code 0, else its status and exit code (`failed 2`)."""
-    if result.succeeded:
-        return "ok"
-    return result.status if result.exit_code is None else f"{result.status} {result.exit_code}"
+def compare(results: Sequence[Result], *, alpha: float = ALPHA) -> dict[str, Any]:
+    """The A/B verdict over two labels: `better` is a label only when a test finds a clear difference.
 
+    First the success rates (Fisher's exact test), then, among successful runs, the durations
+    (Mann-Whitney U test); the first with p < `alpha` decides. Otherwise `better` is None and the
+    verdict says "no clear difference". Runs that were killed from outside the batch, or have not
+    ended, count in neither. Keys: `labels` (summaries), `better`, `verdict` (one sentence),
+    `tests` (each test's name, what it compared, and p).
 
-def compare(results: Sequence[Result]) -> dict[str, Any]:
-    """Summaries per label and the `better` one: the higher success rate, then the shorter mean duration."""
-    summary = summarize_by_label(results)
-    ranked = sorted(summary, key=lambda s: (-s["success_rate"], s["mean_duration"] or float("inf")))
-    return {"labels": {s["label"]: s for s in summary}, "better": ranked[0]["label"] if ranked else None}
-
-
-def tick_label(label: str) -> str:
-    """A label cut into lines that fit under one column of the plot (a sweep's overrides one per line).
-
-    >>> tick_label("max_new_answers_per_agent=1 agent_timeout_seconds=10")
-    'max_new_answers_per_agent=1\\nagent_timeout_seconds=10'
+    >>> compare(rows)["verdict"]
+    "no clear difference between A and B at p < 0.05 (success 3/3 vs 3/3, Fisher's exact test, ..."
+    >>> compare(rows)["better"] is None
+    True
     """
-    return textwrap.fill(label, TICK_WIDTH, break_long_words=False, break_on_hyphens=False)
-
-
-def plot(results: Sequence[Result], path: str | os.PathLike[str]) -> Path:
-    """Write a PNG of durations and outcomes per label; ImportError when matplotlib is not installed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     summary = summarize_by_label(results)
     labels = [s["label"] for s in summary]
-    # One above the other, so each plot has the whole width for its labels.
-    fig, (durations, outcomes) = plt.subplots(2, 1, figsize=(max(6.0, 2.8 * len(labels)), 8))
-    for x, label in enumerate(labels):
-        points = [r.duration_seconds for r in results if r.label == label and r.duration_seconds is not None]
-        durations.scatter([x] * len(points), points, alpha=0.7)
-        if points:
-            durations.hlines(sum(points) / len(points), x - 0.3, x + 0.3, colors="black")
-    durations.set_title("duration per run (line: mean)")
-    durations.set_ylabel("seconds")
-    # Headroom, so the top points are not cut and the legend does not cover the bars.
-    durations.set_ylim(0, 1.15 * max((r.duration_seconds or 0 for r in results), default=0) or 1)
-    bottom = [0] * len(labels)
-    for kind in sorted({outcome(r) for r in results}):
-        counts = [s["outcomes"].get(kind, 0) for s in summary]
-        outcomes.bar(range(len(labels)), counts, bottom=bottom, label=kind)
-        bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
-    outcomes.set_ylim(0, 1.3 * max(bottom, default=0) or 1)
-    outcomes.set_title("outcomes")
-    outcomes.set_ylabel("runs")
-    outcomes.legend()
-    for axes in (durations, outcomes):
-        axes.set_xticks(range(len(labels)), [tick_label(label) for label in labels], fontsize=9)
-    fig.tight_layout()
-    target = Path(path)
-    fig.savefig(target, dpi=100)
-    plt.close(fig)
-    return target
+    found: dict[str, Any] = {"labels": {s["label"]: s for s in summary}, "better": None, "tests": []}
+    if len(labels) != 2:
+        found["verdict"] = f"no verdict: an A/B comparison needs exactly two configs, this table has {len(labels)}"
+        return found
+    counted = {label: [r for r in results if r.label == label and category(r) in ("ok", "failed", "timeout")]
+               for label in labels}
+    a, b = labels
+    if not counted[a] or not counted[b]:
+        found["verdict"] = f"no verdict yet: {a if not counted[a] else b} has no finished run"
+        return found
+    ok = {label: [r for r in counted[label] if r.succeeded] for label in labels}
+    rate = fisher_exact(len(ok[a]), len(counted[a]), len(ok[b]), len(counted[b]))
+    found["tests"].append(_described(rate, "success rate"))
+    success = f"success {len(ok[a])}/{len(counted[a])} vs {len(ok[b])}/{len(counted[b])}, {_cite(rate)}"
+    if rate.p_value < alpha:
+        found["better"] = a if rate.statistic > 0 else b
+        found["verdict"] = f"{found['better']} is better: it succeeds more often ({success})"
+        return found
+    unclear = f"no clear difference between {a} and {b} at p < {alpha:g}"
+    seconds = {label: [r.duration_seconds for r in ok[label] if r.duration_seconds is not None] for label in labels}
+    if not (seconds[a] and seconds[b]):
+        found["verdict"] = f"{unclear} ({success}; durations not compared: a config has no successful run)"
+        return found
+    speed = mann_whitney_u(seconds[a], seconds[b])
+    found["tests"].append(_described(speed, "duration of successful runs"))
+    durations = (f"median {statistics.median(seconds[a]):.2f} s vs {statistics.median(seconds[b]):.2f} s, "
+                 f"{_cite(speed)}")
+    if speed.p_value < alpha:
+        found["better"] = a if speed.statistic < len(seconds[a]) * len(seconds[b]) / 2 else b
+        found["verdict"] = (f"{found['better']} is better: faster ({durations}) with no clear difference in "
+                            f"success ({success})")
+    else:
+        found["verdict"] = f"{unclear} ({success}; {durations}); more runs (--repeat) can show a smaller one"
+    return found
+
+
+def _described(test: Significance, compared: str) -> dict[str, Any]:
+    return {"test": test.name, "compared": compared, "statistic": test.statistic, "p_value": test.p_value}
+
+
+def _cite(test: Significance) -> str:
+    return f"{test.name}: p = {test.p_value:.2g}"
 
 
 def _mean(values: Sequence[float]) -> float | None:
