@@ -48,10 +48,16 @@ RESET_SIGNALS = {signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD, signal.SIGQUIT,
 
 
 class Monitor:
-    def __init__(self, layout: lay.Layout, shell_id: str, ready_fd: int) -> None:
+    """The monitor of one shell. `environ` is the environment it was started with (None: read from
+    /proc, as a monitor started by exec finds it); a queued shell's own environment waits in its env file.
+    """
+
+    def __init__(self, layout: lay.Layout, shell_id: str, ready_fd: int,
+                 environ: dict[str, str] | None = None) -> None:
         self.layout = layout
         self.shell_id = shell_id
         self.ready_fd = ready_fd
+        self.environ = environ
         self.me = os.getpid()
         self.job = 0
         self.wait_status: int | None = None
@@ -192,7 +198,7 @@ class Monitor:
         try:
             env = dict(lay.read_json(env_file))
         except FileNotFoundError:
-            env = _initial_environ()
+            env = _initial_environ() if self.environ is None else dict(self.environ)
         else:
             os.unlink(env_file)
         env.pop(proc.MONITOR_VAR, None)
@@ -205,6 +211,9 @@ class Monitor:
         err = os.open(self.layout.file(self.shell_id, lay.STDERR), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             os.chdir(cwd)
+            # posix_spawnp searches the PATH of this process: make it the job's, which the request was
+            # checked against (a queued job's monitor, or one forked by the launcher, was started with another).
+            os.environ["PATH"] = env.get("PATH", os.defpath)
             return os.posix_spawnp(
                 argv[0], argv, env,
                 file_actions=[

@@ -70,7 +70,8 @@ class Store:
         try:
             os.mkdir(draft, mode=0o700)
             os.chmod(draft, 0o700)
-            lay.write_json(os.path.join(draft, lay.SPEC), spec.model_dump(mode="python"))
+            # Not fsynced: it is read back only by this machine's readers, and a crash ends the job anyway.
+            lay.write_json(os.path.join(draft, lay.SPEC), spec.model_dump(mode="python"), durable=False)
             for reserve in (lay.RESERVE_RUNNING, lay.RESERVE_END):
                 lay.make_reserve(os.path.join(draft, reserve))
             os.rename(draft, self.layout.shell_dir(spec.shell_id))

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import psutil
 import pytest
 
-from supervisor import Supervisor
+from supervisor import Supervisor, launch
 from supervisor.proc import MONITOR_FILE, SHELL_ID_VAR
 
 T = TypeVar("T")
@@ -75,6 +75,8 @@ class Reaper:
                         sup.kill_shell(shell["shell_id"], grace=1.0)
                     except Exception as exc:
                         problems.append(f"kill_shell({shell['shell_id']}) failed: {exc!r}")
+            # A launcher outlives its last start by its idle time; it holds no shell, so it just goes.
+            launch.stop(str(home))
         return problems
 
 
