@@ -13,13 +13,12 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from . import admission
 from . import layout as lay
 from .errors import ShellNotFound, StateDirError
 from .host import Host
 from .models import Spec, State
+from .records import RecordError
 
 
 class StateMissing(ValueError):
@@ -132,7 +131,7 @@ class Store:
             raise ValueError("spec.json is missing") from None
         except OSError as exc:
             raise ValueError(f"spec.json cannot be read: {exc.strerror}") from None
-        except ValidationError as exc:
+        except RecordError as exc:
             raise ValueError(f"spec.json is damaged ({exc.error_count()} problems)") from None
         except ValueError:
             raise ValueError("spec.json is damaged") from None
@@ -147,7 +146,7 @@ class Store:
             raise StateMissing("state.json is missing") from None
         except OSError as exc:
             raise ValueError(f"state.json cannot be read: {exc.strerror}") from None
-        except (ValueError, ValidationError):
+        except ValueError:
             raise ValueError("state.json is damaged") from None
         return raw  # type: ignore[no-any-return]
 
@@ -160,7 +159,7 @@ class Store:
         current = admission.view(self.layout, shell_id, raw, self.host)
         try:
             return State.model_validate(current)
-        except ValidationError:
+        except RecordError:
             raise ValueError("state.json is damaged") from None
 
     def path(self, shell_id: str, name: str) -> Path:

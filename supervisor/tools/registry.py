@@ -22,7 +22,6 @@ from pydantic import BaseModel, ValidationError
 
 from ..core import Supervisor
 from ..errors import InvalidRequest, LimitReached, ShellNotFound, SupervisorError
-from ..models import ShellStatus
 from .schemas import (
     GetShellOutputArgs,
     KillResult,
@@ -30,6 +29,7 @@ from .schemas import (
     ListShellsArgs,
     ShellIdArgs,
     ShellList,
+    ShellStatus,
     StartCoordinationArgs,
     StartShellArgs,
     ToolShellOutput,

@@ -6,11 +6,13 @@ must send every key (OpenAI strict mode) can send `null` to mean "use the defaul
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Self, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..models import ShellStatus, Status
+from .. import models
+from ..models import Status
+from ..records import pydantic_model
 
 MAX_WAIT_SECONDS = 600.0
 DEFAULT_WAIT_SECONDS = 60.0
@@ -24,6 +26,14 @@ Queue = Annotated[bool, Field(description="At the concurrency limit: true waits 
                                           "when a slot frees; false (default) fails with a limit error.")]
 Name = Annotated[str | None, Field(description="A short label (letters, digits, '.', '_', '-') shown in "
                                                "list_shells. Optional.")]
+
+
+class ShellStatus(pydantic_model(models.ShellStatus)):  # type: ignore[misc]  # built from the record class
+    """The status of one shell, as `get_shell_status` returns it."""
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Self:
+        return cast(Self, super().model_validate(obj, *args, **kwargs))
 
 
 class Arguments(BaseModel):

@@ -1,0 +1,252 @@
+"""Small typed records: classes whose annotated fields are checked when an instance is made.
+
+The shapes of what is stored per shell and of what the API returns (`models.py`) are declared as
+class annotations, as pydantic models are, and checked on every read. pydantic itself is not used
+for that: importing it costs a command several times a bare interpreter start, and `mgsup list`
+validates every record. What the records need is small: plain JSON types, optional fields,
+literals, lists and mappings, and bounds (`Field`). The agent tools, which need real pydantic
+models for their schemas, build them from these classes (`pydantic_model`).
+"""
+
+from __future__ import annotations
+
+import math
+import types
+import typing
+from collections.abc import Callable
+from typing import Any, ClassVar, Self
+
+Check = Callable[[Any], Any]
+_MISSING = object()
+
+
+class Field:
+    """Bounds on a field, used inside `Annotated[...]`: `Annotated[int, Field(ge=1)]`."""
+
+    def __init__(self, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
+                 lt: float | None = None, allow_inf_nan: bool = True, min_length: int | None = None) -> None:
+        self.bounds = {"ge": ge, "gt": gt, "le": le, "lt": lt}
+        self.allow_inf_nan = allow_inf_nan
+        self.min_length = min_length
+
+    def kwargs(self) -> dict[str, Any]:
+        """The same bounds as keyword arguments of `pydantic.Field`."""
+        found: dict[str, Any] = {k: v for k, v in self.bounds.items() if v is not None}
+        if not self.allow_inf_nan:
+            found["allow_inf_nan"] = False
+        if self.min_length is not None:
+            found["min_length"] = self.min_length
+        return found
+
+    def check(self, value: Any) -> Any:
+        if isinstance(value, float) and not self.allow_inf_nan and not math.isfinite(value):
+            raise ValueError("not a finite number")
+        ge, gt, le, lt = self.bounds["ge"], self.bounds["gt"], self.bounds["le"], self.bounds["lt"]
+        if (ge is not None and value < ge) or (gt is not None and value <= gt) or \
+                (le is not None and value > le) or (lt is not None and value >= lt):
+            raise ValueError(f"{value!r} is out of range")
+        if self.min_length is not None and len(value) < self.min_length:
+            raise ValueError(f"fewer than {self.min_length} items")
+        return value
+
+
+class RecordError(ValueError):
+    """A record that does not fit its class: one message per field that is wrong."""
+
+    def __init__(self, name: str, problems: list[str]) -> None:
+        super().__init__(f"{name}: " + "; ".join(problems))
+        self.problems = problems
+
+    def error_count(self) -> int:
+        return len(self.problems)
+
+
+class Record:
+    """A class of records: annotated fields, with defaults where they may be missing; unknown keys are ignored.
+
+    >>> class Point(Record):
+    ...     x: int
+    ...     label: str | None = None
+    >>> Point.model_validate({"x": 1, "extra": True}).model_dump()
+    {'x': 1, 'label': None}
+    """
+
+    _checks: ClassVar[dict[str, tuple[Check, Any]]]
+
+    def __init__(self, **data: Any) -> None:
+        problems = []
+        for name, (check, default) in self._fields().items():
+            value = data.get(name, _MISSING)
+            if value is _MISSING:
+                if default is _MISSING:
+                    problems.append(f"{name} is missing")
+                    continue
+                value = _copy(default)
+            try:
+                setattr(self, name, check(value))
+            except (ValueError, TypeError) as exc:
+                problems.append(f"{name}: {exc}")
+        if problems:
+            raise RecordError(type(self).__name__, problems)
+
+    @classmethod
+    def model_validate(cls, data: object) -> Self:
+        """The record of a mapping (as parsed from JSON); RecordError when it does not fit."""
+        if not isinstance(data, dict):
+            raise RecordError(cls.__name__, [f"not an object but {type(data).__name__}"])
+        return cls(**data)
+
+    @classmethod
+    def model_validate_json(cls, text: str | bytes) -> Self:
+        from .layout import loads
+
+        return cls.model_validate(loads(text.decode() if isinstance(text, bytes) else text))
+
+    def model_dump(self, mode: str = "python") -> dict[str, Any]:
+        """The fields as a plain dict, in their declared order (`mode` is accepted as pydantic's is)."""
+        return {name: _copy(getattr(self, name)) for name in self._fields()}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Record) and type(other) is type(self) and self.model_dump() == other.model_dump()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.model_dump().items())})"
+
+    @classmethod
+    def _fields(cls) -> dict[str, tuple[Check, Any]]:
+        checks = cls.__dict__.get("_checks")
+        if checks is None:
+            hints = typing.get_type_hints(cls, include_extras=True)
+            checks = {name: (_checker(hint), getattr(cls, name, _MISSING)) for name, hint in hints.items()
+                      if not name.startswith("_")}
+            cls._checks = checks
+        return checks
+
+
+def pydantic_model(cls: type[Record]) -> Any:
+    """A pydantic model with the fields of `cls` (for schemas and libraries that need pydantic)."""
+    import pydantic
+
+    fields: dict[str, Any] = {}
+    for name, hint in typing.get_type_hints(cls, include_extras=True).items():
+        if name.startswith("_"):
+            continue
+        default = getattr(cls, name, ...)
+        fields[name] = (_for_pydantic(hint), pydantic.Field(default=_copy(default)) if default is not ... else ...)
+    return pydantic.create_model(cls.__name__, __doc__=cls.__doc__, **fields)
+
+
+def _for_pydantic(hint: Any) -> Any:
+    """`hint` with every `Field` of ours turned into pydantic's."""
+    import pydantic
+
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Annotated:
+        extras = [pydantic.Field(**extra.kwargs()) if isinstance(extra, Field) else extra for extra in args[1:]]
+        return typing.Annotated[(_for_pydantic(args[0]), *extras)]
+    if origin in (types.UnionType, typing.Union):
+        return typing.Union[tuple(_for_pydantic(arg) for arg in args)]  # noqa: UP007 - built from a tuple
+    return hint
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_copy(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _copy(item) for key, item in value.items()}
+    return value
+
+
+def _checker(hint: Any) -> Check:
+    """The function that checks (and normalises) a value of the type `hint`; ValueError when it does not fit."""
+    if hint is Any:
+        return lambda value: value
+    if hint is type(None):
+        return _exactly(None)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Annotated:
+        base = _checker(args[0])
+        bounds = [extra for extra in args[1:] if isinstance(extra, Field)]
+        return lambda value: _bounded(base(value), bounds)
+    if origin in (types.UnionType, typing.Union):
+        return _one_of([_checker(arg) for arg in args])
+    if origin is typing.Literal:
+        allowed = set(args)
+        return lambda value: _literal(value, allowed)
+    if origin is list:
+        item = _checker(args[0])
+        return lambda value: [item(v) for v in _of_type(value, list)]
+    if origin is dict:
+        key, item = _checker(args[0]), _checker(args[1])
+        return lambda value: {key(k): item(v) for k, v in _of_type(value, dict).items()}
+    return _SCALARS[hint]
+
+
+def _bounded(value: Any, bounds: list[Field]) -> Any:
+    for bound in bounds:
+        bound.check(value)
+    return value
+
+
+def _one_of(checks: list[Check]) -> Check:
+    def check(value: Any) -> Any:
+        problems = []
+        for one in checks:
+            try:
+                return one(value)
+            except (ValueError, TypeError) as exc:
+                problems.append(str(exc))
+        raise ValueError(" or ".join(problems))
+
+    return check
+
+
+def _literal(value: Any, allowed: set[Any]) -> Any:
+    if not isinstance(value, str | int) or isinstance(value, bool) or value not in allowed:
+        raise ValueError(f"{value!r} is not one of {sorted(map(str, allowed))}")
+    return value
+
+
+def _exactly(expected: Any) -> Check:
+    def check(value: Any) -> Any:
+        if value is not expected:
+            raise ValueError(f"{value!r} is not {expected!r}")
+        return value
+
+    return check
+
+
+def _of_type(value: Any, kind: type) -> Any:
+    if not isinstance(value, kind):
+        raise ValueError(f"{type(value).__name__} is not {kind.__name__}")
+    return value
+
+
+def _str(value: Any) -> str:
+    return str(_of_type(value, str))
+
+
+def _int(value: Any) -> int:
+    # As pydantic's lax mode: a float without a fraction is a whole number; a boolean is not.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{value!r} is not a whole number")
+    return value
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{value!r} is not a number")
+    return float(value)
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise ValueError(f"{value!r} is not a boolean")
+
+
+_SCALARS: dict[Any, Check] = {str: _str, int: _int, float: _float, bool: _bool}
