@@ -20,8 +20,10 @@ from typing import NoReturn
 
 import click
 
+from . import signals
 from .config import load_config, runtime_problems
 from .errors import ConfigError, CoordinatorError, ExitCode
+from .limits import clean_text, clip
 from .report import one_line
 from .run import Run, RunRequest
 from .workspaces import INSTANCE_ID_PATTERN, new_instance_id
@@ -94,7 +96,8 @@ def command(
         config=report.config,
         raw_config=report.raw,
         config_path=config_path,
-        question=question,
+        # Bytes of an argument that are not UTF-8 reach Python as lone surrogates, which no file takes.
+        question=clean_text(question),
         run_cwd=run_cwd,
         instance_id=instance_id or new_instance_id(),
         log_dir=log_dir,
@@ -130,8 +133,10 @@ def _interrupted(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Console entry point; exits with the run's exit code."""
-    # Until the run installs its own handlers, SIGTERM must still end with exit 4, not a bare signal death.
-    signal.signal(signal.SIGTERM, _interrupted)
+    # Until the run installs its own handlers, an ending signal must still end with exit 4, not a bare
+    # signal death.
+    for sig in signals.catchable():
+        signal.signal(sig, _interrupted)
     try:
         code = command.main(args=argv, prog_name="mgcoord", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -140,12 +145,12 @@ def main(argv: list[str] | None = None) -> NoReturn:
         exc.show()
         code = ExitCode.CONFIG_ERROR
     except CoordinatorError as exc:
-        click.echo(f"ERROR: {one_line(str(exc))}")
+        click.echo(f"ERROR: {clip(one_line(str(exc)))}")
         click.echo(f"mgcoord: {exc}", err=True)
         code = exc.exit_code
     except OSError as exc:
         # Raised before the run could start (e.g. the log directory cannot be created).
-        click.echo(f"ERROR: {one_line(str(exc))}")
+        click.echo(f"ERROR: {clip(one_line(str(exc)))}")
         click.echo(f"mgcoord: {exc}", err=True)
         code = ExitCode.EXECUTION_ERROR
     except (KeyboardInterrupt, click.Abort):

@@ -22,7 +22,17 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-AGENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+from .limits import (
+    DEFAULT_MAX_OUTPUT_BYTES,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    MAX_BYTES_LIMIT,
+    MAX_CONFIG_DEPTH,
+    MAX_CONFIG_VALUES,
+    MIN_BYTES_LIMIT,
+    quote,
+)
+
+AGENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 BACKEND_TYPES = ("command", "openai")
 DEFAULT_MAX_TOOL_ROUNDS = 10
 
@@ -51,11 +61,17 @@ class _BackendBase(BaseModel):
 
 
 class CommandBackendConfig(_BackendBase):
-    """Any program as an agent, speaking the JSON stdin/stdout protocol of DESIGN §6."""
+    """Any program as an agent, speaking the JSON stdin/stdout protocol of DESIGN §6.
+
+    ``max_output_bytes`` bounds each of stdout and stderr of one turn.
+    """
 
     type: Literal["command"]
     command: list[str] = Field(min_length=1)
     env: dict[str, str] = Field(default_factory=dict)
+    max_output_bytes: int = Field(
+        default=DEFAULT_MAX_OUTPUT_BYTES, ge=MIN_BYTES_LIMIT, le=MAX_BYTES_LIMIT, strict=True
+    )
 
     @field_validator("command")
     @classmethod
@@ -85,7 +101,7 @@ class OpenAIBackendConfig(_BackendBase):
     ``supervisor_tools`` offers the model the supervisor's agent tools beside ``new_answer`` and
     ``vote``: ``true`` for all of them, or a list of names such as ``[start_coordination, wait_shell]``.
     ``max_tool_rounds`` bounds the model calls of one turn, so a model that keeps calling tools ends
-    the turn with an error instead of looping.
+    the turn with an error instead of looping. ``max_response_bytes`` bounds one response body.
     """
 
     type: Literal["openai"]
@@ -96,6 +112,9 @@ class OpenAIBackendConfig(_BackendBase):
     max_tokens: int | None = Field(default=None, gt=0)
     supervisor_tools: list[Annotated[str, AfterValidator(_known_supervisor_tool)]] | None = None
     max_tool_rounds: int = Field(default=DEFAULT_MAX_TOOL_ROUNDS, ge=1)
+    max_response_bytes: int = Field(
+        default=DEFAULT_MAX_RESPONSE_BYTES, ge=MIN_BYTES_LIMIT, le=MAX_BYTES_LIMIT, strict=True
+    )
 
     @field_validator("supervisor_tools", mode="before")
     @classmethod
@@ -134,7 +153,9 @@ class AgentConfig(BaseModel):
     @classmethod
     def _valid_id(cls, value: str) -> str:
         if not AGENT_ID_PATTERN.match(value):
-            raise ValueError(f"invalid agent id {value!r}: use letters, digits, '_', '.', '-' (it names folders)")
+            raise ValueError(
+                f"invalid agent id {quote(value)}: use up to 64 letters, digits, '_', '.', '-' (it names folders)"
+            )
         return value
 
 
@@ -247,6 +268,11 @@ def load_config(path: Path, *, run_cwd: Path) -> ValidationReport:
     except OSError as exc:
         report.errors.append(ConfigIssue("(file)", f"cannot read config {str(path)!r}: {exc.strerror or exc}"))
         return report
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        byte = exc.object[exc.start]
+        report.errors.append(ConfigIssue(f"line {line}", f"config is not UTF-8 text (byte 0x{byte:02x})"))
+        return report
     try:
         report.raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -254,6 +280,14 @@ def load_config(path: Path, *, run_cwd: Path) -> ValidationReport:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "(file)"
         problem = getattr(exc, "problem", None) or str(exc)
         report.errors.append(ConfigIssue(where, f"invalid YAML: {problem}"))
+        return report
+    except RecursionError:
+        report.errors.append(ConfigIssue("(file)", "invalid YAML: nested too deeply"))
+        return report
+    too_big = _expansion_problem(report.raw)
+    if too_big:
+        report.errors.append(ConfigIssue("(file)", too_big))
+        report.raw = None
         return report
     if not isinstance(report.raw, dict):
         kind = "empty" if report.raw is None else f"a {type(report.raw).__name__}"
@@ -270,6 +304,47 @@ def load_config(path: Path, *, run_cwd: Path) -> ValidationReport:
     if not report.errors:
         report.config = config
     return report
+
+
+def _expansion_problem(tree: Any) -> str | None:
+    """Why a loaded YAML tree is unusable once its aliases are expanded, or None.
+
+    YAML aliases share one object however often they are used, so the tree PyYAML returns is
+    small; but every walk of it (substitution, validation, the metadata file) visits each use.
+    Nine levels of nine aliases make 387 million values ("billion laughs"), an alias inside
+    its own anchor makes an endless one. Sizes are memoised per object, so this check is linear
+    in what the file holds.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: Any, depth: int) -> int:
+        if not isinstance(node, (dict, list)):
+            return 1
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise ValueError("a YAML alias is used inside the mapping or list it names (an endless config)")
+        if depth > MAX_CONFIG_DEPTH:
+            raise ValueError(f"the config is nested deeper than {MAX_CONFIG_DEPTH} levels")
+        open_nodes.add(key)
+        total = 1
+        for child in (*node.keys(), *node.values()) if isinstance(node, dict) else node:
+            total += size(child, depth + 1)
+            if total > MAX_CONFIG_VALUES:
+                raise ValueError(
+                    f"the config expands to more than {MAX_CONFIG_VALUES:,} values (YAML aliases used too often?)"
+                )
+        open_nodes.discard(key)
+        sizes[key] = total
+        return total
+
+    try:
+        size(tree, 0)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def runtime_problems(config: CoordinationConfig, environ: Mapping[str, str] | None = None) -> list[ConfigIssue]:

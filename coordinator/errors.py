@@ -37,5 +37,10 @@ class AgentError(Exception):
     """One agent turn failed: bad exit, invalid reply, refused action, API error.
 
     Raised by backends and by the engine's checks; the engine retries the turn a bounded
-    number of times before it leaves the agent out.
+    number of times before it leaves the agent out. ``retry=False`` says no retry can help
+    (the endpoint refused the API key, say): the agent is left out at once.
     """
+
+    def __init__(self, message: str, *, retry: bool = True) -> None:
+        super().__init__(message)
+        self.retry = retry

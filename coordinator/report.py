@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import TextIO
 
+from .limits import clip
 from .status import preview
 
 PROGRESS_LINE = "[Coordination in progress - monitor status.json for real-time updates]"
@@ -22,8 +25,19 @@ class Reporter:
         self._stream = stream if stream is not None else sys.stdout
 
     def _print(self, line: str = "") -> None:
-        self._stream.write(line + "\n")
-        self._stream.flush()
+        try:
+            self._stream.write(line + "\n")
+            self._stream.flush()
+        except OSError:
+            # The reader is gone (a closed terminal after SIGHUP, a dead pipe): the run still
+            # finishes its files. Later writes, and the interpreter's flush at exit, go nowhere.
+            self._silence()
+
+    def _silence(self) -> None:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
 
     def started(self, log_dir: Path, status_path: Path, question: str) -> None:
         self._print(f"LOG_DIR: {log_dir}")
@@ -40,8 +54,13 @@ class Reporter:
 
     def error(self, reason: str) -> None:
         self._print()
-        self._print(f"ERROR: {one_line(reason)}")
+        self._print(f"ERROR: {clip(one_line(reason))}")
 
     def completed(self, agent_count: int, total_seconds: float) -> None:
         self._print()
         self._print(f"COMPLETED: {agent_count} agents, {total_seconds:.1f}s total")
+
+    def answer(self, text: str) -> None:
+        """The whole final answer, after the summary (without ``--automation``)."""
+        self._print()
+        self._print(text.rstrip("\n"))

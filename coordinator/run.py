@@ -22,11 +22,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import procs
+from . import procs, signals
 from .backends import Backend, build_backend
 from .config import CoordinationConfig
 from .errors import ExecutionError, ExitCode
 from .events import EventLog
+from .limits import clean_text, clip
 from .logdir import LogDir
 from .protocol.engine import Engine, EngineEvent, Limits
 from .protocol.messages import render_context
@@ -73,6 +74,10 @@ class Outcome:
     answer: str | None = None
     answer_file: Path | None = None
 
+    def __post_init__(self) -> None:
+        # The reason may quote agents and exceptions; it ends up in status.json and the ERROR line.
+        self.reason = clip(clean_text(self.reason))
+
 
 def _version() -> str:
     try:
@@ -107,7 +112,7 @@ class Run:
         loop = asyncio.get_running_loop()
         # From the first moment to the end of the sweep a signal only records the interrupt: a
         # handler that raised or killed here would leave status.json unfinished or agents running.
-        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous = {sig: signal.getsignal(sig) for sig in signals.catchable()}
         for sig in previous:
             loop.add_signal_handler(sig, self._on_signal, sig)
         try:
@@ -187,6 +192,8 @@ class Run:
         finally:
             if hasattr(self, "status"):
                 await self.status.stop_heartbeat()
+            if hasattr(self, "events"):
+                self.events.close()
             for backend in self.backends.values():
                 with contextlib.suppress(Exception):
                     await backend.aclose()
@@ -265,8 +272,7 @@ class Run:
             self._reporter.error(outcome.reason)
         self._reporter.completed(len(self.request.config.agents), self._clock() - self._process_start)
         if self.request.print_answer and outcome.answer is not None:
-            sys.stdout.write("\n" + outcome.answer.rstrip("\n") + "\n")
-            sys.stdout.flush()
+            self._reporter.answer(outcome.answer)
 
     # Observers ----------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+import bench_coord_limits
 import bench_kill
 import bench_memory
 import bench_output
@@ -35,6 +36,7 @@ BENCHES: dict[str, Callable[[bool], Result]] = {
     "output": bench_output.run,
     "memory": bench_memory.run,
     "watch": bench_watch.run,
+    "coord_limits": bench_coord_limits.run,
 }
 
 

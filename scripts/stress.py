@@ -1,7 +1,9 @@
 """A randomized stress campaign against one state directory, then a check of the supervisor's invariants.
 
 Several worker processes start, kill, wait for, list and read shells at random on one home with a
-small limit, while a chaos loop SIGKILLs monitors and workers and briefly SIGSTOPs monitors. Every
+small limit, while a chaos loop SIGKILLs monitors and workers, briefly SIGSTOPs monitors, SIGKILLs
+the monitors of jobs that cleared their environment (no tag to find them by), and fills the disk
+for a moment (the home is a tmpfs of its own when the campaign may mount one). Every
 job registers with an observer process over a Unix socket and keeps the connection open in all of
 its processes (children and setsid daemons inherit it), so the observer sees the moment the last
 process of the job is gone: the real end of the job's tree, whoever ended it. After a final drain
@@ -11,7 +13,8 @@ the campaign checks:
    observer's end times);
 2. every shell ended (stopped/failed/killed/lost); `running/` and `queue/` are empty;
 3. no process of the campaign's shells (tagged job or monitor) is left, and no zombie;
-4. every shell that ended by itself recorded its exit code and its whole output;
+4. every shell that ended by itself recorded its exit code, and its whole output unless the disk
+   was full while it ran;
 5. no undocumented exception escaped an API call, and no monitor.log holds a traceback.
 
     python scripts/stress.py --seed 7 --duration 120
@@ -48,14 +51,17 @@ from supervisor import (  # noqa: E402
     InvalidRequest,
     LimitReached,
     ShellNotFound,
+    StateDirError,
     Supervisor,
     proc,
 )
 
-EXPECTED_ERRORS = (LimitReached, ShellNotFound, InvalidRequest, TimeoutError)
+# StateDirError: a start or a kill request while the disk is full.
+EXPECTED_ERRORS = (LimitReached, ShellNotFound, InvalidRequest, TimeoutError, StateDirError)
 # The drain gives up when no shell ended for this long.
 DRAIN_SECONDS = 60.0
-MODES = ("plain", "plain", "children", "daemon", "stubborn", "fail")
+MODES = ("plain", "plain", "children", "daemon", "stubborn", "fail", "scrubbed")
+FILLER = ".filler"
 
 # The job: registers with the observer, logs its start, prints a known output, maybe starts
 # children or a setsid daemon (all inheriting the observer connection), logs its end, exits.
@@ -63,7 +69,10 @@ JOB = r'''
 import os, signal, socket, sys, time
 sock_path, log_path, mode = sys.argv[1], sys.argv[2], sys.argv[3]
 seconds, lines, code = float(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
-sid = os.environ["MGSUP_SHELL_ID"]
+if mode == "scrubbed" and len(sys.argv) == 7:
+    # The same process again with an empty environment: no tag; only its pid, group and session say whose it is.
+    os.execve(sys.executable, [sys.executable, "-S", *sys.argv, os.environ["MGSUP_SHELL_ID"]], {})
+sid = sys.argv[7] if mode == "scrubbed" else os.environ["MGSUP_SHELL_ID"]
 if mode == "stubborn":
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -85,7 +94,7 @@ def emit(first, last):
     sys.stdout.flush()
     sys.stderr.flush()
 emit(0, lines // 2)
-if mode in ("children", "stubborn"):
+if mode in ("children", "stubborn", "scrubbed"):
     for _ in range(2):
         if os.fork() == 0:
             time.sleep(seconds * 1.5)
@@ -240,17 +249,52 @@ def monitors_of(home: Path) -> list[tuple[int, str]]:
             continue
         for item in env:
             if item.startswith(proc.MONITOR_VAR.encode() + b"="):
-                sid = item.partition(b"=")[2].decode()
+                sid = os.path.basename(item.partition(b"=")[2].decode())
                 if sid in ours:
                     found.append((int(name), sid))
     return found
 
 
-def chaos(rng: random.Random, home: Path, workers: list[subprocess.Popen[bytes]], record: Path) -> None:
+def mode_of(home: Path, shell_id: str) -> str | None:
+    """The stress job mode a shell runs (from its spec), or None."""
+    try:
+        argv = json.loads((home / "shells" / shell_id / "spec.json").read_text())["argv"]
+        return str(argv[5])
+    except (OSError, ValueError, KeyError, IndexError):
+        return None
+
+
+def fill_disk(home: Path) -> None:
+    """Write to the home's file system until it is full."""
+    chunk = b"\0" * (1 << 20)
+    with contextlib.suppress(OSError), open(home / FILLER, "ab") as f:
+        while True:
+            f.write(chunk)
+            f.flush()
+
+
+def chaos(rng: random.Random, home: Path, workers: list[subprocess.Popen[bytes]], record: Path,
+          disk_full: bool) -> None:
     monitors = monitors_of(home)
     action = rng.random()
     with open(record, "a") as log:
-        if action < 0.3 and monitors:
+        scrubbed = [(pid, sid) for pid, sid in monitors if mode_of(home, sid) == "scrubbed"]
+        if action < 0.15 and scrubbed:
+            pid, sid = rng.choice(scrubbed)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+                log.write(f"{time.monotonic()!r} SIGKILL monitor {pid} of scrubbed {sid}\n")
+        elif action < 0.2 and disk_full:
+            log.write(f"{time.monotonic()!r} FULL begin\n")
+            log.flush()
+            try:
+                fill_disk(home)
+                time.sleep(rng.uniform(0.2, 1.5))
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    (home / FILLER).unlink()
+                log.write(f"{time.monotonic()!r} FULL end\n")
+        elif action < 0.3 and monitors:
             pid, sid = rng.choice(monitors)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -284,11 +328,31 @@ class Options:
     worker_kills: bool
     monitor_chaos: bool
     keep: bool
+    tmpfs: str | None
+
+
+def mount_home(home: Path, size: str) -> bool:
+    """Make `home` a tmpfs of its own (so that filling it fills nothing else); False when this may not mount."""
+    home.mkdir(mode=0o700)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(home)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"no disk-full chaos: cannot mount a tmpfs ({done.stderr.strip() or done.returncode})", flush=True)
+    return done.returncode == 0
 
 
 def campaign(opts: Options, root: Path) -> list[str]:
     """Run the campaign in `root` and return the violations found."""
     home = root / "home"
+    mounted = bool(opts.tmpfs) and opts.monitor_chaos and mount_home(home, str(opts.tmpfs))
+    try:
+        return _campaign(opts, root, home, mounted)
+    finally:
+        if mounted:
+            subprocess.run(["umount", "--lazy", str(home)], check=False)
+
+
+def _campaign(opts: Options, root: Path, home: Path, disk_full: bool) -> list[str]:
     (root / "job.py").write_text(JOB)
     observer = subprocess.Popen([sys.executable, __file__, "--observe", str(root)])
     while not (root / "obs.sock").exists():
@@ -312,7 +376,7 @@ def campaign(opts: Options, root: Path) -> list[str]:
         while time.time() < deadline:
             time.sleep(rng.uniform(0.05, 0.4))
             if opts.monitor_chaos:
-                chaos(rng, home, workers if opts.worker_kills else [], root / "chaos.log")
+                chaos(rng, home, workers if opts.worker_kills else [], root / "chaos.log", disk_full)
             for i, w in enumerate(workers):
                 if w.poll() is not None and time.time() < deadline - 0.5:
                     workers[i] = spawn()
@@ -358,8 +422,9 @@ def drain_and_check(opts: Options, root: Path, home: Path) -> list[str]:
         if os.listdir(home / sub):
             violations.append(f"{sub}/ is not empty at the end: {sorted(os.listdir(home / sub))}")
     violations += _leftovers(home, set(on_record))
-    violations += _outputs(sup, records, final)
+    violations += _outputs(sup, records, final, _full_periods(root), _job_times(root))
     violations += _concurrency(root, opts.limit, final)
+    violations += _unexplained_losses(root, final)
     for name in ("errors.log", "violations.log", "stuck.log"):
         if (root / name).exists() and (root / name).stat().st_size:
             violations.append(f"{name}:\n{(root / name).read_text()}")
@@ -370,7 +435,56 @@ def drain_and_check(opts: Options, root: Path, home: Path) -> list[str]:
     for status in final.values():
         statuses[str(status["status"])] = statuses.get(str(status["status"]), 0) + 1
     print(f"seed {opts.seed}: {len(final)} shells {statuses}", flush=True)
+    chaos_log = (root / "chaos.log").read_text().splitlines() if (root / "chaos.log").exists() else []
+    kinds = {"monitor SIGKILL": " SIGKILL monitor ", "monitor SIGKILL, scrubbed job": " of scrubbed ",
+             "monitor SIGSTOP": " SIGSTOP monitor ", "worker SIGKILL": " SIGKILL worker ", "disk full": " FULL begin"}
+    counts = {kind: sum(needle in line for line in chaos_log) for kind, needle in kinds.items()}
+    counts["monitor SIGKILL"] -= counts["monitor SIGKILL, scrubbed job"]
+    print(f"chaos: {counts}", flush=True)
     return violations
+
+
+def _unexplained_losses(root: Path, final: dict[str, dict[str, object]]) -> list[str]:
+    """Shells that read `lost` because their monitor died, although the chaos never killed it.
+
+    A full disk must not lose an outcome: the monitor records it in reserved space.
+    """
+    log = root / "chaos.log"
+    killed = {line.split()[-1] for line in log.read_text().splitlines() if " SIGKILL monitor " in line} \
+        if log.exists() else set()
+    return [f"{sid} is lost ({status.get('message')}) but its monitor was not killed"
+            for sid, status in final.items()
+            if status["status"] == "lost" and "monitor process died" in str(status.get("message"))
+            and sid not in killed]
+
+
+def _full_periods(root: Path) -> list[tuple[float, float]]:
+    """(begin, end) of each moment the disk was full, from chaos.log (monotonic seconds)."""
+    periods: list[tuple[float, float]] = []
+    begin = None
+    log = root / "chaos.log"
+    for line in log.read_text().splitlines() if log.exists() else []:
+        t, _, what = line.partition(" ")
+        if what == "FULL begin":
+            begin = float(t)
+        elif what == "FULL end" and begin is not None:
+            periods.append((begin, float(t)))
+            begin = None
+    return periods
+
+
+def _job_times(root: Path) -> dict[str, tuple[float, float]]:
+    """(start, end) of each job that logged both, from jobs.log."""
+    starts: dict[str, float] = {}
+    times: dict[str, tuple[float, float]] = {}
+    log = root / "jobs.log"
+    for line in log.read_text().splitlines() if log.exists() else []:
+        word, sid, t = line.split()
+        if word == "start":
+            starts[sid] = float(t)
+        elif sid in starts:
+            times[sid] = (starts[sid], float(t))
+    return times
 
 
 def _leftovers(home: Path, ids: set[str]) -> list[str]:
@@ -402,13 +516,17 @@ def _leftovers(home: Path, ids: set[str]) -> list[str]:
     return found
 
 
-def _outputs(sup: Supervisor, records: list[dict[str, object]], final: dict[str, dict[str, object]]) -> list[str]:
+def _outputs(sup: Supervisor, records: list[dict[str, object]], final: dict[str, dict[str, object]],
+             full: list[tuple[float, float]], times: dict[str, tuple[float, float]]) -> list[str]:
     found = []
     for rec in records:
         sid = str(rec["id"])
         status = final.get(sid)
         if status is None or status["status"] not in ("stopped", "failed"):
             continue
+        start, end = times.get(sid, (0.0, float("inf")))
+        if any(begin <= end and start <= stop for begin, stop in full):
+            continue  # the disk was full while it ran: the job itself may have failed on it
         if status["exit_code"] != rec["code"] or status["status"] != ("stopped" if rec["code"] == 0 else "failed"):
             found.append(f"{sid} ({rec['mode']}) ended {status['status']} with exit code {status['exit_code']}, "
                          f"expected {rec['code']}: {status.get('message')}")
@@ -457,6 +575,8 @@ def main() -> int:
     parser.add_argument("--no-worker-kills", action="store_true", help="never SIGKILL a worker")
     parser.add_argument("--no-monitor-chaos", action="store_true", help="never SIGKILL or SIGSTOP a monitor")
     parser.add_argument("--keep", action="store_true", help="keep the campaign's folder")
+    parser.add_argument("--tmpfs", default="64m", metavar="SIZE",
+                        help="size of the tmpfs the home gets for the disk-full chaos (default 64m); '' for none")
     parser.add_argument("--dir", help="make the campaign's folder in DIR (default: the temporary directory)")
     parser.add_argument("--observe", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
@@ -471,7 +591,8 @@ def main() -> int:
         work(Path(args.work), Path(args.home), args.limit, args.seed, args.deadline, args.self_kill)
         return 0
     opts = Options(seed=args.seed, duration=args.duration, workers=args.workers, limit=args.limit,
-                   worker_kills=not args.no_worker_kills, monitor_chaos=not args.no_monitor_chaos, keep=args.keep)
+                   worker_kills=not args.no_worker_kills, monitor_chaos=not args.no_monitor_chaos, keep=args.keep,
+                   tmpfs=args.tmpfs or None)
     root = Path(tempfile.mkdtemp(prefix="mgsup-stress-", dir=args.dir))
     try:
         violations = campaign(opts, root)

@@ -258,8 +258,8 @@ def settle(layout: lay.Layout, shell_id: str, host: Host = REAL) -> lifecycle.St
     LOST_GRACE (then SIGKILL) for a job's leftovers.
     """
     state = _read_state(layout, shell_id)
-    if state is None:
-        return None
+    if state is None or lay.safe_dir(layout.shell_dir(shell_id)):
+        return None  # nothing to act on, or a record this user did not make: its pids are not to be trusted
     status = state.get("status")
     if status == "running":
         if host.is_alive(state.get("monitor_pid"), state.get("monitor_start")):

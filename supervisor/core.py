@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import sys
@@ -51,6 +52,8 @@ class Supervisor:
     """Starts, tracks, limits and kills background shells recorded in one state directory.
 
     Every Supervisor on the same home shares the same shells and the same limit, across processes.
+    `clock` stamps the records; `host` (a `supervisor.host.Host`, real by default) is the machine
+    that admission, settling and the kill waits act on, and its clock wins over `clock`.
 
     >>> sup = Supervisor("/tmp/mgsup-demo", max_concurrent=4)
     >>> sid = sup.start_shell(["python3", "-c", "print('hi')"])
@@ -119,7 +122,7 @@ class Supervisor:
         except OSError:
             found = False
         if not found:
-            raise InvalidRequest(f"config file not found: {request.quoted(str(config_path))}")
+            raise InvalidRequest(f"config file not found: {request.quoted_path(str(config_path))}")
         program = _mgcoord_argv()
         return self._start(
             lambda shell_id: [*program, "--automation", "--config", str(config_path), "--instance-id",
@@ -243,7 +246,8 @@ class Supervisor:
             # cleaned away from under it; anything else reads lost.
             if lifecycle.is_ended(state.model_dump()):
                 state = State(status="lost")
-            return self._compose(shell_id, spec, state, f"the shell's record is damaged: {'; '.join(problems)}")
+            damage = "; ".join(dict.fromkeys(problems))
+            return self._compose(shell_id, spec, state, f"the shell's record is damaged: {damage}")
         return self._compose(shell_id, spec, state, None)
 
     def _compose(self, shell_id: str, spec: Spec | None, state: State, damage: str | None) -> ShellStatus:
@@ -366,7 +370,12 @@ class Supervisor:
         self.store.require(shell_id)
         state = self._wait_started(shell_id)
         if state.status == "queued":
-            if admission.dequeue(self.layout, shell_id, self.host):
+            try:
+                removed = admission.dequeue(self.layout, shell_id, self.host)
+            except OSError as exc:
+                raise StateDirError(f"cannot remove {shell_id} from the queue: writing to {self.home} failed "
+                                    f"({exc.strerror}); it is still queued") from exc
+            if removed:
                 return {"shell_id": shell_id, "status": "killed", "signal": None, "message": "Removed from queue"}
             # A monitor took it from the queue meanwhile: it is starting, so kill it as a running shell.
             state = self._wait_started(shell_id)
@@ -375,8 +384,12 @@ class Supervisor:
                 lay.write_json(self.layout.file(shell_id, lay.KILL_REQUEST), {"signal": sig, "grace": grace_s},
                                durable=False)
             except OSError as exc:
-                raise StateDirError(f"cannot ask the monitor of {shell_id} to stop: writing to {self.home} failed "
-                                    f"({exc.strerror}); kill it where the state directory is writable") from exc
+                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise StateDirError(f"cannot ask the monitor of {shell_id} to stop: writing to {self.home} "
+                                        f"failed ({exc.strerror}); kill it where the state directory is writable"
+                                        ) from exc
+                # A full disk: without a request the monitor stops the job with its defaults.
+                sig, grace_s = 15, lifecycle.DEFAULT_GRACE
             self.host.signal(state.monitor_pid, state.monitor_start, 15)
             state = self._await_end(shell_id, state, grace_s + KILL_ANSWER_MARGIN)
             if state.status == "killed" and state.kill_requested:
@@ -417,7 +430,11 @@ class Supervisor:
             raw = state.model_dump()
         if not lifecycle.is_ended(raw):
             raw = lifecycle.force_killed(raw, self.clock(), 9)
-            lay.write_json(self.layout.file(shell_id, lay.STATE), raw)
+            try:
+                lay.write_json(self.layout.file(shell_id, lay.STATE), raw)
+            except OSError:
+                # Nothing of the job is left; the record says so once it can be written (a settle).
+                return State.model_validate(raw)
             admission.start_admitted(self.layout, admission.release(self.layout, shell_id, self.host), self.host)
         return State.model_validate(raw)
 

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 ENDED = frozenset({"stopped", "failed", "killed", "lost"})
 # The longest timeout, grace or wait (ten years): deadlines and select() overflow not far beyond.
 MAX_SECONDS = 10 * 366 * 86400.0
+# How long a stopped job gets between SIGTERM and SIGKILL when nobody said (timeouts, kill requests
+# that could not be written).
+DEFAULT_GRACE = 5.0
 STATUSES = ("queued", "running", "stopped", "failed", "killed", "lost")
 
 

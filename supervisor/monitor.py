@@ -34,7 +34,6 @@ if __name__ == "__main__":
 from supervisor import layout as lay
 from supervisor import lifecycle, proc
 
-DEFAULT_GRACE = 5.0
 # Descendants still running when the job's main process exits get this long to end on SIGTERM.
 LEFTOVER_GRACE = 2.0
 # How long an outcome that cannot be written (a full disk without its reserve) is retried, and how
@@ -131,6 +130,10 @@ class Monitor:
         deadline = time.monotonic() + timeout if timeout else None
         killed = timed_out = False
         while self.wait_status is None:
+            # A job that already ended by itself was not killed on request, whatever arrives now.
+            self._reap()
+            if self.wait_status is not None:
+                break
             if any(sig in STOP_SIGNALS for sig in self.received):
                 killed = True
                 request = self._kill_request()
@@ -139,7 +142,7 @@ class Monitor:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 timed_out = True
-                self._stop_tree(signal.SIGTERM, DEFAULT_GRACE)
+                self._stop_tree(signal.SIGTERM, lifecycle.DEFAULT_GRACE)
                 continue
             self._pause(left)
         # The main process is gone; whatever it started must not outlive the shell.
@@ -188,9 +191,9 @@ class Monitor:
             request = lay.read_json(self.layout.file(self.shell_id, lay.KILL_REQUEST))
             sig, grace = int(request["signal"]), float(request["grace"])
         except (OSError, ValueError, KeyError, TypeError, OverflowError):
-            return signal.SIGTERM, DEFAULT_GRACE
+            return signal.SIGTERM, lifecycle.DEFAULT_GRACE
         if not (0 < sig < signal.NSIG and 0.0 <= grace <= lifecycle.MAX_SECONDS):
-            return signal.SIGTERM, DEFAULT_GRACE
+            return signal.SIGTERM, lifecycle.DEFAULT_GRACE
         return sig, grace
 
     def _job_env(self) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from typing import BinaryIO
 
 from .models import StreamWindow
@@ -14,16 +15,24 @@ def read_window(path: str | os.PathLike[str], *, tail_lines: int | None = None, 
                 max_bytes: int | None = None) -> StreamWindow:
     """The text of `path` asked for: everything, the last `tail_lines` lines, or what follows `offset`.
 
-    `max_bytes` caps the bytes returned (for a tail, the last bytes are kept). `next_offset` is
-    the byte offset where the returned text ends, to continue from; `truncated` says whether
-    text between the requested start and the end of the file was left out; `remaining_bytes` how
-    many bytes of the file (as it was when read) follow the window.
+    `max_bytes` caps the bytes returned (for a tail, the last bytes are kept), except that a
+    window never ends inside a UTF-8 character and always makes progress: when the character at
+    the start is longer than `max_bytes`, that one character (up to 4 bytes) is returned.
+    `next_offset` is the byte offset where the returned text ends, to continue from; `truncated`
+    says whether text between the requested start and the end of the file was left out;
+    `remaining_bytes` how many bytes of the file (as it was when read) follow the window.
+    Only a regular file is read (never blocking on a FIFO, never following a link): anything else
+    in its place reads as empty, like a missing file.
     """
+    empty = StreamWindow(text="", next_offset=offset or 0, truncated=False, remaining_bytes=0)
     try:
-        f = open(path, "rb")  # noqa: SIM115 - closed by the with-block below, after the size check
-    except FileNotFoundError:
-        return StreamWindow(text="", next_offset=offset or 0, truncated=False, remaining_bytes=0)
-    with f:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return empty
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return empty
+    with os.fdopen(fd, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         start = min(offset or 0, size)
         end = size
@@ -36,11 +45,17 @@ def read_window(path: str | os.PathLike[str], *, tail_lines: int | None = None, 
                 end = min(end, start + max_bytes)
         f.seek(start)
         data = f.read(end - start)
-    if end < size:
-        # Never split a UTF-8 character: leave its first bytes for the next call.
-        cut = _incomplete_suffix(data)
-        data = data[: len(data) - cut]
-        end -= cut
+        if end < size:
+            # Never split a UTF-8 character: leave its first bytes for the next call, unless they
+            # are all the window holds (the next call would start here again, forever).
+            cut = _incomplete_suffix(data)
+            if cut < len(data):
+                data = data[: len(data) - cut]
+                end -= cut
+            elif data:
+                f.seek(start)
+                data = f.read(_char_length(data[0]))
+                end = start + len(data)
     truncated = start > (offset or 0) or end < size
     return StreamWindow(text=data.decode("utf-8", errors="replace"), next_offset=end, truncated=truncated,
                         remaining_bytes=size - end)
@@ -78,6 +93,10 @@ def _incomplete_suffix(data: bytes) -> int:
     for back in range(1, min(4, len(data)) + 1):
         byte = data[-back]
         if byte & 0xC0 != 0x80:  # not a continuation byte: the lead byte of the last character
-            need = 2 if byte & 0xE0 == 0xC0 else 3 if byte & 0xF0 == 0xE0 else 4 if byte & 0xF8 == 0xF0 else 1
-            return back if need > back else 0
+            return back if _char_length(byte) > back else 0
     return 0
+
+
+def _char_length(lead: int) -> int:
+    """The length of the UTF-8 character that starts with byte `lead` (1 for anything else)."""
+    return 2 if lead & 0xE0 == 0xC0 else 3 if lead & 0xF0 == 0xE0 else 4 if lead & 0xF8 == 0xF0 else 1

@@ -150,12 +150,15 @@ def job_processes(shell_id: str, pid: object, pid_start: object) -> set[int]:
             leader = None
     found: set[int] = set()
     for candidate in _all_pids():
+        env = _environ(candidate)
+        tagged = needle in env
+        if not tagged and leader is None:
+            continue
         info = _stat(candidate)
         if info is None or info.state == "Z":
             continue
-        env = _environ(candidate)
-        mine = needle in env or (
-            leader is not None and (candidate == leader or leader in (info.group, info.session))
+        mine = tagged or (
+            (candidate == leader or leader in (info.group, info.session))
             and info.start >= pid_start)  # type: ignore[operator]
         # A monitor inherits the tag of the shell whose job started it; it belongs to its own shell.
         if mine and not _is_monitor(candidate, env):
@@ -248,7 +251,7 @@ def spawn_monitor(home: str, shell_id: str, env: dict[str, str] | None, log: str
             intermediate = subprocess.Popen(
                 argv,
                 env={**(env if env is not None else {"PATH": os.environ.get("PATH", os.defpath)}),
-                     MONITOR_VAR: os.path.join(home, "shells", shell_id)},
+                     MONITOR_VAR: layout.Layout(home).shell_dir(shell_id)},
                 pass_fds=(write_end,),
                 stdin=subprocess.DEVNULL,
                 stdout=log_fd,

@@ -8,6 +8,7 @@ objects: the plain helpers serve commands that must start fast (`mgsup list`, `s
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import time
 from collections.abc import Mapping
@@ -38,6 +39,20 @@ AGENT_STYLES = {
     "timeout": "red",
     "completed": "bold green",
 }
+
+
+# C0 and C1 control characters: a job's command, paths and messages may carry terminal escapes
+# (a window title, a cleared screen) that must be shown, never sent to the terminal.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    r"""`text` with its control characters written out as `\xNN`.
+
+    >>> visible("a\x1b]0;title\x07b")
+    'a\\x1b]0;title\\x07b'
+    """
+    return _CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
 
 
 def human_seconds(seconds: float | None) -> str:
@@ -92,7 +107,7 @@ def command_text(command: str | list[str], *, program_name: bool = False) -> str
         if program_name and argv:
             argv[0] = os.path.basename(argv[0])
         text = shlex.join(argv)
-    return " ".join(text.split())
+    return visible(" ".join(text.split()))
 
 
 def progress_text(status: StatusDict) -> str:
@@ -219,7 +234,7 @@ def _view(status: StatusDict) -> RenderableType:
     elif status.get("status_file"):
         parts.append(Text("waiting for the run's status.json ...", style="dim"))
     if status.get("message"):
-        parts.append(Text(status["message"], style="yellow"))
+        parts.append(Text(visible(status["message"]), style="yellow"))
     return Group(*parts)
 
 
@@ -264,7 +279,7 @@ def outcome(status: StatusDict) -> list[tuple[str, str, str]]:
     """(key, label, value) of each part of a run's outcome it has; the answer only once the shell has ended."""
     coordination = status.get("coordination") or {}
     ended = status.get("status") not in ("queued", "running")
-    return [(key, label, str(coordination[key])) for key, label in OUTCOME
+    return [(key, label, visible(str(coordination[key]))) for key, label in OUTCOME
             if coordination.get(key) and (ended or key != "final_answer_preview")]
 
 
@@ -301,8 +316,8 @@ def _plain_value(value: Any) -> str:
     if isinstance(value, list):
         return command_text(value)
     if isinstance(value, dict):
-        return ", ".join(f"{k}={v}" for k, v in value.items())
-    return str(value)
+        return visible(", ".join(f"{k}={v}" for k, v in value.items()))
+    return visible(str(value))
 
 
 def plain_line(status: StatusDict) -> str:
@@ -336,5 +351,5 @@ def plain_summary(status: StatusDict) -> list[str]:
     """The closing lines of a followed run: winner, answer preview and answer file (or the error)."""
     lines = [f"{label}: {value}" for _, label, value in outcome(status)]
     if status.get("message"):
-        lines.append(f"message: {status['message']}")
+        lines.append(f"message: {visible(status['message'])}")
     return lines

@@ -27,8 +27,10 @@ MAX_ARG_BYTES = 32 * 4096 - 1
 # What the supervisor adds: the monitor's own arguments and variable (both name the home, a path of
 # up to 4 KiB) and the job's tag, with room to spare.
 EXEC_MARGIN = 16 * 1024
-# How much of a rejected value an error message quotes.
-QUOTED = 80
+# How much of a rejected value an error message quotes: a path in full up to the kernel's limit
+# (PATH_MAX), anything else briefly.
+QUOTED = 200
+QUOTED_PATH = 4096
 
 
 @dataclass(frozen=True)
@@ -61,11 +63,11 @@ def start_request(command: Any, *, cwd: Any, env: Any, inherit_env: Any, name: A
     else:
         program = workdir / argv[0]
         if not _is_executable(program):
-            raise InvalidRequest(f"command not found or not executable: {quoted(str(program))}")
+            raise InvalidRequest(f"command not found or not executable: {quoted_path(str(program))}")
         if isolate and not os.path.isabs(argv[0]):
             # The job runs in the fresh workspace, where a path relative to `cwd` finds nothing.
             raise InvalidRequest(f"an isolated job runs in a new, empty workspace where {quoted(argv[0])} does "
-                                 f"not exist: give the program's absolute path ({quoted(str(program))}) or a "
+                                 f"not exist: give the program's absolute path ({quoted_path(str(program))}) or a "
                                  "command on PATH")
     return StartRequest(command=command, argv=argv, cwd=workdir, env=job_env, env_names=sorted(overlay),
                         name=name, timeout=seconds("timeout", timeout))
@@ -107,10 +109,14 @@ def _is_executable(program: Path) -> bool:
         return False  # a name too long, a loop of links
 
 
-def quoted(value: Any) -> str:
-    """`repr(value)`, cut to QUOTED characters: an error never echoes unbounded input back."""
+def quoted(value: Any, limit: int = QUOTED) -> str:
+    """`repr(value)`, cut to `limit` characters: an error never echoes unbounded input back."""
     text = repr(value)
-    return text if len(text) <= QUOTED else f"{text[:QUOTED]}… ({len(text)} characters)"
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
+
+def quoted_path(path: str) -> str:
+    return quoted(path, QUOTED_PATH)
 
 
 def flag(what: str, value: Any) -> bool:
@@ -225,16 +231,16 @@ def working_dir(cwd: Any) -> Path:
     if not isinstance(cwd, str | os.PathLike):
         raise InvalidRequest(f"cwd must be a path, got {type(cwd).__name__}")
     if not os.fspath(cwd) or "\0" in os.fspath(cwd):
-        raise InvalidRequest(f"cwd is not a path: {quoted(os.fspath(cwd))}")
+        raise InvalidRequest(f"cwd is not a path: {quoted_path(os.fspath(cwd))}")
     path = Path(cwd).expanduser().absolute()
     try:
         info = path.stat()
     except FileNotFoundError:
-        raise InvalidRequest(f"cwd does not exist: {quoted(str(path))}") from None
+        raise InvalidRequest(f"cwd does not exist: {quoted_path(str(path))}") from None
     except OSError as exc:
-        raise InvalidRequest(f"cwd cannot be used ({exc.strerror}): {quoted(str(path))}") from None
+        raise InvalidRequest(f"cwd cannot be used ({exc.strerror}): {quoted_path(str(path))}") from None
     if not stat.S_ISDIR(info.st_mode):
-        raise InvalidRequest(f"cwd is not a directory: {quoted(str(path))}")
+        raise InvalidRequest(f"cwd is not a directory: {quoted_path(str(path))}")
     return path
 
 

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 import psutil
 import pytest
+from faults import damaged_home, hostile, nobody, special_files, tiny_home  # noqa: F401  (fixtures for every test)
 
 from supervisor import Supervisor, launch
 from supervisor.proc import MONITOR_FILE, SHELL_ID_VAR

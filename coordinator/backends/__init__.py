@@ -24,7 +24,14 @@ def build_backend(
     if isinstance(backend, CommandBackendConfig):
         from .command import CommandBackend
 
-        return CommandBackend(backend.command, cwd=workspace, env=backend.env, environ=environ, transcript=transcript)
+        return CommandBackend(
+            backend.command,
+            cwd=workspace,
+            env=backend.env,
+            environ=environ,
+            transcript=transcript,
+            max_output_bytes=backend.max_output_bytes,
+        )
     from .openai import OpenAIBackend
 
     toolkit = None

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..limits import MAX_QUOTE_CHARS, quote
 from ..protocol.messages import Action, CoordinateRequest, PresentRequest
+
+log = logging.getLogger(__name__)
+
+MAX_REPORTED_TOKENS = 10**9
+"""The largest token count one reply may report; larger counts are nonsense and are ignored."""
 
 Transcript = Callable[[str], None]
 """Receives, in order, everything an agent produces (written to ``agent_outputs/<id>.txt``)."""
@@ -27,16 +34,30 @@ class Usage:
 
 
 def add_reported_usage(current: Usage | None, reported: object) -> Usage | None:
-    """Add a reported ``{"prompt_tokens", "completion_tokens"[, "total_tokens"]}`` object; ignore others."""
-    if not isinstance(reported, dict):
+    """Add a reported ``{"prompt_tokens", "completion_tokens"[, "total_tokens"]}`` object.
+
+    Counts must be integers from 0 to :data:`MAX_REPORTED_TOKENS`; a report with a negative,
+    fractional, boolean or absurd count is ignored and logged. A bad or missing ``total_tokens``
+    (or one below the sum of the other two) is replaced by that sum.
+    """
+    if reported is None:
         return current
-    prompt, completion = reported.get("prompt_tokens"), reported.get("completion_tokens")
-    if not isinstance(prompt, int) or not isinstance(completion, int):
+    prompt, completion = _count(reported, "prompt_tokens"), _count(reported, "completion_tokens")
+    if prompt is None or completion is None:
+        log.warning("ignored a usage report with invalid token counts: %s", quote(reported, MAX_QUOTE_CHARS * 2))
         return current
-    total = reported.get("total_tokens")
+    total = _count(reported, "total_tokens")
+    if total is None or total < prompt + completion:
+        total = prompt + completion
     usage = current if current is not None else Usage()
-    usage.add(prompt, completion, total if isinstance(total, int) else None)
+    usage.add(prompt, completion, total)
     return usage
+
+
+def _count(reported: object, key: str) -> int | None:
+    value = reported.get(key) if isinstance(reported, dict) else None
+    # `type() is int` also refuses True and False, which Python counts as 1 and 0.
+    return value if type(value) is int and 0 <= value <= MAX_REPORTED_TOKENS else None
 
 
 class Backend(Protocol):

@@ -22,6 +22,7 @@ from typing import Any
 
 from ..backends.base import Backend
 from ..errors import AgentError, ExecutionError
+from ..limits import MAX_REASON_CHARS, clean_text, clip
 from .messages import Action, CoordinateRequest, NewAnswer, PresentRequest, Vote
 from .state import AgentSpec, CoordinationState
 
@@ -95,6 +96,8 @@ class Engine:
     async def run(self) -> str:
         """Coordinate until every agent still taking part has voted; return the winner's agent id.
 
+        When every agent has failed, the best answer given before is still the result (its author
+        is asked to present it); only a run without any answer raises ExecutionError.
         Cancelling this coroutine cancels every turn (backends stop their processes).
         """
         try:
@@ -102,7 +105,7 @@ class Engine:
                 self._start_turn(agent_id)
             while True:
                 if not self.state.active_ids():
-                    raise ExecutionError(self._failure_summary())
+                    return self._best_after_failures()
                 if self.state.is_settled():
                     winner = self.state.select_winner()
                     assert winner is not None
@@ -130,11 +133,12 @@ class Engine:
                 last_error = f"presentation timed out after {time_limit:g}s"
                 break
             except AgentError as exc:
-                last_error = str(exc)
+                last_error = clip(str(exc))
             except Exception as exc:
                 log.exception("backend of %s failed unexpectedly", winner)
-                last_error = f"{type(exc).__name__}: {exc}"
+                last_error = clip(f"{type(exc).__name__}: {exc}")
             else:
+                content = clean_text(content)
                 if content.strip():
                     self.state.end_presentation()
                     self._emit(EngineEvent("final_answer", winner, {"content": content}, request))
@@ -206,7 +210,8 @@ class Engine:
             if isinstance(outcome, NewAnswer):
                 self._apply_answer(agent_id, outcome, request)
             elif isinstance(outcome, Vote):
-                vote = self.state.record_vote(agent_id, outcome.agent_id, outcome.reason)
+                reason = clip(clean_text(outcome.reason), MAX_REASON_CHARS)
+                vote = self.state.record_vote(agent_id, outcome.agent_id, reason)
                 self._emit(
                     EngineEvent(
                         "vote",
@@ -227,12 +232,13 @@ class Engine:
             else:
                 raise outcome
         except AgentError as exc:
-            self._apply_failure(agent_id, str(exc))
+            self._apply_failure(agent_id, str(exc), retry=exc.retry)
 
     def _apply_answer(self, agent_id: str, answer: NewAnswer, request: CoordinateRequest) -> None:
-        if not answer.content.strip():
+        content = clean_text(answer.content)
+        if not content.strip():
             raise AgentError("new_answer with empty content")
-        recorded, to_restart = self.state.record_answer(agent_id, answer.content)
+        recorded, to_restart = self.state.record_answer(agent_id, content)
         self._emit(
             EngineEvent(
                 "new_answer",
@@ -249,8 +255,11 @@ class Engine:
             self._start_turn(other)
         self._start_turn(agent_id)
 
-    def _apply_failure(self, agent_id: str, message: str) -> None:
-        given_up = self.state.record_failure(agent_id, message)
+    def _apply_failure(self, agent_id: str, message: str, *, retry: bool = True) -> None:
+        # Messages carry what agents sent (a vote target, a server's error body): bounded here,
+        # where they enter status.json, the events, the log and the run's ERROR line.
+        message = clip(clean_text(message))
+        given_up = self.state.record_failure(agent_id, message, final=not retry)
         failures = self.state.agents[agent_id].failures_in_turn
         self._emit(
             EngineEvent(
@@ -262,6 +271,14 @@ class Engine:
         if not given_up:
             self._start_turn(agent_id)
 
-    def _failure_summary(self) -> str:
-        reasons = [f"{a.agent_id}: {a.error.message}" if a.error else a.agent_id for a in self.state.agents.values()]
-        return "all agents failed (" + "; ".join(reasons) + ")"
+    def _best_after_failures(self) -> str:
+        winner = self.state.select_winner()
+        if winner is None:
+            agents = self.state.agents.values()
+            reasons = [f"{a.agent_id}: {a.error.message}" if a.error else a.agent_id for a in agents]
+            raise ExecutionError(clip("all agents failed (" + "; ".join(reasons) + ")"))
+        log.warning("every agent failed; presenting the best answer given before (%s)", winner)
+        self._emit(
+            EngineEvent("winner_selected", winner, {"votes": self.state.tally(), "after": "every agent failed"})
+        )
+        return winner

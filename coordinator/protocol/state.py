@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import AgentError
+from ..limits import quote
 from .messages import AnswerView, CoordinateRequest, PresentRequest
 
 AgentStatus = Literal["streaming", "answered", "voted", "restarting", "error", "timeout", "completed"]
@@ -236,7 +237,7 @@ class CoordinationState:
         options = self.vote_options()
         target = self.agent_of(target_anon)
         if target_anon not in options or target is None:
-            raise AgentError(f"vote for unknown agent {target_anon!r}; options: {', '.join(options) or '(none)'}")
+            raise AgentError(f"vote for unknown agent {quote(target_anon)}; options: {', '.join(options) or '(none)'}")
         target_answer = self.agents[target].latest
         assert target_answer is not None
         agent = self.agents[agent_id]
@@ -250,13 +251,13 @@ class CoordinationState:
         self._update_phase()
         return vote
 
-    def record_failure(self, agent_id: str, message: str) -> bool:
-        """A turn errored. Returns True when the agent is now left out (retries used up)."""
+    def record_failure(self, agent_id: str, message: str, *, final: bool = False) -> bool:
+        """A turn errored. Returns True when the agent is now left out (retries used up, or ``final``)."""
         agent = self.agents[agent_id]
         agent.failures_in_turn += 1
         agent.error = TurnError("error", message, self._clock())
         self._touch(agent)
-        if agent.failures_in_turn > self.max_retries:
+        if final or agent.failures_in_turn > self.max_retries:
             agent.status = "error"
             self._update_phase()
             return True

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -122,3 +124,63 @@ def test_agents_get_the_runs_environment_with_their_own_on_top(run_dir: Path) ->
     run_environ = {"PATH": "/usr/bin:/bin", "RUN": "from-the-run"}
     backend = build_backend(agent, workspace=run_dir, transcript=lambda _: None, timeout=10, environ=run_environ)
     assert asyncio.run(backend.coordinate(_request(run_dir))) == NewAnswer("from-the-run-own")
+
+
+HOSTILE_AGENT = Path(__file__).resolve().parent / "agents" / "hostile_agent.py"
+
+
+def _hostile(mode: str, run_dir: Path, *args: str) -> list[str]:
+    return [sys.executable, str(HOSTILE_AGENT), mode, "--marker", str(run_dir), *args]
+
+
+@pytest.mark.parametrize(
+    ("mode", "stream"), [("big_stdout", "stdout"), ("endless_stdout", "stdout"), ("endless_stderr", "stderr")]
+)
+def test_output_past_the_limit_stops_the_agent(run_dir: Path, mode: str, stream: str, wait_for: WaitFor) -> None:
+    # 100 MB of stdout, or a writer that never stops: the turn ends at the limit, not at a timeout.
+    limit = 2**20
+    transcript: list[str] = []
+    backend = CommandBackend(_hostile(mode, run_dir, "--bytes", str(100 * 2**20)), cwd=run_dir,
+                             transcript=transcript.append, max_output_bytes=limit)
+    with pytest.raises(AgentError, match=f"more than {limit} bytes to {stream} \\(backend.max_output_bytes\\)"):
+        asyncio.run(asyncio.wait_for(backend.coordinate(_request(run_dir)), 15))
+    assert sum(len(text) for text in transcript) <= 2 * limit + 100
+    wait_for(lambda: not processes_mentioning(str(run_dir)), timeout=5)
+
+
+def test_output_up_to_the_limit_is_read_whole(run_dir: Path) -> None:
+    backend = CommandBackend(_hostile("big_stdout", run_dir, "--bytes", str(3 * 2**20)), cwd=run_dir,
+                             transcript=lambda _: None, max_output_bytes=4 * 2**20)
+    action = asyncio.run(backend.coordinate(_request(run_dir)))
+    assert isinstance(action, NewAnswer) and action.content == "x" * (3 * 2**20)
+
+
+def test_deeply_nested_json_is_an_agent_error(run_dir: Path) -> None:
+    backend, _ = _backend(_hostile("deep_json", run_dir, "--bytes", "50000"), run_dir)
+    with pytest.raises(AgentError, match="stdout is nested too deeply"):
+        asyncio.run(backend.coordinate(_request(run_dir)))
+
+
+def test_a_lone_surrogate_in_a_reply_is_replaced(run_dir: Path) -> None:
+    backend, transcript = _backend(_hostile("surrogate", run_dir), run_dir)
+    assert asyncio.run(backend.coordinate(_request(run_dir))) == NewAnswer("an emoji cut in half: \ufffd")
+    "".join(transcript).encode("utf-8")
+
+
+def test_a_detached_child_holding_stdout_does_not_hold_the_turn(run_dir: Path) -> None:
+    # The agent replies and exits, but a child in its own session keeps stdout open for a minute.
+    pid_file = run_dir / "child.pid"
+    code = (
+        "import json, subprocess, sys; sys.stdin.read(); "
+        f"child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', '{run_dir}'], "
+        "start_new_session=True); "
+        f"open('{pid_file}', 'w').write(str(child.pid)); "
+        "print(json.dumps({'action': 'new_answer', 'content': 'done'}), flush=True)"
+    )
+    backend, _ = _backend(_python(code), run_dir)
+    try:
+        assert asyncio.run(asyncio.wait_for(backend.coordinate(_request(run_dir)), 15)) == NewAnswer("done")
+    finally:
+        # The run's final sweep ends such escapees; this test has no run around it.
+        if pid_file.exists():
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)

@@ -165,3 +165,75 @@ def test_report_as_json_document(tmp_path: Path) -> None:
 def test_shipped_configs_are_valid(path: Path) -> None:
     report = load_config(path, run_cwd=Path.cwd())
     assert report.valid, report.errors
+
+
+def test_a_config_that_is_not_utf8_is_one_located_error(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(ONE_AGENT.encode() + "# café\n".encode("latin-1"))
+    report = load_config(path, run_cwd=tmp_path)
+    assert [(i.location, i.message) for i in report.errors] == [("line 4", "config is not UTF-8 text (byte 0xe9)")]
+    assert report.config is None
+
+
+def _laughs(levels: int, width: int = 9) -> str:
+    lines = [f"l0: &l0 [{', '.join(['lol'] * width)}]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * width)}]" for i in range(1, levels + 1)]
+    return "\n".join(lines) + f"\nbomb: *l{levels}\n" + ONE_AGENT
+
+
+def test_yaml_alias_expansion_is_bounded(tmp_path: Path) -> None:
+    # Nine levels of nine aliases: 387 million strings once expanded, from a 600-byte file.
+    errors, _ = _load(tmp_path, _laughs(9))
+    assert errors == [("(file)", "the config expands to more than 100,000 values (YAML aliases used too often?)")]
+    # Aliases used with measure are fine.
+    errors, warnings = _load(tmp_path, _laughs(2))
+    assert errors == [] and ("bomb", "unknown top-level key, ignored") in warnings
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("loop: &a [1, *a]\n" + ONE_AGENT, "a YAML alias is used inside the mapping or list it names"),
+        ("deep: " + "[" * 150 + "]" * 150 + "\n" + ONE_AGENT, "nested deeper than 100 levels"),
+        ("deep: " + "[" * 5000 + "]" * 5000 + "\n" + ONE_AGENT, "invalid YAML: nested too deeply"),
+    ],
+    ids=["self-reference", "deep", "deeper-than-the-parser"],
+)
+def test_endless_and_deep_yaml_is_an_error(tmp_path: Path, text: str, message: str) -> None:
+    errors, _ = _load(tmp_path, text)
+    assert len(errors) == 1 and errors[0][0] == "(file)" and message in errors[0][1]
+
+
+@pytest.mark.parametrize(
+    ("backend", "location"),
+    [
+        ("{type: command, command: [x], max_output_bytes: 100}", "agents[0].backend.max_output_bytes"),
+        ("{type: command, command: [x], max_output_bytes: 2000000000}", "agents[0].backend.max_output_bytes"),
+        ("{type: command, command: [x], max_output_bytes: '5MB'}", "agents[0].backend.max_output_bytes"),
+        ("{type: command, command: [x], max_output_bytes: true}", "agents[0].backend.max_output_bytes"),
+        ("{type: openai, model: m, max_response_bytes: 0}", "agents[0].backend.max_response_bytes"),
+        ("{type: openai, model: m, max_response_bytes: 1.5e6}", "agents[0].backend.max_response_bytes"),
+    ],
+)
+def test_byte_limits_are_validated(tmp_path: Path, backend: str, location: str) -> None:
+    errors, _ = _load(tmp_path, f"agents:\n  - id: a\n    backend: {backend}\n")
+    assert [loc for loc, _ in errors] == [location]
+
+
+def test_byte_limits_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "agents:\n  - id: a\n    backend: {type: command, command: [x], max_output_bytes: 65536}\n"
+        "  - id: b\n    backend: {type: openai, model: m, max_response_bytes: 1073741824}\n"
+    )
+    report = load_config(path, run_cwd=tmp_path)
+    assert report.config is not None
+    a, b = (agent.backend for agent in report.config.agents)
+    assert a.max_output_bytes == 65536  # type: ignore[union-attr]
+    assert b.max_response_bytes == 2**30  # type: ignore[union-attr]
+
+
+def test_agent_ids_are_short(tmp_path: Path) -> None:
+    errors, _ = _load(tmp_path, "agents:\n  - id: " + "a" * 65 + "\n    backend: {type: command, command: [x]}\n")
+    assert [loc for loc, _ in errors] == ["agents[0].id"]
+    assert "up to 64" in errors[0][1] and len(errors[0][1]) < 200

@@ -221,3 +221,57 @@ def test_a_restarted_turn_begins_only_after_the_replaced_one_stopped() -> None:
     asyncio.run(engine.run())
     assert slow.cancelled >= 1, "b's first turn must have been restarted by a's answer"
     assert slow.overlaps == 0
+
+
+def test_an_answer_given_before_every_agent_failed_is_the_result() -> None:
+    # a answers "42" and then errors on every later turn; b never manages a turn.
+    def answer_then_fail(request: CoordinateRequest) -> Action:
+        if request.anon_id not in request.vote_options:
+            return NewAnswer("42")
+        raise AgentError("gave up after answering")
+
+    a = Scripted(answer_then_fail, final="final: 42")
+    engine, events = _engine({"a": a, "b": Scripted(fails(), delays=(0.05,))}, max_retries=1)
+
+    async def scenario() -> tuple[str, str]:
+        winner = await engine.run()
+        return winner, await engine.present(winner, time_limit=1)
+
+    assert asyncio.run(scenario()) == ("a", "final: 42")
+    assert {agent.status for agent in engine.state.agents.values()} >= {"error"}
+    selected = next(e for e in events if e.kind == "winner_selected")
+    assert selected.details["after"] == "every agent failed"
+    assert a.present_requests[0].answers[0].content == "42"
+
+
+def test_a_failure_that_no_retry_can_fix_leaves_the_agent_out_at_once() -> None:
+    def unauthorized(request: CoordinateRequest) -> Action:
+        raise AgentError("HTTP 401: bad key", retry=False)
+
+    locked_out = Scripted(unauthorized)
+    engine, events = _engine({"good": Scripted(answer_then_vote("A"), delays=(0.05,)), "out": locked_out},
+                             max_retries=3)
+    assert asyncio.run(engine.run()) == "good"
+    assert locked_out.calls == 1
+    assert engine.state.agents["out"].status == "error"
+    assert [e.details["given_up"] for e in events if e.kind == "agent_error"] == [True]
+
+
+def test_text_from_agents_is_repaired_and_bounded() -> None:
+    huge = "agent" + "9" * (3 * 2**20)
+
+    def talker(request: CoordinateRequest) -> Action:
+        if request.anon_id not in request.vote_options:
+            return NewAnswer("cut \ud83d")
+        return Vote(request.vote_options[0], "because " * 10**5)
+
+    rogue = Scripted(lambda request: Vote(huge, "?"), delays=(0.05,))
+    engine, events = _engine({"a": Scripted(talker), "rogue": rogue}, max_retries=0)
+    assert asyncio.run(engine.run()) == "a"
+    state = engine.state.agents
+    assert state["a"].latest is not None and state["a"].latest.content == "cut \ufffd"
+    assert state["a"].vote is not None and len(state["a"].vote.reason) == 2000
+    error = state["rogue"].error
+    assert error is not None and len(error.message) < 300 and f"{len(huge)} characters" in error.message
+    for event in events:
+        assert len(repr(event.details)) < 5000

@@ -307,7 +307,15 @@ def test_orchestrator_timeout_without_answer_exits_3(run_dir: Path) -> None:
     assert _status(result)["coordination"]["phase"] == "timeout"
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+# Every signal whose default action ends a process and that a program may catch (Python itself
+# ignores SIGPIPE and SIGXFSZ).
+ENDING_SIGNALS = [
+    signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM,
+    signal.SIGVTALRM, signal.SIGPROF, signal.SIGXCPU, signal.SIGIO, signal.SIGPWR, signal.SIGSTKFLT,
+]
+
+
+@pytest.mark.parametrize("sig", ENDING_SIGNALS, ids=lambda sig: sig.name)
 def test_signal_mid_run_exits_4_and_ends_every_agent(run_dir: Path, sig: signal.Signals, wait_for: WaitFor) -> None:
     config = write_config(
         run_dir / "c.yaml",

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from coord_helpers import ChatServer, chat_response, child_env, run_mgcoord, write_config
+from hostile_server import HostileServer, tool_call_response
 
 from coordinator.backends.openai import OpenAIBackend, ToolKit
 from coordinator.errors import AgentError
@@ -214,3 +215,72 @@ def test_mgcoord_with_openai_agents(run_dir: Path, chat_server: ChatServer) -> N
     assert totals == sum(info["usage"]["total_tokens"] for info in status["agents"].values())
     # A request whose turn was restarted before the reply arrived is never counted.
     assert 0 < totals <= 15 * len(chat_server.requests)
+
+
+def _raw_call(function: Any) -> dict[str, Any]:
+    return {"choices": [{"message": {"role": "assistant", "content": None,
+                                     "tool_calls": [{"id": "c1", "type": "function", "function": function}]}}]}
+
+
+def _with_tool_calls(tool_calls: Any) -> dict[str, Any]:
+    return {"choices": [{"message": {"role": "assistant", "content": "hmm", "tool_calls": tool_calls}}]}
+
+
+@pytest.mark.parametrize(
+    ("malformed", "told"),
+    [
+        (_with_tool_calls("vote agent1"), "tool_calls must be a list of calls, got str 'vote agent1'"),
+        (_with_tool_calls(7), "tool_calls must be a list of calls, got int 7"),
+        (_with_tool_calls(["vote"]), "tool call #1 is malformed: expected an object, got str 'vote'"),
+        (_raw_call("vote"), "'function' must be an object with 'name' and 'arguments', got str"),
+        (_raw_call({"name": 5, "arguments": "{}"}), "'function.name' must be a non-empty string, got 5"),
+        (_raw_call({"name": "vote", "arguments": 12}), "the arguments of 'vote' must be a JSON object or its text"),
+        (_raw_call({"name": "vote", "arguments": "[" * 5000 + "]" * 5000}), "arguments is nested too deeply"),
+        (_raw_call({"name": "vote", "arguments": "[1, 2]"}), "arguments must be a JSON object, got list"),
+        ({"choices": [{"message": {"role": "assistant", "content": ["a", "b"]}}]},
+         "the message content must be a string, got list"),
+    ],
+    ids=["calls-string", "calls-number", "call-string", "function-string", "name-number", "arguments-number",
+         "arguments-deep", "arguments-list", "content-list"],
+)
+def test_malformed_shapes_are_told_to_the_model(malformed: dict[str, Any], told: str,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    vote = tool_call_response("vote", '{"agent_id": "agent2", "reason": "ok"}')
+    with HostileServer("scripted", script=[malformed, vote]) as server:
+        assert _coordinate(_backend_at(server.base_url), _request()) == Vote("agent2", "ok")
+    second = server.requests[1].body["messages"]
+    assert told in json.dumps(second[-1]) or told in second[-1]["content"], second[-1]
+    # What goes back to the endpoint is well formed: no call that it could not read itself.
+    for message in second:
+        for call in message.get("tool_calls") or []:
+            assert isinstance(call["function"]["arguments"], str)
+    assert not [r for r in caplog.records if r.exc_info], "no traceback for a malformed reply"
+
+
+def test_arguments_sent_as_an_object_are_accepted() -> None:
+    reply = tool_call_response("vote", {"agent_id": "agent1", "reason": "as an object"})
+    with HostileServer("scripted", script=[reply]) as server:
+        assert _coordinate(_backend_at(server.base_url), _request()) == Vote("agent1", "as an object")
+
+
+@pytest.mark.parametrize(
+    "response",
+    [{"choices": "none"}, {"choices": [7]}, {"choices": [{"message": "hi"}]}, {"id": "x"}, [1, 2]],
+    ids=["choices-string", "choice-number", "message-string", "no-choices", "not-an-object"],
+)
+def test_a_response_without_a_message_is_an_agent_error(response: Any) -> None:
+    with HostileServer("scripted", script=[response]) as server, \
+            pytest.raises(AgentError, match=r"malformed chat-completions response|not an object"):
+        _coordinate(_backend_at(server.base_url, max_attempts=1), _request())
+
+
+def test_a_huge_tool_name_is_quoted_short() -> None:
+    reply = tool_call_response("t" * (3 * 2**20), "{}")
+    with HostileServer("scripted", script=[reply, reply, reply]) as server, pytest.raises(AgentError) as caught:
+        _coordinate(_backend_at(server.base_url), _request())
+    assert "unknown tool 'tttt" in str(caught.value) and len(str(caught.value)) < 300
+    assert len(server.requests[1].body["messages"][-1]["content"]) < 300
+
+
+def _backend_at(base_url: str, **kwargs: Any) -> OpenAIBackend:
+    return OpenAIBackend(model="m", base_url=base_url, api_key="k", transcript=lambda _: None, timeout=10, **kwargs)

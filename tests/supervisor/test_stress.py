@@ -1,5 +1,6 @@
 """A short seeded run of the stress campaign (scripts/stress.py): random starts, kills, waits and
-reads from several processes on one home, with monitors SIGKILLed and SIGSTOPped, then a check
+reads from several processes on one home, with monitors SIGKILLed and SIGSTOPped (those of jobs
+that cleared their environment too) and the home's tmpfs filled for a moment, then a check
 of the invariants (the limit held, every shell ended with its output, nothing left running).
 
 Callers are not SIGKILLed here: one killed while it writes a new shell's first state leaves a
@@ -34,5 +35,10 @@ def test_a_short_campaign_keeps_every_invariant(tmp_path: Path) -> None:
         os.killpg(campaign.pid, signal.SIGKILL)
         report, _ = campaign.communicate()
         pytest.fail(f"the campaign did not finish in time:\n{report}")
+    finally:
+        # A campaign killed before its end leaves its home's tmpfs (disk-full chaos) mounted.
+        for line in Path("/proc/mounts").read_text().splitlines():
+            if line.split()[1].startswith(str(tmp_path)):
+                subprocess.run(["umount", "--lazy", line.split()[1]], check=False)
     assert "VIOLATION" not in report and campaign.returncode == 0, report
     assert "jobs ran; at most" in report, report
