@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import bench_coord_limits
+import bench_dashboard
 import bench_kill
 import bench_memory
 import bench_output
@@ -37,6 +38,7 @@ BENCHES: dict[str, Callable[[bool], Result]] = {
     "memory": bench_memory.run,
     "watch": bench_watch.run,
     "coord_limits": bench_coord_limits.run,
+    "dashboard": bench_dashboard.run,
 }
 
 

@@ -26,10 +26,12 @@ if TYPE_CHECKING:
         start_shell,
         wait_shell,
     )
+    from .compat import BackgroundShellManager
     from .core import Supervisor
     from .errors import InvalidRequest, LimitReached, ShellNotFound, StateDirError, SupervisorError
 
 __all__ = [
+    "BackgroundShellManager",
     "InvalidRequest",
     "LimitReached",
     "ShellNotFound",
@@ -47,6 +49,7 @@ __all__ = [
 _HOME_MODULE = {name: "core" for name in ("Supervisor",)} | {
     name: "errors" for name in __all__ if name[0].isupper() and name != "Supervisor"
 } | {name: "api" for name in __all__ if name[0].islower()}
+_HOME_MODULE["BackgroundShellManager"] = "compat"
 
 
 def __getattr__(name: str) -> Any:

@@ -316,6 +316,27 @@ def mcp(session: Session) -> None:
     server.main()
 
 
+@cli.command(short_help="Serve a live web dashboard of the home.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Any address but loopback lets other machines reach it (with a warning).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port to listen on (0: any free port).")
+@click.option("--open", "open_browser", is_flag=True, help="Open the dashboard in a web browser.")
+@click.option("--experiments", "experiment_dirs", multiple=True, metavar="DIR",
+              type=click.Path(exists=True, file_okay=False),
+              help="Also show this batch results folder (repeatable); folders that shells run in are found anyway.")
+@pass_session
+def dashboard(session: Session, host: str, port: int, open_browser: bool, experiment_dirs: tuple[str, ...]) -> None:
+    """Serve a live web view of the home: shells, their output, coordination progress, batch results.
+
+    Prints the URL to open, with a random token: every request needs it (then a cookie). Kill and
+    clean ask for confirmation. Ctrl-C stops the dashboard; the shells go on.
+    """
+    from .dashboard.server import serve
+
+    serve(session.sup, host=host, port=port, open_browser=open_browser, experiment_dirs=experiment_dirs)
+
+
 def _follow(sup: Supervisor, shell_id: str, timeout: float | None, screen: Console, *, plain: bool,
             kill_on_stall: bool = False) -> dict[str, Any]:
     """`progress.follow`; on Ctrl-C the message says that only the watching stopped, not the shell."""

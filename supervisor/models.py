@@ -1,7 +1,7 @@
 """Typed views of what is stored per shell (spec.json, state.json) and of what the API returns.
 
 Records (`records.Record`) rather than pydantic models, so that reading shells costs no pydantic
-import; the agent tools build pydantic models from them (`records.pydantic_model`).
+import.
 """
 
 from __future__ import annotations

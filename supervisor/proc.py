@@ -50,6 +50,25 @@ def is_alive(pid: object, ticks: object) -> bool:
     return info is not None and info.start == ticks and info.state != "Z"
 
 
+def exit_fd(pid: int | None, ticks: int | None) -> int | None:
+    """A descriptor (a pidfd) that becomes readable when the process `pid` that started at `ticks` exits.
+
+    None when that process is gone already. The caller closes it. Lets an event loop wait for a
+    process to end without a thread or a polling loop.
+    """
+    if not pid:
+        return None
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return None
+    # Checked after opening: the descriptor then refers to the process that was checked.
+    if not is_alive(pid, ticks):
+        os.close(fd)
+        return None
+    return fd
+
+
 def _is_number(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 

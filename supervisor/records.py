@@ -4,8 +4,7 @@ The shapes of what is stored per shell and of what the API returns (`models.py`)
 class annotations, as pydantic models are, and checked on every read. pydantic itself is not used
 for that: importing it costs a command several times a bare interpreter start, and `mgsup list`
 validates every record. What the records need is small: plain JSON types, optional fields,
-literals, lists and mappings, and bounds (`Field`). The agent tools, which need real pydantic
-models for their schemas, build them from these classes (`pydantic_model`).
+literals, lists and mappings, and bounds (`Field`).
 """
 
 from __future__ import annotations
@@ -28,15 +27,6 @@ class Field:
         self.bounds = {"ge": ge, "gt": gt, "le": le, "lt": lt}
         self.allow_inf_nan = allow_inf_nan
         self.min_length = min_length
-
-    def kwargs(self) -> dict[str, Any]:
-        """The same bounds as keyword arguments of `pydantic.Field`."""
-        found: dict[str, Any] = {k: v for k, v in self.bounds.items() if v is not None}
-        if not self.allow_inf_nan:
-            found["allow_inf_nan"] = False
-        if self.min_length is not None:
-            found["min_length"] = self.min_length
-        return found
 
     def check(self, value: Any) -> Any:
         if isinstance(value, float) and not self.allow_inf_nan and not math.isfinite(value):
@@ -121,32 +111,6 @@ class Record:
                       if not name.startswith("_")}
             cls._checks = checks
         return checks
-
-
-def pydantic_model(cls: type[Record]) -> Any:
-    """A pydantic model with the fields of `cls` (for schemas and libraries that need pydantic)."""
-    import pydantic
-
-    fields: dict[str, Any] = {}
-    for name, hint in typing.get_type_hints(cls, include_extras=True).items():
-        if name.startswith("_"):
-            continue
-        default = getattr(cls, name, ...)
-        fields[name] = (_for_pydantic(hint), pydantic.Field(default=_copy(default)) if default is not ... else ...)
-    return pydantic.create_model(cls.__name__, __doc__=cls.__doc__, **fields)
-
-
-def _for_pydantic(hint: Any) -> Any:
-    """`hint` with every `Field` of ours turned into pydantic's."""
-    import pydantic
-
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is typing.Annotated:
-        extras = [pydantic.Field(**extra.kwargs()) if isinstance(extra, Field) else extra for extra in args[1:]]
-        return typing.Annotated[(_for_pydantic(args[0]), *extras)]
-    if origin in (types.UnionType, typing.Union):
-        return typing.Union[tuple(_for_pydantic(arg) for arg in args)]  # noqa: UP007 - built from a tuple
-    return hint
 
 
 def _copy(value: Any) -> Any:

@@ -2,7 +2,7 @@
 
 >>> tools = openai_tools("chat")                 # pass as `tools=` to chat.completions.create
 >>> dispatch("start_shell", '{"command": "make test"}')   # a tool call's name and arguments
-'{"shell_id": "shell_1a2b3c4d", "status": "running", ...}'
+'{"shell_id":"shell_1a2b3c4d","status":"running","pid":4242,"command":"make test","duration_seconds":0.0}'
 
 `dispatch` always returns a JSON string for the tool message: the result object, or
 `{"error": "..."}` with a message that tells the model what to do next.
@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from ..core import Supervisor
 from .registry import TOOLS, SupervisorFactory, ToolFailure, call, find, invalid_arguments
 from .strict import plain_schema, strict_schema
+from .views import as_text
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +66,13 @@ def dispatch(name: str, arguments: str | Mapping[str, Any] | None, *,
             args = spec.arguments.model_validate({key: value for key, value in raw.items() if value is not None})
         except ValidationError as exc:
             raise invalid_arguments(spec.name, exc) from None
-        return json.dumps(call(spec, args, supervisor))
+        return as_text(call(spec, args, supervisor))
     except ToolFailure as exc:
-        return json.dumps({"error": str(exc)})
+        return as_text({"error": str(exc)})
     except Exception:
         log.exception("tool %r failed unexpectedly", name)
-        return json.dumps({"error": f"internal error in {name}; the details are in the server's log. Check "
-                                    "the state with list_shells or get_shell_status before retrying"})
+        return as_text({"error": f"internal error in {name}; the details are in the server's log. Check "
+                                 "the state with list_shells or get_shell_status before retrying"})
 
 
 def _known(name: str) -> Any:

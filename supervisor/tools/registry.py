@@ -5,6 +5,8 @@ Each tool has a name, a description written for a model, typed arguments and a t
 trouble) become `ToolFailure` with a message that says what to do next; anything else propagates
 for the surface to mask and log.
 
+Results are compact for a model's budget unless a call asks for `detail` (see `views`).
+
 >>> spec = find("list_shells")
 >>> call(spec, spec.arguments(), Supervisor)["running"]
 0
@@ -12,31 +14,38 @@ for the surface to mask and log.
 
 from __future__ import annotations
 
+import fnmatch
+import logging
 import os
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from ..core import Supervisor
-from ..errors import InvalidRequest, LimitReached, ShellNotFound, SupervisorError
+from ..errors import InvalidRequest, LimitReached, ShellNotFound, StateDirError, SupervisorError
 from .schemas import (
+    DEFAULT_LIST_LIMIT,
     GetShellOutputArgs,
-    KillResult,
     KillShellArgs,
+    KillView,
     ListShellsArgs,
+    OutputView,
     ShellIdArgs,
-    ShellList,
-    ShellStatus,
+    ShellPage,
+    ShellView,
     StartCoordinationArgs,
     StartShellArgs,
-    ToolShellOutput,
-    WaitResult,
     WaitShellArgs,
+    WaitView,
 )
+from .views import compact, output_view, shell_view, wait_view
 
+log = logging.getLogger(__name__)
 DEFAULT_MAX_BYTES = 30 * 1024
 SupervisorFactory = Callable[[], Supervisor]
 
@@ -60,7 +69,7 @@ class ToolSpec:
     description: str
     arguments: type[BaseModel]
     result: type[BaseModel]
-    run: Callable[[Supervisor, Any], BaseModel]
+    run: Callable[[Supervisor, Any], dict[str, Any]]
     read_only: bool
 
 
@@ -78,51 +87,74 @@ def default_max_bytes() -> int:
     return value
 
 
-def _start_shell(sup: Supervisor, a: StartShellArgs) -> ShellStatus:
+def _start_shell(sup: Supervisor, a: StartShellArgs) -> dict[str, Any]:
     env = None if a.env is None else dict(item.split("=", 1) for item in a.env)
     shell_id = sup.start_shell(a.command, cwd=a.cwd, env=env, inherit_env=a.inherit_env, name=a.name,
                                timeout=a.timeout, queue=a.queue, isolate=a.isolate)
-    return ShellStatus.model_validate(sup.get_shell_status(shell_id))
+    return shell_view(sup.get_shell_status(shell_id), detail=a.detail)
 
 
-def _start_coordination(sup: Supervisor, a: StartCoordinationArgs) -> ShellStatus:
+def _start_coordination(sup: Supervisor, a: StartCoordinationArgs) -> dict[str, Any]:
     shell_id = sup.start_coordination(a.config, a.question, cwd=a.cwd, timeout=a.timeout, queue=a.queue,
                                       name=a.name)
-    return ShellStatus.model_validate(sup.get_shell_status(shell_id))
+    return shell_view(sup.get_shell_status(shell_id), detail=a.detail)
 
 
-def _get_shell_status(sup: Supervisor, a: ShellIdArgs) -> ShellStatus:
-    return ShellStatus.model_validate(sup.get_shell_status(a.shell_id))
+def _get_shell_status(sup: Supervisor, a: ShellIdArgs) -> dict[str, Any]:
+    return shell_view(sup.get_shell_status(a.shell_id), detail=a.detail)
 
 
-def _get_shell_output(sup: Supervisor, a: GetShellOutputArgs) -> ToolShellOutput:
-    budget = a.max_bytes if a.max_bytes is not None else default_max_bytes()
+def _get_shell_output(sup: Supervisor, a: GetShellOutputArgs) -> dict[str, Any]:
+    try:
+        budget = a.max_bytes if a.max_bytes is not None else default_max_bytes()
+    except InvalidRequest as exc:
+        raise misconfigured(exc) from None
     out = sup.get_shell_output(a.shell_id, tail_lines=a.tail_lines, offset=a.offset, max_bytes=budget,
                                stream=None if a.stream == "both" else a.stream)
-    hints = [f"{out[f'{stream}_remaining_bytes']} more bytes of {stream}: call get_shell_output with "
-             f"stream='{stream}' and offset={out[f'{stream}_next_offset']}"
-             for stream in ("stdout", "stderr") if out[f"{stream}_remaining_bytes"]]
-    return ToolShellOutput(**out, max_bytes=budget, hint="; ".join(hints) or None)
+    return output_view(out, max_bytes=budget, detail=a.detail)
 
 
-def _kill_shell(sup: Supervisor, a: KillShellArgs) -> KillResult:
-    return KillResult.model_validate(sup.kill_shell(a.shell_id, signal=a.signal, grace=a.grace))
+def _kill_shell(sup: Supervisor, a: KillShellArgs) -> dict[str, Any]:
+    result = sup.kill_shell(a.shell_id, signal=a.signal, grace=a.grace)
+    return result if a.detail else compact(result)
 
 
-def _list_shells(sup: Supervisor, a: ListShellsArgs) -> ShellList:
-    every = [ShellStatus.model_validate(s) for s in sup.list_shells()]
-    return ShellList(shells=[s for s in every if a.status in (None, s.status)],
-                     running=sum(s.status == "running" for s in every),
-                     queued=sum(s.status == "queued" for s in every), max_concurrent=sup.max_concurrent)
+def _list_shells(sup: Supervisor, a: ListShellsArgs) -> dict[str, Any]:
+    every = sup.list_shells()
+    matching = [s for s in reversed(every) if a.status in (None, s["status"]) and _named(s["name"], a.name)]
+    page = matching[a.offset:a.offset + a.limit]
+    result = {"shells": [shell_view(s, detail=a.detail) for s in page], "total": len(matching),
+              "running": sum(s["status"] == "running" for s in every),
+              "queued": sum(s["status"] == "queued" for s in every), "max_concurrent": sup.max_concurrent}
+    hint = _next_page(a, shown=len(page), total=len(matching))
+    return result | {"hint": hint} if hint or a.detail else result
 
 
-def _wait_shell(sup: Supervisor, a: WaitShellArgs) -> WaitResult:
+def _named(name: str | None, pattern: str | None) -> bool:
+    return pattern is None or (name is not None and fnmatch.fnmatchcase(name, pattern))
+
+
+def _next_page(a: ListShellsArgs, *, shown: int, total: int) -> str | None:
+    left = total - a.offset - shown
+    if left <= 0:
+        return None if a.offset <= total else f"offset {a.offset} is past the {total} matching shells"
+    # The same call otherwise: the arguments given, the defaults left out.
+    parts = [f"offset={a.offset + shown}"]
+    if a.limit != DEFAULT_LIST_LIMIT:
+        parts.append(f"limit={a.limit}")
+    parts += [f"{key}={value!r}" for key, value in (("status", a.status), ("name", a.name)) if value]
+    if a.detail:
+        parts.append("detail=true")
+    return f"{left} older shells not shown: call list_shells with {', '.join(parts)}"
+
+
+def _wait_shell(sup: Supervisor, a: WaitShellArgs) -> dict[str, Any]:
     began = time.monotonic()
     try:
-        status, timed_out = sup.wait_shell(a.shell_id, timeout=a.timeout, kill_on_stall=a.kill_on_stall), False
+        status, expired = sup.wait_shell(a.shell_id, timeout=a.timeout, kill_on_stall=a.kill_on_stall), False
     except TimeoutError:
-        status, timed_out = sup.get_shell_status(a.shell_id), True
-    return WaitResult(**status, timed_out_waiting=timed_out, waited_seconds=round(time.monotonic() - began, 3))
+        status, expired = sup.get_shell_status(a.shell_id), True
+    return wait_view(status, expired=expired, waited=time.monotonic() - began, detail=a.detail)
 
 
 TOOLS: tuple[ToolSpec, ...] = (
@@ -133,50 +165,51 @@ TOOLS: tuple[ToolSpec, ...] = (
         "job keeps running after this call; its output is kept on disk. Next: wait_shell(shell_id) to block "
         "until it ends, or get_shell_output(shell_id) to read what it has printed so far. At most a limited "
         "number of shells run at once: pass queue=true to wait in line instead of getting a limit error.",
-        StartShellArgs, ShellStatus, _start_shell, read_only=False),
+        StartShellArgs, ShellView, _start_shell, read_only=False),
     ToolSpec(
         "get_shell_status",
         "Get the current status of one shell: 'queued', 'running', 'stopped' (exit 0), 'failed' (non-zero "
-        "exit), 'killed' (signal, kill_shell or timeout) or 'lost'; plus exit_code, pid, times, duration, and "
-        "for a coordination run its log_dir and a 'coordination' progress summary (phase, completion "
-        "percentage, winner, agents). Cheap; prefer wait_shell to calling this in a loop.",
-        ShellIdArgs, ShellStatus, _get_shell_status, read_only=True),
+        "exit), 'killed' (signal, kill_shell or its timeout) or 'lost'; its exit_code, duration and, for a "
+        "coordination run, a 'coordination' progress summary (phase, completion percentage, winner, agents). "
+        "Compact: keys without a value are left out; detail=true adds times, paths and every other field. "
+        "Cheap; prefer wait_shell to calling this in a loop.",
+        ShellIdArgs, ShellView, _get_shell_status, read_only=True),
     ToolSpec(
         "get_shell_output",
         "Read what a shell wrote to stdout and stderr, within a byte budget per stream (30 KB by default). "
         "Use tail_lines to see the latest lines; use offset to read on from where the last call ended "
-        "(its *_next_offset), one stream at a time. The result says how many bytes are left "
-        "(*_remaining_bytes) and, in 'hint', the exact call that reads on. Works while the job runs and "
-        "after it ended.",
-        GetShellOutputArgs, ToolShellOutput, _get_shell_output, read_only=True),
+        "(its *_next_offset), one stream at a time. When text is left, the result says how much "
+        "in 'hint', with the exact call that reads on. Works while the job runs and after it ended.",
+        GetShellOutputArgs, OutputView, _get_shell_output, read_only=True),
     ToolSpec(
         "kill_shell",
         "Stop a shell and its whole process tree (children and grandchildren too): sends the signal, waits "
         "up to grace seconds, then SIGKILL. Returns once nothing of the job is left: status 'killed', or the "
         "status it already had with message 'Process already terminated'. A queued shell is removed from "
         "the queue. Use it to stop a job that hangs, runs too long or is no longer needed.",
-        KillShellArgs, KillResult, _kill_shell, read_only=False),
+        KillShellArgs, KillView, _kill_shell, read_only=False),
     ToolSpec(
         "list_shells",
-        "List every shell on record, oldest first, with its status, plus how many are running and queued "
-        "and the concurrency limit. Use it to find a shell id you lost, to see what is still running, or "
-        "to decide whether a new job would have to queue.",
-        ListShellsArgs, ShellList, _list_shells, read_only=True),
+        "List shells on record, newest first, at most `limit` (default 20), optionally only those in one "
+        "status or with one name; plus how many match (total), how many run and wait in line, and the "
+        "concurrency limit. 'hint' gives the call for the next page. Use it to find a shell id you lost, "
+        "to see what is still running, or to decide whether a new job would have to queue.",
+        ListShellsArgs, ShellPage, _list_shells, read_only=True),
     ToolSpec(
         "wait_shell",
         "Block until a shell ends, or until timeout seconds pass (default 60, at most 600), and return its "
         "status. Use it instead of polling get_shell_status. If the wait ends first, the result has "
-        "timed_out_waiting=true and the shell is still queued or running: call wait_shell again to keep "
+        "wait_expired=true and the shell is still queued or running: call wait_shell again to keep "
         "waiting, get_shell_output to see progress, or kill_shell to stop it. Waiting never stops the job.",
-        WaitShellArgs, WaitResult, _wait_shell, read_only=True),
+        WaitShellArgs, WaitView, _wait_shell, read_only=True),
     ToolSpec(
         "start_coordination",
         "Start a multi-agent coordination run (mgcoord --automation) as a background shell and return its "
         "status. Several agents answer the question, vote, and the winner writes the final answer. Next: "
         "wait_shell(shell_id) until it ends (get_shell_status shows its progress meanwhile); the final "
-        "status's 'coordination' then has the winner, final_answer_preview and answer_file (the path of the "
-        "full answer), or 'error'. Exit code 0 means a final answer exists.",
-        StartCoordinationArgs, ShellStatus, _start_coordination, read_only=False),
+        "status's 'coordination' then has the winner and final_answer_preview, or 'error'; with detail=true "
+        "also answer_file, the path of the full answer. Exit code 0 means a final answer exists.",
+        StartCoordinationArgs, ShellView, _start_coordination, read_only=False),
 )
 _BY_NAME = {spec.name: spec for spec in TOOLS}
 
@@ -191,15 +224,48 @@ def find(name: str) -> ToolSpec:
 
 def call(spec: ToolSpec, arguments: BaseModel, supervisor: SupervisorFactory) -> dict[str, Any]:
     """Run `spec` with validated `arguments` and return its result as a JSON-ready dict."""
+    with failures(spec, arguments):
+        sup = connect(supervisor)
+        return spec.run(sup, arguments)
+
+
+def connect(supervisor: SupervisorFactory) -> Supervisor:
+    """The Supervisor the calls act on; a failure here is the server's configuration, not the model's doing."""
     try:
-        return spec.run(supervisor(), arguments).model_dump(mode="json")
+        return supervisor()
+    except SupervisorError as exc:
+        raise misconfigured(exc) from None
+
+
+def misconfigured(exc: Exception) -> ToolFailure:
+    """The failure for a bad setting of the server's environment: nothing the model can correct."""
+    return ToolFailure(f"this server is misconfigured ({exc}); calls that need this setting cannot succeed until "
+                       "it is fixed: tell the user")
+
+
+_LIMIT = re.compile(r"Maximum concurrent shells \(\d+\) reached")
+
+
+@contextmanager
+def failures(spec: ToolSpec, arguments: BaseModel) -> Iterator[None]:
+    """Turn the library's anticipated errors into ToolFailure, worded for a model: what to call next."""
+    try:
+        yield
     except ShellNotFound:
-        raise ToolFailure(f"unknown shell id {getattr(arguments, 'shell_id', None)!r}: call list_shells to see "
-                          "the shells on record (ids look like 'shell_1a2b3c4d')") from None
+        raise ToolFailure(f"unknown shell id {getattr(arguments, 'shell_id', None)!r}: no shell with this id is on "
+                          "record; call list_shells to see the newest shells (ids look like 'shell_1a2b3c4d')"
+                          ) from None
     except LimitReached as exc:
-        raise ToolFailure(f"{exc}. As tools: call {spec.name} again with queue=true to wait in line, or "
-                          "list_shells to see what runs, then wait_shell or kill_shell") from None
+        found = _LIMIT.search(str(exc))
+        raise ToolFailure(f"{found.group(0) if found else 'The concurrency limit is reached'}: nothing was started. "
+                          f"Call {spec.name} again with queue=true to have it start by itself when a slot frees, "
+                          "or call list_shells with status='running' to see what runs, then wait_shell or "
+                          "kill_shell one of those") from None
     except InvalidRequest as exc:
         raise ToolFailure(f"invalid request: {exc}. Correct the arguments and call {spec.name} again") from None
+    except StateDirError as exc:
+        log.warning("%s: %s", spec.name, exc)
+        raise ToolFailure(f"{spec.name} failed: this server's state directory cannot be read or written, so no "
+                          "shell can be started or read; other arguments will not help: tell the user") from None
     except SupervisorError as exc:
         raise ToolFailure(f"{spec.name} failed: {exc}") from None

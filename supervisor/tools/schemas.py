@@ -6,16 +6,16 @@ must send every key (OpenAI strict mode) can send `null` to mean "use the defaul
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Self, cast
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .. import models
 from ..models import Status
-from ..records import pydantic_model
 
 MAX_WAIT_SECONDS = 600.0
 DEFAULT_WAIT_SECONDS = 60.0
+DEFAULT_LIST_LIMIT = 20
+MAX_LIST_LIMIT = 200
 
 ShellId = Annotated[str, Field(description="The shell id returned by start_shell, e.g. 'shell_1a2b3c4d'.")]
 Cwd = Annotated[str | None, Field(description="Working directory (absolute, or relative to the server's). "
@@ -26,14 +26,7 @@ Queue = Annotated[bool, Field(description="At the concurrency limit: true waits 
                                           "when a slot frees; false (default) fails with a limit error.")]
 Name = Annotated[str | None, Field(description="A short label (letters, digits, '.', '_', '-') shown in "
                                                "list_shells. Optional.")]
-
-
-class ShellStatus(pydantic_model(models.ShellStatus)):  # type: ignore[misc]  # built from the record class
-    """The status of one shell, as `get_shell_status` returns it."""
-
-    @classmethod
-    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Self:
-        return cast(Self, super().model_validate(obj, *args, **kwargs))
+Detail = Annotated[bool, Field(description="true: every field of the result, paths and times included.")]
 
 
 class Arguments(BaseModel):
@@ -55,10 +48,12 @@ class StartShellArgs(Arguments):
     queue: Queue = False
     isolate: bool = Field(False, description="Run in a fresh empty directory <cwd>/.mgsup/workspaces/<name>_<id> "
                                              "so parallel jobs never touch each other's files.")
+    detail: Detail = False
 
 
 class ShellIdArgs(Arguments):
     shell_id: ShellId
+    detail: Detail = False
 
 
 class GetShellOutputArgs(Arguments):
@@ -72,16 +67,24 @@ class GetShellOutputArgs(Arguments):
     stream: Literal["both", "stdout", "stderr"] = Field(
         "both", description="Which stream to read. Page one stream at a time with offset: the two streams "
                             "have different offsets.")
+    detail: Detail = False
 
 
 class KillShellArgs(Arguments):
     shell_id: ShellId
     signal: str = Field("SIGTERM", description="Signal sent first, e.g. 'SIGTERM', 'SIGINT' or 'SIGKILL'.")
     grace: float = Field(5.0, ge=0, le=60, description="Seconds to wait after the signal before SIGKILL.")
+    detail: Detail = False
 
 
 class ListShellsArgs(Arguments):
     status: Status | None = Field(None, description="Only shells in this status. Default: all.")
+    name: str | None = Field(None, min_length=1, description="Only shells with this name, or whose name matches "
+                                                             "this pattern ('train-*'). Default: all.")
+    limit: int = Field(DEFAULT_LIST_LIMIT, ge=1, le=MAX_LIST_LIMIT,
+                       description=f"At most this many shells, newest first (default {DEFAULT_LIST_LIMIT}).")
+    offset: int = Field(0, ge=0, description="Skip this many of the newest matching shells (the next page).")
+    detail: Detail = False
 
 
 class WaitShellArgs(Arguments):
@@ -90,6 +93,7 @@ class WaitShellArgs(Arguments):
                            description=f"Longest time to block, in seconds (at most {MAX_WAIT_SECONDS:g}).")
     kill_on_stall: bool = Field(False, description="For a coordination run: kill it as soon as its progress "
                                                    "file stops changing (status 'stalled'), and return.")
+    detail: Detail = False
 
 
 class StartCoordinationArgs(Arguments):
@@ -99,39 +103,61 @@ class StartCoordinationArgs(Arguments):
     timeout: Timeout = None
     queue: Queue = False
     name: Name = None
+    detail: Detail = False
 
 
-class KillResult(BaseModel):
+class Result(BaseModel):
+    """Base of the results: compact ones leave keys out, `detail=true` ones add the Python API's keys."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ShellView(Result):
     shell_id: str
     status: Status
-    signal: str | None = Field(description="The signal sent, or null when nothing had to be killed.")
+    name: str | None = None
+    exit_code: int | None = Field(None, description="The exit code; negative: the signal that ended it.")
+    signal: str | None = None
+    timed_out: bool | None = Field(None, description="true: killed because it ran longer than its timeout.")
+    pid: int | None = None
+    command: str | list[str] | None = None
+    duration_seconds: float | None = None
+    message: str | None = None
+    coordination: dict[str, Any] | None = Field(None, description="A coordination run's progress and result.")
+
+
+class KillView(Result):
+    shell_id: str
+    status: Status
+    signal: str | None = Field(None, description="The signal sent; absent or null when nothing had to be killed.")
     message: str | None = None
 
 
-class ShellList(BaseModel):
-    shells: list[ShellStatus]
+class ShellPage(Result):
+    shells: list[ShellView] = Field(description="Newest first.")
+    total: int = Field(description="How many shells match the filters; shells holds at most `limit` of them.")
     running: int = Field(description="Shells running now, in this state directory.")
     queued: int = Field(description="Shells waiting for a slot.")
     max_concurrent: int = Field(description="How many shells may run at once.")
+    hint: str | None = Field(None, description="The call that shows the next page, when there is one.")
 
 
-class WaitResult(ShellStatus):
-    timed_out_waiting: bool = Field(description="true: the wait ended before the shell did; it is still queued "
-                                                "or running. Call wait_shell again or kill_shell.")
+class WaitView(ShellView):
     waited_seconds: float
+    wait_expired: bool | None = Field(None, description="true: the wait ended before the shell did; it is still "
+                                                        "queued or running. Absent (or false) when it ended.")
 
 
-class ToolShellOutput(BaseModel):
+class OutputView(Result):
     shell_id: str
     status: Status
-    exit_code: int | None
-    stdout: str | None = Field(description="Text of stdout in the window (null when stream='stderr').")
-    stderr: str | None = Field(description="Text of stderr in the window (null when stream='stdout').")
-    stdout_next_offset: int | None = Field(description="Pass as offset (with stream='stdout') to read on.")
-    stderr_next_offset: int | None = Field(description="Pass as offset (with stream='stderr') to read on.")
-    stdout_truncated: bool | None = Field(description="true when stdout text was left out of this window.")
-    stderr_truncated: bool | None = Field(description="true when stderr text was left out of this window.")
-    stdout_remaining_bytes: int | None = Field(description="Bytes of stdout after stdout_next_offset, not read yet.")
-    stderr_remaining_bytes: int | None = Field(description="Bytes of stderr after stderr_next_offset, not read yet.")
-    max_bytes: int = Field(description="The byte budget per stream applied to this call.")
-    hint: str | None = Field(description="What to call next to read what was left out, if anything.")
+    exit_code: int | None = None
+    stdout: str | None = Field(None, description="Text of stdout in the window (absent when stream='stderr').")
+    stderr: str | None = Field(None, description="Text of stderr in the window (absent when stream='stdout').")
+    stdout_next_offset: int | None = Field(None, description="Pass as offset (with stream='stdout') to read on.")
+    stderr_next_offset: int | None = Field(None, description="Pass as offset (with stream='stderr') to read on.")
+    stdout_truncated: bool | None = Field(None, description="true when stdout text was left out of this window.")
+    stderr_truncated: bool | None = Field(None, description="true when stderr text was left out of this window.")
+    stdout_remaining_bytes: int | None = Field(None, description="Bytes of stdout after stdout_next_offset.")
+    stderr_remaining_bytes: int | None = Field(None, description="Bytes of stderr after stderr_next_offset.")
+    hint: str | None = Field(None, description="What to call next to read what was left out, if anything.")

@@ -274,7 +274,7 @@ class MetaAgent:
         if len(results) == 1:
             return chat_response(tool_calls=[("wait_shell", json.dumps({"shell_id": results[0]["shell_id"]}))])
         waited = results[-1]
-        if waited["timed_out_waiting"] or waited["coordination"] is None:
+        if waited.get("wait_expired") or "coordination" not in waited:
             return self._fail(f"the nested run did not end with a summary: {waited}")
         self.answer = (
             f"nested run {waited['shell_id']} ended {waited['status']} (exit {waited['exit_code']}), "

@@ -76,8 +76,8 @@ def test_help_documents_every_verb_and_the_exit_codes(mgsup: Mgsup, capsys: pyte
     for text in ("Exit codes:", "124", "125", "mgsup start -- 'sleep 1; echo hi'"):
         assert text in top
     commands = top.split("Commands:\n", 1)[1].split("\n\n", 1)[0].splitlines()
-    assert len(commands) == 8 and not [line for line in commands if line.endswith("...")], commands
-    for verb in ("start", "status", "list", "logs", "wait", "kill", "clean", "mcp"):
+    assert len(commands) == 9 and not [line for line in commands if line.endswith("...")], commands
+    for verb in ("start", "status", "list", "logs", "wait", "kill", "clean", "mcp", "dashboard"):
         code, out, _ = run_main(capsys, verb, "--help")
         assert code == 0 and out.startswith("Usage: mgsup " + verb), verb
     assert run_main(capsys)[:2] == (0, run_main(capsys, "--help")[1])

@@ -16,7 +16,8 @@ import psutil
 import pytest
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
-BENCHES = ["bench_start", "bench_queue", "bench_kill", "bench_status", "bench_output", "bench_memory", "bench_watch"]
+BENCHES = ["bench_start", "bench_queue", "bench_kill", "bench_status", "bench_output", "bench_memory", "bench_watch",
+           "bench_dashboard"]
 
 
 def run_script(name: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -33,21 +33,21 @@ def run_recorded(calls: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]
 def test_recorded_chat_session(home: Supervisor) -> None:
     results = dict(run_recorded(CALLS["chat"]))
     assert results["start_shell"]["name"] == "recorded"
-    assert (results["wait_shell"]["status"], results["wait_shell"]["timed_out_waiting"]) == ("stopped", False)
+    assert results["wait_shell"]["status"] == "stopped" and "wait_expired" not in results["wait_shell"]
     assert results["get_shell_output"]["stdout"] == "recorded run\n"
-    assert results["get_shell_output"]["max_bytes"] == 30 * 1024
+    assert results["get_shell_output"]["stdout_next_offset"] == len("recorded run\n")
     assert results["get_shell_status"]["exit_code"] == 0
     assert [s["name"] for s in results["list_shells"]["shells"]] == ["recorded"]
     # null stood for the defaults: SIGTERM and 5 s grace; the job had already ended.
     assert results["kill_shell"] == {"shell_id": results["start_shell"]["shell_id"], "status": "stopped",
-                                     "signal": None, "message": "Process already terminated"}
+                                     "message": "Process already terminated"}
     shell = home.list_shells()[0]
     assert shell["command"] == "printf 'recorded run\\n'; sleep 0.2"
 
 
 def test_recorded_responses_session(home: Supervisor) -> None:
     results = dict(run_recorded(CALLS["responses"]))
-    assert results["wait_shell"]["timed_out_waiting"] is True
+    assert results["wait_shell"]["wait_expired"] is True
     assert results["kill_shell"]["status"] == "killed" and results["kill_shell"]["signal"] == "SIGINT"
     assert home.list_shells()[0]["status"] == "killed"
 
@@ -92,3 +92,31 @@ def test_unexpected_failures_are_masked_and_logged(caplog: pytest.LogCaptureFixt
         answer = json.loads(dispatch("list_shells", "{}", supervisor=broken))
     assert "internal error in list_shells" in answer["error"] and "secret" not in answer["error"]
     assert any(r.exc_info and "secret detail" in str(r.exc_info[1]) for r in caplog.records)
+
+
+def test_no_error_gives_command_line_advice(home: Supervisor, monkeypatch: pytest.MonkeyPatch,
+                                            tmp_path: Path) -> None:
+    monkeypatch.setenv("MGSUP_MAX_CONCURRENT", "1")
+    call = json.loads(dispatch("start_shell", '{"command": "sleep 60"}'))
+    limit = json.loads(dispatch("start_shell", '{"command": "sleep 60"}'))["error"]
+    unknown = json.loads(dispatch("kill_shell", '{"shell_id": "shell_0badcafe"}'))["error"]
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    broken_home = json.loads(dispatch("start_shell", '{"command": "true"}', supervisor=lambda: Supervisor(not_a_dir)))
+    for text in (limit, unknown, broken_home["error"]):
+        assert "mgsup " not in text and "--" not in text, text
+    assert limit.startswith("Maximum concurrent shells (1) reached: nothing was started. Call start_shell again "
+                            "with queue=true")
+    assert "list_shells with status='running'" in limit
+    assert unknown.startswith("unknown shell id 'shell_0badcafe'")
+    assert "state directory cannot be read or written" in broken_home["error"]
+    assert "tell the user" in broken_home["error"]
+    assert [s["shell_id"] for s in home.list_shells()] == [call["shell_id"]]
+
+
+def test_a_misconfigured_server_says_so(home: Supervisor, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MGSUP_MAX_CONCURRENT", "many")
+    error = json.loads(dispatch("start_shell", '{"command": "true"}'))["error"]
+    assert error.startswith("this server is misconfigured (MGSUP_MAX_CONCURRENT must be a whole number")
+    monkeypatch.delenv("MGSUP_MAX_CONCURRENT")
+    assert home.list_shells() == []

@@ -13,7 +13,7 @@ import pytest
 from mcp import Client
 from mcp_types import CallToolResult
 
-from supervisor import Supervisor
+from supervisor import InvalidRequest, Supervisor
 from supervisor.tools.mcp_server import build_server
 
 SEVEN = {"start_shell", "get_shell_status", "get_shell_output", "kill_shell", "list_shells", "wait_shell",
@@ -55,8 +55,10 @@ def test_lists_the_seven_tools_with_schemas(with_client: Callable[..., Any]) -> 
     by_name = {t.name: t for t in tools}
     assert by_name["start_shell"].input_schema["required"] == ["command"]
     assert set(by_name["get_shell_output"].input_schema["properties"]) == {
-        "shell_id", "tail_lines", "offset", "max_bytes", "stream"}
-    assert "timed_out_waiting" in by_name["wait_shell"].output_schema["properties"]
+        "shell_id", "tail_lines", "offset", "max_bytes", "stream", "detail"}
+    for tool in tools:
+        assert tool.input_schema["properties"]["detail"]["default"] is False, tool.name
+    assert "wait_expired" in by_name["wait_shell"].output_schema["properties"]
     assert by_name["kill_shell"].annotations is not None and by_name["kill_shell"].annotations.destructive_hint
     assert by_name["list_shells"].annotations is not None and by_name["list_shells"].annotations.read_only_hint
 
@@ -70,22 +72,24 @@ def test_start_read_wait_kill(with_client: Callable[..., Any], home: Supervisor,
         assert started["status"] in ("running", "stopped") and started["name"] == "greeter"
         shell_id = started["shell_id"]
         done = await ok(client, "wait_shell", {"shell_id": shell_id, "timeout": 30})
-        assert (done["status"], done["exit_code"], done["timed_out_waiting"]) == ("stopped", 0, False)
+        assert (done["status"], done["exit_code"]) == ("stopped", 0) and "wait_expired" not in done
         out = await ok(client, "get_shell_output", {"shell_id": shell_id})
         assert (out["stdout"], out["stderr"]) == ("out hello=world\n", "err\n")
-        assert (out["stdout_remaining_bytes"], out["hint"]) == (0, None)
+        assert "stdout_remaining_bytes" not in out and "hint" not in out
         status = await ok(client, "get_shell_status", {"shell_id": shell_id})
-        assert status["cwd"] == str(tmp_path)
+        assert "cwd" not in status and "stdout_path" not in status
+        assert (await ok(client, "get_shell_status", {"shell_id": shell_id, "detail": True}))["cwd"] == str(tmp_path)
 
         sleeper = (await ok(client, "start_shell", {"command": "sleep 60"}))["shell_id"]
         assert (await ok(client, "get_shell_status", {"shell_id": sleeper}))["status"] == "running"
         killed = await ok(client, "kill_shell", {"shell_id": sleeper, "grace": 1})
-        assert killed == {"shell_id": sleeper, "status": "killed", "signal": "SIGTERM", "message": None}
-        again = await ok(client, "kill_shell", {"shell_id": sleeper})
-        assert again["message"] == "Process already terminated"
+        assert killed == {"shell_id": sleeper, "status": "killed", "signal": "SIGTERM"}
+        again = await ok(client, "kill_shell", {"shell_id": sleeper, "detail": True})
+        assert again == {"shell_id": sleeper, "status": "killed", "signal": None,
+                         "message": "Process already terminated"}
         listed = await ok(client, "list_shells", {})
-        assert [s["shell_id"] for s in listed["shells"]] == [shell_id, sleeper]
-        assert (listed["running"], listed["queued"], listed["max_concurrent"]) == (0, 0, 10)
+        assert [s["shell_id"] for s in listed["shells"]] == [sleeper, shell_id]
+        assert (listed["total"], listed["running"], listed["queued"], listed["max_concurrent"]) == (2, 0, 0, 10)
         only = await ok(client, "list_shells", {"status": "killed"})
         assert [s["shell_id"] for s in only["shells"]] == [sleeper]
 
@@ -98,8 +102,8 @@ def test_wait_that_times_out_is_a_normal_result(with_client: Callable[..., Any])
     async def scenario(client: Client) -> None:
         shell_id = (await ok(client, "start_shell", {"command": "sleep 60"}))["shell_id"]
         waited = await ok(client, "wait_shell", {"shell_id": shell_id, "timeout": 0.3})
-        assert (waited["timed_out_waiting"], waited["status"]) == (True, "running")
-        assert 0.3 <= waited["waited_seconds"] < 10
+        assert (waited["wait_expired"], waited["status"]) == (True, "running")
+        assert waited["waited_seconds"] >= 0.3
         await ok(client, "kill_shell", {"shell_id": shell_id, "grace": 1})
 
     with_client(scenario)
@@ -114,27 +118,32 @@ def test_output_is_paged_within_a_byte_budget(with_client: Callable[..., Any],
         shell_id = (await ok(client, "start_shell", {"command": [PY, "-c", script]}))["shell_id"]
         await ok(client, "wait_shell", {"shell_id": shell_id})
         first = await ok(client, "get_shell_output", {"shell_id": shell_id})
-        assert first["max_bytes"] == 30 * 1024 and len(first["stdout"]) == 30 * 1024
-        assert first["stdout_truncated"] and first["stdout_remaining_bytes"] == 100_000 - 30 * 1024
-        assert first["stderr"] == "tail\n" and first["stderr_remaining_bytes"] == 0
+        assert len(first["stdout"]) == 30 * 1024 and first["stdout_truncated"]
+        assert f"{100_000 - 30 * 1024} more bytes of stdout" in first["hint"]
+        assert first["stderr"] == "tail\n" and "stderr_truncated" not in first
         assert "stream='stdout' and offset=30720" in first["hint"]
+        full = await ok(client, "get_shell_output", {"shell_id": shell_id, "detail": True})
+        assert (full["max_bytes"], full["stdout_remaining_bytes"], full["stderr_remaining_bytes"]) == (
+            30 * 1024, 100_000 - 30 * 1024, 0)
         text, offset = first["stdout"], first["stdout_next_offset"]
         while True:
             page = await ok(client, "get_shell_output", {"shell_id": shell_id, "stream": "stdout", "offset": offset,
                                                          "max_bytes": 40_000})
-            assert page["stderr"] is None and page["stderr_next_offset"] is None
+            assert "stderr" not in page and "stderr_next_offset" not in page
             text, offset = text + page["stdout"], page["stdout_next_offset"]
-            if not page["stdout_remaining_bytes"]:
-                assert page["hint"] is None
+            if "hint" not in page:
+                assert "stdout_truncated" not in page
                 break
         assert text == line * 1000
         tail = await ok(client, "get_shell_output", {"shell_id": shell_id, "tail_lines": 2, "stream": "stdout"})
         assert tail["stdout"] == line * 2 and tail["stdout_truncated"]
         monkeypatch.setenv("MGSUP_TOOL_MAX_BYTES", "1000")
-        small = await ok(client, "get_shell_output", {"shell_id": shell_id, "stream": "stdout"})
+        small = await ok(client, "get_shell_output", {"shell_id": shell_id, "stream": "stdout", "detail": True})
         assert (small["max_bytes"], len(small["stdout"]), small["stdout_next_offset"]) == (1000, 1000, 1000)
         monkeypatch.setenv("MGSUP_TOOL_MAX_BYTES", "lots")
-        assert "MGSUP_TOOL_MAX_BYTES" in await failed(client, "get_shell_output", {"shell_id": shell_id})
+        bad_setting = await failed(client, "get_shell_output", {"shell_id": shell_id})
+        assert "misconfigured (MGSUP_TOOL_MAX_BYTES must be a whole number" in bad_setting
+        assert "tell the user" in bad_setting
 
     with_client(scenario)
 
@@ -145,8 +154,11 @@ def test_start_coordination_runs_the_demo(with_client: Callable[..., Any], tmp_p
                                                           "question": "What is 17 * 23?", "cwd": str(tmp_path)})
         done = await ok(client, "wait_shell", {"shell_id": started["shell_id"], "timeout": 90})
         assert (done["status"], done["exit_code"]) == ("stopped", 0), done
-        assert done["log_dir"] and done["coordination"] and done["coordination"]["winner"]
-        answer = Path(done["coordination"]["answer_file"])
+        assert done["coordination"]["winner"] and "391" in done["coordination"]["final_answer_preview"]
+        assert "log_dir" not in done and "answer_file" not in done["coordination"]
+        full = await ok(client, "get_shell_status", {"shell_id": started["shell_id"], "detail": True})
+        assert full["log_dir"] and full["coordination"]["winner"] == done["coordination"]["winner"]
+        answer = Path(full["coordination"]["answer_file"])
         assert answer.parent.name == done["coordination"]["winner"] and "391" in answer.read_text()
         out = await ok(client, "get_shell_output", {"shell_id": started["shell_id"], "stream": "stdout"})
         assert "WINNER: " in out["stdout"] and "391" in out["stdout"]
@@ -227,3 +239,48 @@ def test_unexpected_errors_are_masked_and_logged(with_client: Callable[..., Any]
     assert text == "Error executing tool list_shells"
     logged = [r for r in caplog.records if r.exc_info and "secret detail" in str(r.exc_info[1].__cause__)]
     assert logged, caplog.records
+
+
+STATUS_WRITER = """
+import json, os, sys, time
+folder, period = sys.argv[1], float(sys.argv[2])
+os.makedirs(folder, exist_ok=True)
+status = os.path.join(folder, "status.json")
+print("STATUS: " + status, flush=True)
+while True:
+    with open(status + ".tmp", "w") as f:
+        json.dump({"meta": {"last_updated": time.time()}, "coordination": {"phase": "initial_answer"}}, f)
+    os.replace(status + ".tmp", status)
+    if period == 0:
+        time.sleep(120)
+    time.sleep(period)
+"""
+
+
+@pytest.mark.timeout(60)
+def test_wait_kills_a_stalled_run_and_spares_a_healthy_one(with_client: Callable[..., Any], tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MGSUP_STALL_SECONDS", "0.5")
+    script = tmp_path / "writer.py"
+    script.write_text(STATUS_WRITER)
+
+    async def scenario(client: Client) -> tuple[dict[str, Any], dict[str, Any]]:
+        quiet = await ok(client, "start_shell", {"command": [PY, str(script), str(tmp_path / "quiet"), "0"]})
+        busy = await ok(client, "start_shell", {"command": [PY, str(script), str(tmp_path / "busy"), "0.05"]})
+        stalled = await ok(client, "wait_shell", {"shell_id": quiet["shell_id"], "timeout": 30,
+                                                  "kill_on_stall": True})
+        healthy = await ok(client, "wait_shell", {"shell_id": busy["shell_id"], "timeout": 2, "kill_on_stall": True})
+        await ok(client, "kill_shell", {"shell_id": busy["shell_id"], "grace": 1})
+        return stalled, healthy
+
+    stalled, healthy = with_client(scenario)
+    assert stalled["status"] == "killed" and "stalled" in stalled["message"] and "wait_expired" not in stalled
+    assert (healthy["status"], healthy["wait_expired"]) == ("running", True)
+
+
+def test_concurrency_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(InvalidRequest, match="MGSUP_MCP_THREADS must be a whole number >= 1, got 0"):
+        build_server(threads=0)
+    monkeypatch.setenv("MGSUP_MCP_MAX_WAITS", "lots")
+    with pytest.raises(InvalidRequest, match="MGSUP_MCP_MAX_WAITS must be a whole number >= 1, got 'lots'"):
+        build_server()
