@@ -145,7 +145,7 @@ class Launcher:
             return
         # From here until its fork shows up as the monitor, the launcher stands for it: a reader that
         # finds the caller gone waits for a monitor on its way rather than giving the shell up.
-        if not retitle(None, f"{proc.MONITOR_VAR}={os.path.join(request['home'], 'shells', request['shell_id'])}"):
+        if not retitle(None, f"{proc.MONITOR_VAR}={lay.Layout(request['home']).shell_dir(request['shell_id'])}"):
             conn.sendall(b"refused the home's path is too long for the launcher\n")
             return
         try:
