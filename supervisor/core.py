@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -200,7 +199,7 @@ class Supervisor:
 
     def _new_id(self) -> str:
         while True:
-            shell_id = f"shell_{secrets.token_hex(4)}"
+            shell_id = f"shell_{os.urandom(4).hex()}"
             if not self.store.exists(shell_id):
                 return shell_id
 
@@ -268,7 +267,8 @@ class Supervisor:
             log_dir, status_file = spec.log_dir or printed.log_dir, spec.status_file or printed.status_file
             coordination_summary = coordination.summarize(status_file, running=status == "running",
                                                           stall_seconds=self.stall_seconds, now=now, outcome=printed)
-        return ShellStatus(
+        # Made of validated records: not checked again.
+        return ShellStatus.model_construct(
             shell_id=shell_id, name=spec.name if spec else None, status=status, exit_code=state.exit_code,
             signal=state.signal, timed_out=state.timed_out, pid=state.pid,
             command=shown_command(spec.command) if spec else "", cwd=shown_text(spec.cwd) if spec else "",

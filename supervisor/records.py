@@ -24,16 +24,15 @@ class Field:
 
     def __init__(self, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
                  lt: float | None = None, allow_inf_nan: bool = True, min_length: int | None = None) -> None:
-        self.bounds = {"ge": ge, "gt": gt, "le": le, "lt": lt}
+        self.ge, self.gt, self.le, self.lt = ge, gt, le, lt
         self.allow_inf_nan = allow_inf_nan
         self.min_length = min_length
 
     def check(self, value: Any) -> Any:
-        if isinstance(value, float) and not self.allow_inf_nan and not math.isfinite(value):
+        if not self.allow_inf_nan and isinstance(value, float) and not math.isfinite(value):
             raise ValueError("not a finite number")
-        ge, gt, le, lt = self.bounds["ge"], self.bounds["gt"], self.bounds["le"], self.bounds["lt"]
-        if (ge is not None and value < ge) or (gt is not None and value <= gt) or \
-                (le is not None and value > le) or (lt is not None and value >= lt):
+        if (self.ge is not None and value < self.ge) or (self.gt is not None and value <= self.gt) or \
+                (self.le is not None and value > self.le) or (self.lt is not None and value >= self.lt):
             raise ValueError(f"{value!r} is out of range")
         if self.min_length is not None and len(value) < self.min_length:
             raise ValueError(f"fewer than {self.min_length} items")
@@ -61,21 +60,22 @@ class Record:
     {'x': 1, 'label': None}
     """
 
-    _checks: ClassVar[dict[str, tuple[Check, Any]]]
+    _checks: ClassVar[list[tuple[str, Check, Any]]]
 
     def __init__(self, **data: Any) -> None:
-        problems = []
-        for name, (check, default) in self._fields().items():
+        values = self.__dict__
+        problems = None
+        for name, check, default in self._fields():
             value = data.get(name, _MISSING)
             if value is _MISSING:
                 if default is _MISSING:
-                    problems.append(f"{name} is missing")
+                    problems = [*(problems or []), f"{name} is missing"]
                     continue
                 value = _copy(default)
             try:
-                setattr(self, name, check(value))
+                values[name] = check(value)
             except (ValueError, TypeError) as exc:
-                problems.append(f"{name}: {exc}")
+                problems = [*(problems or []), f"{name}: {exc}"]
         if problems:
             raise RecordError(type(self).__name__, problems)
 
@@ -87,6 +87,16 @@ class Record:
         return cls(**data)
 
     @classmethod
+    def model_construct(cls, **data: Any) -> Self:
+        """A record of values known to fit (built by the library itself): not checked; defaults fill the rest."""
+        record = cls.__new__(cls)
+        values = record.__dict__
+        for name, _, default in cls._fields():
+            value = data.get(name, _MISSING)
+            values[name] = _copy(default) if value is _MISSING else value
+        return record
+
+    @classmethod
     def model_validate_json(cls, text: str | bytes) -> Self:
         from .layout import loads
 
@@ -94,7 +104,9 @@ class Record:
 
     def model_dump(self, mode: str = "python") -> dict[str, Any]:
         """The fields as a plain dict, in their declared order (`mode` is accepted as pydantic's is)."""
-        return {name: _copy(getattr(self, name)) for name in self._fields()}
+        values = self.__dict__
+        return {name: values[name] if type(values[name]) not in _CONTAINERS else _copy(values[name])
+                for name, _, _ in self._fields()}
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Record) and type(other) is type(self) and self.model_dump() == other.model_dump()
@@ -103,20 +115,24 @@ class Record:
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.model_dump().items())})"
 
     @classmethod
-    def _fields(cls) -> dict[str, tuple[Check, Any]]:
+    def _fields(cls) -> list[tuple[str, Check, Any]]:
         checks = cls.__dict__.get("_checks")
         if checks is None:
             hints = typing.get_type_hints(cls, include_extras=True)
-            checks = {name: (_checker(hint), getattr(cls, name, _MISSING)) for name, hint in hints.items()
-                      if not name.startswith("_")}
+            checks = [(name, _checker(hint), getattr(cls, name, _MISSING)) for name, hint in hints.items()
+                      if not name.startswith("_")]
             cls._checks = checks
         return checks
 
 
+_CONTAINERS = (list, dict)
+
+
 def _copy(value: Any) -> Any:
-    if isinstance(value, list):
+    kind = type(value)
+    if kind is list:
         return [_copy(item) for item in value]
-    if isinstance(value, dict):
+    if kind is dict:
         return {key: _copy(item) for key, item in value.items()}
     return value
 
@@ -131,8 +147,18 @@ def _checker(hint: Any) -> Check:
     if origin is typing.Annotated:
         base = _checker(args[0])
         bounds = [extra for extra in args[1:] if isinstance(extra, Field)]
-        return lambda value: _bounded(base(value), bounds)
+
+        def bounded(value: Any) -> Any:
+            value = base(value)
+            for bound in bounds:
+                bound.check(value)
+            return value
+
+        return bounded
     if origin in (types.UnionType, typing.Union):
+        if type(None) in args and len(args) == 2:
+            other = _checker(next(arg for arg in args if arg is not type(None)))
+            return lambda value: None if value is None else other(value)
         return _one_of([_checker(arg) for arg in args])
     if origin is typing.Literal:
         allowed = set(args)
@@ -144,12 +170,6 @@ def _checker(hint: Any) -> Check:
         key, item = _checker(args[0]), _checker(args[1])
         return lambda value: {key(k): item(v) for k, v in _of_type(value, dict).items()}
     return _SCALARS[hint]
-
-
-def _bounded(value: Any, bounds: list[Field]) -> Any:
-    for bound in bounds:
-        bound.check(value)
-    return value
 
 
 def _one_of(checks: list[Check]) -> Check:
@@ -187,10 +207,14 @@ def _of_type(value: Any, kind: type) -> Any:
 
 
 def _str(value: Any) -> str:
+    if type(value) is str:
+        return value
     return str(_of_type(value, str))
 
 
 def _int(value: Any) -> int:
+    if type(value) is int:
+        return value
     # As pydantic's lax mode: a float without a fraction is a whole number; a boolean is not.
     if isinstance(value, float) and value.is_integer():
         return int(value)
@@ -200,6 +224,8 @@ def _int(value: Any) -> int:
 
 
 def _float(value: Any) -> float:
+    if type(value) is float:
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{value!r} is not a number")
     return float(value)

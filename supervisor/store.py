@@ -138,28 +138,32 @@ class Store:
 
     def raw_state(self, shell_id: str) -> dict[str, object]:
         """The state.json of `shell_id` as stored; StateMissing or ValueError when it cannot be used."""
-        self._check_dir(shell_id)
-        try:
-            raw = lay.read_json(self.layout.file(shell_id, lay.STATE))
-            State.model_validate(raw)
-        except FileNotFoundError:
-            raise StateMissing("state.json is missing") from None
-        except OSError as exc:
-            raise ValueError(f"state.json cannot be read: {exc.strerror}") from None
-        except ValueError:
-            raise ValueError("state.json is damaged") from None
-        return raw  # type: ignore[no-any-return]
+        return self._read_state(shell_id)[0]
 
     def state(self, shell_id: str) -> State:
         """The state as it reads now: `lost` for a shell whose supervising process vanished.
 
         Nothing is written or signalled; `admission.settle` records and acts on what this reports.
         """
-        raw = self.raw_state(shell_id)
+        raw, state = self._read_state(shell_id)
         current = admission.view(self.layout, shell_id, raw, self.host)
+        if current is raw:
+            return state
         try:
             return State.model_validate(current)
         except RecordError:
+            raise ValueError("state.json is damaged") from None
+
+    def _read_state(self, shell_id: str) -> tuple[dict[str, object], State]:
+        self._check_dir(shell_id)
+        try:
+            raw = lay.read_json(self.layout.file(shell_id, lay.STATE))
+            return raw, State.model_validate(raw)
+        except FileNotFoundError:
+            raise StateMissing("state.json is missing") from None
+        except OSError as exc:
+            raise ValueError(f"state.json cannot be read: {exc.strerror}") from None
+        except ValueError:
             raise ValueError("state.json is damaged") from None
 
     def path(self, shell_id: str, name: str) -> Path:
