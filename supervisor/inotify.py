@@ -60,14 +60,19 @@ class Watcher:
                 self.watches[path] = (wd, mask)
 
     def wait(self, timeout: float) -> bool:
-        """Whether events came within `timeout` seconds; a burst is grouped (until `step` passes without one)."""
+        """Whether events came within `timeout` seconds; a burst is grouped (until `step` passes without one).
+
+        The burst is looked at every `step` rather than event by event: a writer that never pauses
+        costs the waiter at most debounce / step reads.
+        """
         if not select.select([self.fd], [], [], max(0.0, timeout))[0]:
             return False
         until = time.monotonic() + self.debounce
         while self._drain():
             left = min(self.step, until - time.monotonic())
-            if left <= 0 or not select.select([self.fd], [], [], left)[0]:
+            if left <= 0:
                 break
+            time.sleep(left)
         return True
 
     def _drain(self) -> bool:
