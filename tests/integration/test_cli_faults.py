@@ -278,6 +278,8 @@ def test_a_full_disk_loses_no_exit_code_and_refuses_new_starts(tiny_home: object
     assert json.loads(cli.run("wait", "--json", b).out)["status"] == "failed", "cat ends on ENOSPC"
     final = json.loads(cli.run("wait", "--json", a).out)
     assert (final["status"], final["exit_code"]) == ("failed", 5), final
+    # Ended shells give back a page or two: fill those too, so that not even a kill request fits.
+    _fill(sup.home / "filler")
     # No room for a kill request: the monitor is asked all the same and stops the job with its defaults.
     assert cli.ok("kill", "--signal", "INT", c) == f"{c} killed (SIGTERM)\n"
     assert _status(cli, c)["status"] == "killed"
@@ -291,7 +293,20 @@ def test_a_full_disk_loses_no_exit_code_and_refuses_new_starts(tiny_home: object
     assert os.listdir(sup.home / "running") == [] and os.listdir(sup.home / "queue") == []
     # Room again: the home works as before.
     (sup.home / "shells" / b / "stdout.log").unlink()
+    (sup.home / "filler").unlink()
     assert json.loads(cli.run("start", "--wait", "--json", "--", "echo", "again").out)["status"] == "stopped"
+
+
+def _fill(path: Path) -> None:
+    """Write to `path` until its file system is full."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 # -- damaged records ----------------------------------------------------------------------------------
