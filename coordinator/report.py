@@ -1,4 +1,7 @@
-"""The automation-mode stdout contract (DESIGN §6): only these lines, each flushed when known."""
+"""Printing the automation-mode stdout contract (DESIGN §6): only these lines, each flushed when known.
+
+The line keys are the contract's (`supervisor.automation.printed`), which the supervisor reads back.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +11,22 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from supervisor.automation.printed import (
+    ANSWER_FILE,
+    ANSWER_PREVIEW,
+    COMPLETED,
+    DURATION,
+    ERROR,
+    LOG_DIR,
+    PROGRESS_LINE,
+    QUESTION,
+    STATUS,
+    WINNER,
+    line,
+)
+
 from .limits import clip
 from .status import preview
-
-PROGRESS_LINE = "[Coordination in progress - monitor status.json for real-time updates]"
 
 
 def one_line(text: str) -> str:
@@ -40,25 +55,25 @@ class Reporter:
             os.close(devnull)
 
     def started(self, log_dir: Path, status_path: Path, question: str) -> None:
-        self._print(f"LOG_DIR: {log_dir}")
-        self._print(f"STATUS: {status_path}")
-        self._print(f"QUESTION: {one_line(question)}")
+        self._print(line(LOG_DIR, log_dir))
+        self._print(line(STATUS, status_path))
+        self._print(line(QUESTION, one_line(question)))
         self._print(PROGRESS_LINE)
 
     def winner(self, agent_id: str, answer_file: Path, duration: float, answer: str) -> None:
         self._print()
-        self._print(f"WINNER: {agent_id}")
-        self._print(f"ANSWER_FILE: {answer_file}")
-        self._print(f"DURATION: {duration:.1f}s")
-        self._print(f"ANSWER_PREVIEW: {preview(answer)}")
+        self._print(line(WINNER, agent_id))
+        self._print(line(ANSWER_FILE, answer_file))
+        self._print(line(DURATION, f"{duration:.1f}s"))
+        self._print(line(ANSWER_PREVIEW, preview(answer)))
 
     def error(self, reason: str) -> None:
         self._print()
-        self._print(f"ERROR: {clip(one_line(reason))}")
+        self._print(line(ERROR, clip(one_line(reason))))
 
     def completed(self, agent_count: int, total_seconds: float) -> None:
         self._print()
-        self._print(f"COMPLETED: {agent_count} agents, {total_seconds:.1f}s total")
+        self._print(line(COMPLETED, f"{agent_count} agents, {total_seconds:.1f}s total"))
 
     def answer(self, text: str) -> None:
         """The whole final answer, after the summary (without ``--automation``)."""

@@ -22,6 +22,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from supervisor.automation.schema import FinalPhase
+
 from . import procs, signals
 from .backends import Backend, build_backend
 from .config import CoordinationConfig
@@ -31,7 +33,7 @@ from .limits import clean_text, clip
 from .logdir import LogDir
 from .protocol.engine import Engine, EngineEvent, Limits
 from .protocol.messages import render_context
-from .protocol.state import AgentSpec, FinalPhase
+from .protocol.state import AgentSpec
 from .report import Reporter
 from .status import StatusWriter
 from .workspaces import RunPaths

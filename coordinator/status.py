@@ -1,110 +1,41 @@
-"""status.json: its schema (DESIGN §6), how it is built from the coordination state, and its writer.
+"""status.json: how it is built from the coordination state, and its writer.
 
-The writer replaces the file atomically on every state change and on a heartbeat while the run
-lasts; :meth:`StatusWriter.finalize` makes the last write (phase final, 100 %, ``meta.exit_code``).
-
-Monitors can turn a status document into the supervisor's short summary::
-
-    summary = summarize(json.loads(Path(status_path).read_text()))
-    summary["phase"], summary["completion_percentage"], summary["agents"]
+The schema is the automation contract's (`supervisor.automation.schema`), which the supervisor
+reads back. The writer replaces the file atomically on every state change and on a heartbeat while
+the run lasts; :meth:`StatusWriter.finalize` makes the last write (phase final, 100 %,
+``meta.exit_code``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from supervisor.automation.schema import (
+    AgentErrorInfo,
+    AgentInfo,
+    FinalPhase,
+    StatusCoordination,
+    StatusDocument,
+    StatusMeta,
+    StatusResults,
+    UsageInfo,
+    VoteCast,
+)
 from supervisor.layout import atomic_write_text
 
 from .backends.base import Usage
-from .protocol.state import AgentStatus, CoordinationState, FinalPhase, Phase
+from .protocol.state import CoordinationState
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 1.0
 PREVIEW_CHARS = 200
 REASON_PREVIEW_CHARS = 100
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class StatusMeta(_Model):
-    last_updated: float
-    session_id: str
-    log_dir: str
-    question: str
-    start_time: float
-    elapsed_seconds: float
-    instance_id: str
-    exit_code: int | None = Field(default=None, description="present only in the final write")
-
-
-class StatusCoordination(_Model):
-    phase: Phase
-    active_agent: str | None
-    completion_percentage: int = Field(ge=0, le=100)
-    is_final_presentation: bool
-
-
-class VoteCast(_Model):
-    voted_for_agent: str
-    voted_for_label: str
-    reason_preview: str
-
-
-class AgentErrorInfo(_Model):
-    type: Literal["timeout", "error"]
-    message: str
-    timestamp: float
-
-
-class UsageInfo(_Model):
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-
-
-class AgentInfo(_Model):
-    status: AgentStatus
-    answer_count: int = Field(ge=0)
-    latest_answer_label: str | None
-    vote_cast: VoteCast | None
-    times_restarted: int = Field(ge=0)
-    last_activity: float | None
-    error: AgentErrorInfo | None
-    usage: UsageInfo | None = None
-
-
-class StatusResults(_Model):
-    votes: dict[str, int]
-    winner: str | None
-    final_answer_preview: str | None
-    usage: UsageInfo | None = None
-
-
-class StatusDocument(_Model):
-    """One version of status.json."""
-
-    meta: StatusMeta
-    coordination: StatusCoordination
-    agents: dict[str, AgentInfo]
-    results: StatusResults
-
-    def to_json(self) -> str:
-        data = self.model_dump(mode="json")
-        if data["meta"]["exit_code"] is None:
-            del data["meta"]["exit_code"]
-        return json.dumps(data, indent=2, ensure_ascii=False)
 
 
 def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
@@ -269,23 +200,3 @@ class StatusWriter:
         )
         atomic_write_text(self.path, document.to_json())
 
-
-def summarize(document: Mapping[str, Any]) -> dict[str, Any]:
-    """The supervisor's ``coordination`` summary of a status.json document (tolerates missing keys).
-
-    Returns ``phase, completion_percentage, winner, active_agent, agents`` (id → status),
-    ``errors`` (id → error, only agents that have one) and ``last_updated``.
-    """
-    coordination = document.get("coordination") or {}
-    agents = document.get("agents") or {}
-    results = document.get("results") or {}
-    meta = document.get("meta") or {}
-    return {
-        "phase": coordination.get("phase"),
-        "completion_percentage": coordination.get("completion_percentage"),
-        "winner": results.get("winner"),
-        "active_agent": coordination.get("active_agent"),
-        "agents": {agent_id: (info or {}).get("status") for agent_id, info in agents.items()},
-        "errors": {agent_id: info["error"] for agent_id, info in agents.items() if info and info.get("error")},
-        "last_updated": meta.get("last_updated"),
-    }

@@ -22,6 +22,7 @@ from pathlib import Path
 import bench_coord_limits
 import bench_dashboard
 import bench_kill
+import bench_massgen
 import bench_memory
 import bench_output
 import bench_queue
@@ -40,6 +41,7 @@ BENCHES: dict[str, Callable[[bool], Result]] = {
     "watch": bench_watch.run,
     "coord_limits": bench_coord_limits.run,
     "dashboard": bench_dashboard.run,
+    "massgen": bench_massgen.run,
 }
 DOC = REPO / "docs" / "benchmarks.md"
 

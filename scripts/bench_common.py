@@ -132,6 +132,40 @@ def timed(run: Callable[[bool], Result], quick: bool) -> Result:
     return result
 
 
+def write_section(path: Path, result: Result) -> None:
+    """Put the result into the report at `path` (`--write` of a bench script): its section in place of
+    an earlier one with its title (else before "## Reproducing", else at the end), and its verdicts
+    into the Targets table when it has their rows. The rest of the report stays as it is."""
+    text = path.read_text() if path.is_file() else "# mgsup benchmarks\n"
+    section = result.markdown() + f"\n*({result.seconds:.1f} s)*\n"
+    heading = f"## {result.title}"
+    start = text.find(heading)
+    if start >= 0:
+        end = text.find("\n## ", start + len(heading))
+        text = text[:start] + section + ("\n" + text[end + 1:] if end >= 0 else "")
+    elif "\n## Reproducing" in text:
+        at = text.index("\n## Reproducing") + 1
+        text = text[:at] + section + "\n" + text[at:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    lines = text.split("\n")
+    for verdict in result.verdicts:
+        word = "not measured" if verdict.met is None else "met" if verdict.met else "**not met**"
+        row = f"| {verdict.target} | {word} | {verdict.detail} |"
+        found = [i for i, line in enumerate(lines) if line.startswith(f"| {verdict.target} |")]
+        if found:
+            lines[found[0]] = row
+        elif "## Targets" in lines:
+            # After the last row of the Targets table.
+            at = lines.index("## Targets") + 1
+            while at < len(lines) and not lines[at].startswith("|"):
+                at += 1
+            while at < len(lines) and lines[at].startswith("|"):
+                at += 1
+            lines.insert(at, row)
+    path.write_text("\n".join(lines))
+
+
 # -- mgsup homes and processes ---------------------------------------------------------------------
 
 @contextlib.contextmanager

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from bench_common import PY, REPO, Result, Table, at_most, mib, timed
+from bench_common import PY, REPO, Result, Table, at_most, mib, timed, write_section
 
 sys.path.append(str(REPO / "tests" / "coordinator"))
 import itertools
@@ -197,39 +197,6 @@ def _server(scenario: Scenario) -> Iterator[HostileServer | None]:
         return
     with HostileServer(scenario.server_mode, size=scenario.size) as server:
         yield server
-
-
-def write_section(path: Path, result: Result) -> None:
-    """Put the result into the report at `path`: its section in place of an earlier one (else before
-    "## Reproducing", else at the end), and its verdicts into the Targets table when it has their rows."""
-    text = path.read_text() if path.is_file() else "# mgsup benchmarks\n"
-    section = result.markdown() + f"\n*({result.seconds:.1f} s)*\n"
-    heading = f"## {TITLE}"
-    start = text.find(heading)
-    if start >= 0:
-        end = text.find("\n## ", start + len(heading))
-        text = text[:start] + section + ("\n" + text[end + 1:] if end >= 0 else "")
-    elif "\n## Reproducing" in text:
-        at = text.index("\n## Reproducing") + 1
-        text = text[:at] + section + "\n" + text[at:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    lines = text.split("\n")
-    for verdict in result.verdicts:
-        word = "not measured" if verdict.met is None else "met" if verdict.met else "**not met**"
-        row = f"| {verdict.target} | {word} | {verdict.detail} |"
-        found = [i for i, line in enumerate(lines) if line.startswith(f"| {verdict.target} |")]
-        if found:
-            lines[found[0]] = row
-        elif "## Targets" in lines:
-            # After the last row of the Targets table.
-            at = lines.index("## Targets") + 1
-            while at < len(lines) and not lines[at].startswith("|"):
-                at += 1
-            while at < len(lines) and lines[at].startswith("|"):
-                at += 1
-            lines.insert(at, row)
-    path.write_text("\n".join(lines))
 
 
 def main() -> None:

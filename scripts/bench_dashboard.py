@@ -150,8 +150,9 @@ def _end_latency(sup: Supervisor, page: Any, samples: int) -> list[float]:
 
 
 def _output_latency(sup: Supervisor, page: Any, base: str, samples: int) -> list[float]:
-    script = (f"for i in range({samples}):\n    import time; time.sleep(0.25); print(f'{{time.time():.6f}}')\n"
-              "import time; time.sleep(600)")
+    # Prints until killed: lines written before the page's recorder is installed are not counted, so a
+    # slow page load must not leave the recorder short of samples.
+    script = "import time\nwhile True:\n    time.sleep(0.25); print(f'{time.time():.6f}')"
     shell_id = sup.start_shell([sys.executable, "-c", script])
     page.goto(f"{base}shells/{shell_id}")
     page.wait_for_selector("#live.on")

@@ -16,10 +16,12 @@ def start_shell(command: str | list[str], *, cwd: str | os.PathLike[str] | None 
                                     timeout=timeout, queue=queue, isolate=isolate)
 
 
-def start_coordination(config: str | os.PathLike[str], question: str, *, cwd: str | os.PathLike[str] | None = None,
+def start_coordination(config: str | os.PathLike[str], question: str, *, runner: str | list[str] | None = None,
+                       cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None,
                        timeout: float | None = None, queue: bool = False, name: str | None = None) -> str:
     """Start a coordination run as a shell; see `Supervisor.start_coordination`."""
-    return Supervisor().start_coordination(config, question, cwd=cwd, timeout=timeout, queue=queue, name=name)
+    return Supervisor().start_coordination(config, question, runner=runner, cwd=cwd, env=env, timeout=timeout,
+                                           queue=queue, name=name)
 
 
 def get_shell_status(shell_id: str) -> dict[str, Any]:

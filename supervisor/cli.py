@@ -17,6 +17,7 @@ import click
 from rich.console import Console
 
 from . import lifecycle, progress, render, verbs
+from .automation import runners
 from .core import Supervisor
 from .errors import SupervisorError
 from .exitcodes import EPILOG, EXIT_WAIT_TIMEOUT, job_exit_code
@@ -91,17 +92,21 @@ def _env_pairs(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON instead of the shell id.")
 @click.option("--config", metavar="CONFIG", help='Start a coordination run of CONFIG (a path from the current '
               'directory, whatever --cwd); the argument is the QUESTION: mgsup start --config CONFIG "QUESTION".')
+@click.option("--runner", metavar="R", help="With --config: the program that runs it: mgcoord, massgen (the "
+              "real MassGen on PATH), or a command ('uv run massgen', a path). Default: $MGSUP_RUNNER, else "
+              "mgcoord.")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="-- COMMAND [ARG...] | QUESTION")
 @pass_session
 def start(session: Session, name: str | None, cwd: str | None, env: dict[str, str], timeout: float | None,
           queue: bool, isolate: bool, wait: bool, kill_on_stall: bool, as_json: bool, config: str | None,
-          args: tuple[str, ...]) -> None:
+          runner: str | None, args: tuple[str, ...]) -> None:
     """Start a job in the background and print its shell id.
 
     One argument after -- is a shell command line, run under /bin/sh -c (so pipes, ';' and
     variables work); several arguments are run directly as a program and its arguments.
     With --config, the one argument is the question of a coordination run
-    (mgcoord --automation --config CONFIG --instance-id <suffix> "QUESTION").
+    (RUNNER --automation --config CONFIG "QUESTION"; mgcoord also gets --instance-id <suffix>).
+    With --wait, a run that ends without a final answer exits 122 even when its runner exited 0.
 
     \b
     Examples:
@@ -109,20 +114,24 @@ def start(session: Session, name: str | None, cwd: str | None, env: dict[str, st
       mgsup start --name py --env DEBUG=1 -- python3 script.py --fast
       mgsup start --queue --timeout 600 -- ./long-job.sh
       mgsup start --config configs/demo.yaml --wait "What is 17 * 23?"
+      mgsup start --config massgen.yaml --runner massgen --env OPENAI_API_KEY=sk-... "What is 17 * 23?"
     """
     sup = session.sup
     if kill_on_stall and not wait:
         raise click.UsageError("--kill-on-stall needs --wait")
+    if runner is not None and config is None:
+        raise click.UsageError("--runner needs --config (it chooses the program of a coordination run)")
     if config is not None:
-        if env or isolate:
-            raise click.UsageError("--env and --isolate do not apply to a coordination run (--config)")
+        if isolate:
+            raise click.UsageError("--isolate does not apply to a coordination run (--config)")
         if len(args) != 1:
             raise click.UsageError('give the question as one quoted argument: mgsup start --config CONFIG '
                                    '"QUESTION"')
         # A path typed on the command line is read from where it was typed, like --cwd itself; the
         # library alone would read a relative one from the run's cwd.
         config_path = os.path.abspath(os.path.expanduser(config))
-        shell_id = sup.start_coordination(config_path, args[0], cwd=cwd, timeout=timeout, queue=queue, name=name)
+        shell_id = sup.start_coordination(config_path, args[0], runner=runners.parse(runner) if runner else None,
+                                          cwd=cwd, env=env or None, timeout=timeout, queue=queue, name=name)
     else:
         if not args:
             raise click.UsageError("no command given: mgsup start [OPTIONS] -- COMMAND [ARG...]")
@@ -226,7 +235,10 @@ def logs(session: Session, shell_id: str, tail: int | None, follow: bool, stderr
 @click.option("--json", "as_json", is_flag=True, help="Print the final status as JSON.")
 @pass_session
 def wait(session: Session, shell_id: str, timeout: float | None, kill_on_stall: bool, as_json: bool) -> None:
-    """Wait for a shell to end and exit with its exit code (progress on stderr when it is a terminal)."""
+    """Wait for a shell to end and exit with its exit code (progress on stderr when it is a terminal).
+
+    A coordination run that ended without a final answer exits 122 even when its runner exited 0.
+    """
     final = _follow(session.sup, shell_id, timeout, progress.console(stderr=True), plain=False,
                     kill_on_stall=kill_on_stall)
     if as_json:

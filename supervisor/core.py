@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import errno
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from . import admission, coordination, lifecycle, request
+from . import admission, lifecycle, request
 from . import layout as lay
+from .automation import printed as printed_lines
+from .automation import runners, summary
 from .errors import InvalidRequest, LimitReached, ShellNotFound, StateDirError, SupervisorError
 from .host import Host
 from .models import ShellOutput, ShellStatus, Spec, State, iso, shown_command, shown_text
@@ -38,7 +39,7 @@ def _default_max_concurrent() -> int:
 def _default_stall_seconds() -> float:
     raw = os.environ.get("MGSUP_STALL_SECONDS")
     if not raw:
-        return coordination.DEFAULT_STALL_SECONDS
+        return summary.DEFAULT_STALL_SECONDS
     try:
         value = request.seconds("MGSUP_STALL_SECONDS", float(raw))
     except (ValueError, InvalidRequest):
@@ -96,19 +97,25 @@ class Supervisor:
         >>> sid = Supervisor().start_shell("sleep 30", name="nap", timeout=10)
         """
         return self._start(lambda _: command, cwd=cwd, env=env, inherit_env=inherit_env, name=name,
-                           timeout=timeout, queue=queue, isolate=isolate)
+                           timeout=timeout, queue=queue, isolate=isolate, runner=None)
 
     def start_coordination(self, config: str | os.PathLike[str], question: str, *,
-                           cwd: str | os.PathLike[str] | None = None, timeout: float | None = None,
-                           queue: bool = False, name: str | None = None) -> str:
-        """Start a coordination run: `mgcoord --automation --config CONFIG --instance-id SUFFIX QUESTION`.
+                           runner: str | list[str] | None = None, cwd: str | os.PathLike[str] | None = None,
+                           env: dict[str, str] | None = None, timeout: float | None = None, queue: bool = False,
+                           name: str | None = None) -> str:
+        """Start a coordination run: `RUNNER --automation --config CONFIG [--instance-id SUFFIX] QUESTION`.
 
-        The instance id is the shell id's 8 hex characters, so parallel runs of one config never
-        share a workspace. The run works in `cwd` (default: the current directory), and a relative
-        `config` is read from there. The run's `log_dir`, `status_file` and `coordination` summary appear in
-        its status as soon as it has printed them.
+        `runner` is "mgcoord" (the default, unless `$MGSUP_RUNNER` says otherwise), "massgen" (the
+        real MassGen CLI on the job's PATH) or an explicit command (a program path, or an argv
+        list) that follows the automation contract. mgcoord gets the shell id's 8 hex characters
+        as its instance id, so parallel runs of one config never share a workspace. The run
+        works in `cwd` (default: the current directory), and a relative `config` is read from
+        there; `env` is laid over the caller's environment. The run's `log_dir`, `status_file`
+        and `coordination` summary appear in its status as soon as it has printed them.
 
         >>> sid = Supervisor().start_coordination("configs/demo.yaml", "What is 17 * 23?")
+        >>> sid = Supervisor().start_coordination("massgen.yaml", "What is 17 * 23?", runner="massgen",
+        ...                                       env={"OPENAI_API_KEY": key})
         """
         if not isinstance(question, str) or not question.strip():
             raise InvalidRequest("question is empty: give the question the agents should answer")
@@ -122,15 +129,16 @@ class Supervisor:
             found = False
         if not found:
             raise InvalidRequest(f"config file not found: {request.quoted_path(str(config_path))}")
-        program = _mgcoord_argv()
-        return self._start(
-            lambda shell_id: [*program, "--automation", "--config", str(config_path), "--instance-id",
-                              shell_id[6:], question],
-            cwd=base, env=None, inherit_env=True, name=name, timeout=timeout, queue=queue, isolate=False)
+        search = (env or {}).get("PATH") if isinstance(env, dict) else None
+        chosen = runners.resolve(runner, path=search if isinstance(search, str) else os.environ.get("PATH"),
+                                 cwd=base)
+        return self._start(lambda shell_id: chosen.argv(str(config_path), question, shell_id[6:]),
+                           cwd=base, env=env, inherit_env=True, name=name, timeout=timeout, queue=queue,
+                           isolate=False, runner=chosen.kind)
 
     def _start(self, command_for: Callable[[str], str | list[str]], *, cwd: str | os.PathLike[str] | None,
                env: dict[str, str] | None, inherit_env: bool, name: str | None, timeout: float | None,
-               queue: bool, isolate: bool) -> str:
+               queue: bool, isolate: bool, runner: str | None) -> str:
         queue = request.flag("queue", queue)
         shell_id = self._new_id()
         command = command_for(shell_id)
@@ -143,7 +151,7 @@ class Supervisor:
             made = _make_workspace(workdir)
         spec = Spec(shell_id=shell_id, name=req.name, command=req.command, argv=req.argv, cwd=str(workdir),
                     env_names=req.env_names, inherit_env=inherit_env, timeout=req.timeout, isolate=isolate,
-                    max_concurrent=self.max_concurrent, created=self.clock())
+                    max_concurrent=self.max_concurrent, created=self.clock(), runner=runner)
         try:
             result = self._admit(spec, req.env, queue=queue)
         except BaseException:
@@ -256,17 +264,22 @@ class Supervisor:
         if state.start_time is not None:
             duration = round((state.end_time if state.end_time is not None else now) - state.start_time, 3)
         stdout = self.layout.file(shell_id, lay.STDOUT)
+        stderr = self.layout.file(shell_id, lay.STDERR)
         # A lost shell's leftovers may still be writing while they are stopped: only a recorded end is final.
         final = status in ("stopped", "failed", "killed") and damage is None
         log_dir = status_file = None
-        coordination_summary = None
+        coordination = None
         if damage is None:
-            printed = coordination.printed(stdout, ended=final,
-                                           record=self.layout.file(shell_id, lay.PRINTED) if final else None)
             assert spec is not None
+            printed = printed_lines.printed(stdout, ended=final, cwd=spec.cwd, stderr_path=stderr,
+                                            coordination=spec.runner is not None,
+                                            record=self.layout.file(shell_id, lay.PRINTED) if final else None)
             log_dir, status_file = spec.log_dir or printed.log_dir, spec.status_file or printed.status_file
-            coordination_summary = coordination.summarize(status_file, running=status == "running",
-                                                          stall_seconds=self.stall_seconds, now=now, outcome=printed)
+            if status_file:
+                status_file = summary.current_status_file(status_file)
+            coordination = summary.summarize(status_file, shell_status=status, timed_out=state.timed_out,
+                                             printed=printed, coordination_run=spec.runner is not None,
+                                             stall_seconds=self.stall_seconds, now=now, activity=(stdout, stderr))
         # Made of validated records: not checked again.
         return ShellStatus.model_construct(
             shell_id=shell_id, name=spec.name if spec else None, status=status, exit_code=state.exit_code,
@@ -274,8 +287,8 @@ class Supervisor:
             command=shown_command(spec.command) if spec else "", cwd=shown_text(spec.cwd) if spec else "",
             created_at=iso(spec.created) if spec else None, start_time=iso(state.start_time),
             end_time=iso(state.end_time), duration_seconds=duration, stdout_path=stdout,
-            stderr_path=self.layout.file(shell_id, lay.STDERR), log_dir=log_dir, status_file=status_file,
-            coordination=coordination_summary, message=damage or state.message, resource_usage=state.rusage,
+            stderr_path=stderr, log_dir=log_dir, status_file=status_file,
+            coordination=coordination, message=damage or state.message, resource_usage=state.rusage,
         )
 
     def list_shells(self, status: str | None = None) -> list[StatusDict]:
@@ -515,8 +528,3 @@ def _remove_folders(folders: list[Path]) -> None:
         except OSError:
             pass
 
-
-def _mgcoord_argv() -> list[str]:
-    """How to run mgcoord: the console script next to this Python, else the module."""
-    script = Path(sys.executable).with_name("mgcoord")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "coordinator"]

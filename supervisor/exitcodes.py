@@ -9,6 +9,8 @@ from __future__ import annotations
 import signal
 from typing import Any
 
+# A coordination run whose runner exited 0 without a final answer (MassGen does, when every backend failed).
+EXIT_NO_ANSWER = 122
 EXIT_WAIT_TIMEOUT = 124
 EXIT_LOST = 125
 EXIT_INTERRUPTED = 130
@@ -27,12 +29,14 @@ Examples:
 
 \b
 Exit codes:
-  0    success (wait / start --wait: the job exited 0)
+  0    success (wait / start --wait: the job exited 0; a coordination run with a final answer)
   1    error (unexpected errors too; MGSUP_DEBUG=1 shows the traceback)
   2    bad input or usage (empty command, missing cwd, bad --env, negative timeout, unknown option)
   3    no such shell
   4    concurrency limit reached (start with --queue to wait for a slot)
   5    state directory unusable (cannot be created or written)
+  122  wait / start --wait: a coordination run ended without a final answer although
+       its runner exited 0 (coordination.outcome says why: no_answer, timeout, ...)
   124  wait --timeout passed before the shell ended
   125  the shell was lost (its monitor vanished; outcome unknown)
   130  interrupted (Ctrl-C)
@@ -48,10 +52,13 @@ def job_exit_code(status: dict[str, Any]) -> int:
 
     >>> job_exit_code({"status": "killed", "exit_code": -9})
     137
+    >>> job_exit_code({"status": "stopped", "exit_code": 0, "coordination": {"outcome": "no_answer"}})
+    122
     """
     code = status.get("exit_code")
     if status["status"] == "stopped":
-        return 0
+        outcome = (status.get("coordination") or {}).get("outcome")
+        return EXIT_NO_ANSWER if outcome not in (None, "answered") else 0
     if status["status"] == "failed":
         return code if isinstance(code, int) and 0 < code < 256 else 1
     if status["status"] == "killed":

@@ -43,6 +43,8 @@ class Spec(Record):
     created: Timestamp
     log_dir: str | None = None
     status_file: str | None = None
+    # The kind of runner of a coordination run (mgcoord, massgen, command); None for a plain shell.
+    runner: str | None = None
 
 
 class State(Record):

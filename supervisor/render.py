@@ -31,6 +31,7 @@ STATUS_STYLES = {
     "lost": "red",
 }
 AGENT_STYLES = {
+    "waiting": "dim",
     "streaming": "cyan",
     "answered": "blue",
     "voted": "green",
@@ -270,17 +271,19 @@ def _coordination_parts(coordination: Mapping[str, Any]) -> list[RenderableType]
 
 
 # The outcome of a coordination run, as (coordination key, label) in the order shown.
-OUTCOME = (("winner", "winner"), ("final_answer_preview", "answer"), ("answer_file", "answer file"),
-           ("error", "error"))
+OUTCOME = (("outcome", "outcome"), ("winner", "winner"), ("final_answer_preview", "answer"),
+           ("answer_file", "answer file"), ("error", "error"))
 OUTCOME_STYLES = {"winner": "bold green", "error": "bold red"}
+# Shown only once the shell has ended.
+_AT_THE_END = ("outcome", "final_answer_preview")
 
 
 def outcome(status: StatusDict) -> list[tuple[str, str, str]]:
-    """(key, label, value) of each part of a run's outcome it has; the answer only once the shell has ended."""
+    """(key, label, value) of each part of a run's outcome it has; the outcome and answer once the shell has ended."""
     coordination = status.get("coordination") or {}
     ended = status.get("status") not in ("queued", "running")
     return [(key, label, visible(str(coordination[key]))) for key, label in OUTCOME
-            if coordination.get(key) and (ended or key != "final_answer_preview")]
+            if coordination.get(key) and (ended or key not in _AT_THE_END)]
 
 
 def _outcome_parts(status: StatusDict) -> list[RenderableType]:

@@ -2,7 +2,7 @@
 
 The shell directory is watched for its records (state.json is replaced by rename), and for writes
 only while the job's stdout may still announce a coordination run (its first
-`coordination.HEAD_BYTES`): a job writing gigabytes of output does not wake the waiter for each
+`automation.printed.HEAD_BYTES`): a job writing gigabytes of output does not wake the waiter for each
 write. Once a coordination run's status.json is known, its folder is watched too. A slow
 periodic check (LIVENESS_MS) notices a monitor that died without writing anything; it settles
 the shell (`Supervisor.settle`), so waiting on a shell also hands on a slot a dead monitor held
@@ -18,8 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import coordination, inotify, lifecycle
+from . import inotify, lifecycle
 from . import layout as lay
+from .automation import printed
 
 if TYPE_CHECKING:
     from .core import Supervisor
@@ -86,7 +87,7 @@ def _changes(sup: Supervisor, shell_id: str, timeout: float | None) -> Iterator[
 def _watches(shell_dir: str, status: dict[str, Any]) -> dict[str, int]:
     """The directories to watch for `status`, each with the events that can change it."""
     mask = inotify.RECORDS
-    if not status.get("status_file") and _size(os.path.join(shell_dir, lay.STDOUT)) < coordination.HEAD_BYTES:
+    if not status.get("status_file") and _size(os.path.join(shell_dir, lay.STDOUT)) < printed.HEAD_BYTES:
         mask |= inotify.IN_MODIFY  # the run may still print where its status.json is
     wanted = {shell_dir: mask}
     if status.get("status_file"):

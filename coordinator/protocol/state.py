@@ -10,13 +10,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from supervisor.automation.schema import AgentStatus, FinalPhase, Phase
+
 from ..errors import AgentError
 from ..limits import quote
 from .messages import AnswerView, CoordinateRequest, PresentRequest
-
-AgentStatus = Literal["streaming", "answered", "voted", "restarting", "error", "timeout", "completed"]
-Phase = Literal["initial_answer", "enforcement", "presentation", "completed", "timeout", "error", "interrupted"]
-FinalPhase = Literal["completed", "timeout", "error", "interrupted"]
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from ..automation import runners
 from ..core import Supervisor
 from .results import RESULTS_PLOT
 
@@ -30,6 +31,7 @@ class RunOptions:
     max_concurrent: int | None = None
     retry_failed: bool = False
     plot: bool = False
+    runner: str | None = None
 
     def supervisor(self) -> Supervisor:
         """The supervisor the batch runs on."""
@@ -38,7 +40,7 @@ class RunOptions:
     def run_arguments(self) -> dict[str, Any]:
         """The keyword arguments of `run_experiments` that come from the options."""
         return {"cwd": self.cwd, "timeout": self.timeout, "kill_on_stall": self.kill_on_stall,
-                "retry_failed": self.retry_failed}
+                "retry_failed": self.retry_failed, "runner": runners.parse(self.runner) if self.runner else None}
 
 
 _POSITIVE = click.FloatRange(min=0, min_open=True)
@@ -58,6 +60,8 @@ OPTIONS = [
     click.option("--retry-failed", is_flag=True,
                  help="On resume, run failed, timed-out and stalled experiments again (killed ones always are)."),
     click.option("--plot", is_flag=True, help=f"Also write <out>/{RESULTS_PLOT} (needs matplotlib)."),
+    click.option("--runner", metavar="R", help="Program that runs each config: mgcoord, massgen, or a command "
+                                               "(default: $MGSUP_RUNNER, else mgcoord)."),
 ]
 
 

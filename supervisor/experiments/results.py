@@ -46,6 +46,7 @@ class Result(BaseModel):
     shell_id: str | None = None
     status: str = "pending"
     exit_code: int | None = None
+    outcome: str | None = None
     timed_out: bool = False
     stalled: bool = False
     reason: str | None = None
@@ -73,7 +74,8 @@ class Result(BaseModel):
 
     @property
     def succeeded(self) -> bool:
-        return self.status == "stopped" and self.exit_code == 0
+        """Exit code 0 and a final answer: a runner that exits 0 without one (MassGen does) has failed."""
+        return self.status == "stopped" and self.exit_code == 0 and self.outcome in (None, "answered")
 
     @property
     def interrupted(self) -> bool:

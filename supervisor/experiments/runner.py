@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import request
-from ..coordination import parse_outcome
+from ..automation.printed import parse_closing
 from ..core import Supervisor
 from ..errors import InvalidRequest, ShellNotFound
 from ..layout import atomic_write_text
@@ -32,7 +32,7 @@ _Finished = queue.Queue[tuple[str, _Outcome]]
 def run_experiments(plan: Sequence[Experiment], out_dir: str | os.PathLike[str] | BatchFolder, *,
                     supervisor: Supervisor | None = None, cwd: str | os.PathLike[str] | None = None,
                     timeout: float | None = None, kill_on_stall: bool = False, retry_failed: bool = False,
-                    on_start: Callable[[str, list[Result]], None] | None = None,
+                    runner: str | list[str] | None = None, on_start: Callable[[str, list[Result]], None] | None = None,
                     on_result: Callable[[Result], None] | None = None) -> list[Result]:
     """Run `plan`, writing the results table in `out_dir` after every change; the rows in plan order.
 
@@ -40,9 +40,10 @@ def run_experiments(plan: Sequence[Experiment], out_dir: str | os.PathLike[str] 
     bound to its plan: a table whose experiments the plan does not all hold (same id, label,
     config and question) is refused, so no row is ever dropped; a plan may add experiments.
     Runs start in `cwd` (default: `out_dir`, so their `.massgen/` logs sit beside the table) with
-    `queue=True`, named `<batch>-<experiment id>`. Resuming a table: successful runs are kept,
-    runs still going are re-attached, runs killed by someone else (or lost) start again, failed
-    ones only with `retry_failed`. `on_start` sees the batch's name and the rows as found, before
+    `queue=True`, named `<batch>-<experiment id>`, run by `runner` (see
+    `Supervisor.start_coordination`). Resuming a table: successful runs are kept, runs still going
+    are re-attached, runs killed by someone else (or lost) start again, failed ones only with
+    `retry_failed`. `on_start` sees the batch's name and the rows as found, before
     anything starts; `on_result` sees each row as it finishes.
 
     >>> rows = run_experiments(batch_plan([("configs/demo.yaml", "What is 6 * 7?")]), "results/b1")
@@ -79,8 +80,9 @@ def run_experiments(plan: Sequence[Experiment], out_dir: str | os.PathLike[str] 
                 if row != recorded and on_result is not None:
                     on_result(row)  # it ended while no batch watched it
             else:
-                shell_id = sup.start_coordination(exp.config, exp.question, cwd=run_cwd, timeout=timeout,
-                                                  queue=True, name=f"{table.batch}-{exp.experiment_id}")
+                shell_id = sup.start_coordination(exp.config, exp.question, runner=runner, cwd=run_cwd,
+                                                  timeout=timeout, queue=True,
+                                                  name=f"{table.batch}-{exp.experiment_id}")
                 rows[exp.experiment_id] = result_from_status(exp, sup.get_shell_status(shell_id),
                                                              attempt=row.attempt + 1)
                 table.save()
@@ -206,15 +208,15 @@ def result_from_status(exp: Experiment, status: dict[str, Any], *, sup: Supervis
                        stalled: bool = False, attempt: int = 1) -> Result:
     """The results row of `exp` from its shell's status (final or not); `sup` reads a failure's reason."""
     summary = status.get("coordination") or {}
-    usage = summary.get("usage") or {}
+    tokens = summary.get("tokens") or {}
     row = Result(
         experiment_id=exp.experiment_id, label=exp.label, config=exp.config, question=exp.question,
         params=exp.params, attempt=attempt, shell_id=status["shell_id"], status=status["status"],
-        exit_code=status.get("exit_code"), timed_out=bool(status.get("timed_out")), stalled=stalled,
-        winner=summary.get("winner"),
+        exit_code=status.get("exit_code"), outcome=summary.get("outcome"), timed_out=bool(status.get("timed_out")),
+        stalled=stalled, winner=summary.get("winner"),
         duration_seconds=status.get("duration_seconds"), votes=summary.get("votes") or {},
-        prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
-        total_tokens=usage.get("total_tokens"), log_dir=status.get("log_dir"), answer_file=summary.get("answer_file"),
+        prompt_tokens=tokens.get("input_tokens"), completion_tokens=tokens.get("output_tokens"),
+        total_tokens=tokens.get("total_tokens"), log_dir=status.get("log_dir"), answer_file=summary.get("answer_file"),
     )
     if row.finished and not row.succeeded:
         row.reason = one_line(failure_reason(status, sup, stalled=stalled))
@@ -238,7 +240,7 @@ def failure_reason(status: dict[str, Any], sup: Supervisor | None = None, *, sta
     if status["status"] == "killed":
         return f"killed by {_signal_name(status.get('exit_code'))} from outside this batch"
     tail = _output_tail(sup, status["shell_id"]) if sup is not None else {}
-    printed_error = summary.get("error") or parse_outcome(tail.get("stdout", "")).get("ERROR")
+    printed_error = summary.get("error") or parse_closing(tail.get("stdout", "").splitlines()).get("ERROR")
     if printed_error:
         return f"ERROR: {printed_error}"
     for agent, error in (summary.get("errors") or {}).items():
@@ -247,6 +249,8 @@ def failure_reason(status: dict[str, Any], sup: Supervisor | None = None, *, sta
             return f"agent {agent}: {message}"
     last = [line for line in tail.get("stderr", "").splitlines() if line.strip()]
     what = f"exit code {status.get('exit_code')}"
+    if status["status"] == "stopped":
+        what += f" without a final answer ({summary.get('outcome')})"
     return f"{what}: {last[-1]}" if last else what
 
 

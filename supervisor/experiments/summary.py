@@ -28,9 +28,11 @@ def category(result: Result) -> str:
 
 
 def outcome(result: Result) -> str:
-    """How a run ended, as people read it: `ok`, `failed (exit 2)`, `timed out`, `stalled`, `killed`,
-    `lost`, or `pending` / `queued` / `running` for a run that has not ended."""
+    """How a run ended, as people read it: `ok`, `failed (exit 2)`, `no answer`, `timed out`, `stalled`,
+    `killed`, `lost`, or `pending` / `queued` / `running` for a run that has not ended."""
     kind = category(result)
+    if kind == "failed" and result.exit_code == 0 and result.outcome:
+        return result.outcome.replace("_", " ")  # exit 0 without a final answer: `no answer`
     if kind == "failed":
         return "failed" if result.exit_code is None else f"failed (exit {result.exit_code})"
     if kind == "timeout":

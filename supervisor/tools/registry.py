@@ -95,8 +95,8 @@ def _start_shell(sup: Supervisor, a: StartShellArgs) -> dict[str, Any]:
 
 
 def _start_coordination(sup: Supervisor, a: StartCoordinationArgs) -> dict[str, Any]:
-    shell_id = sup.start_coordination(a.config, a.question, cwd=a.cwd, timeout=a.timeout, queue=a.queue,
-                                      name=a.name)
+    shell_id = sup.start_coordination(a.config, a.question, runner=a.runner, cwd=a.cwd, timeout=a.timeout,
+                                      queue=a.queue, name=a.name)
     return shell_view(sup.get_shell_status(shell_id), detail=a.detail)
 
 
@@ -204,11 +204,13 @@ TOOLS: tuple[ToolSpec, ...] = (
         WaitShellArgs, WaitView, _wait_shell, read_only=True),
     ToolSpec(
         "start_coordination",
-        "Start a multi-agent coordination run (mgcoord --automation) as a background shell and return its "
-        "status. Several agents answer the question, vote, and the winner writes the final answer. Next: "
+        "Start a multi-agent coordination run (mgcoord, or the chosen runner, with --automation) as a background "
+        "shell and return its status. Several agents answer the question, vote, and the winner writes the final "
+        "answer. Next: "
         "wait_shell(shell_id) until it ends (get_shell_status shows its progress meanwhile); the final "
         "status's 'coordination' then has the winner and final_answer_preview, or 'error'; with detail=true "
-        "also answer_file, the path of the full answer. Exit code 0 means a final answer exists.",
+        "also answer_file, the path of the full answer. Its 'outcome' is 'answered' only when a final answer "
+        "exists.",
         StartCoordinationArgs, ShellView, _start_coordination, read_only=False),
 )
 _BY_NAME = {spec.name: spec for spec in TOOLS}

@@ -99,6 +99,10 @@ class WaitShellArgs(Arguments):
 class StartCoordinationArgs(Arguments):
     config: str = Field(description="Path of the coordination config (YAML), relative to cwd or absolute.")
     question: str = Field(min_length=1, description="The question the agents answer.")
+    runner: str | Annotated[list[str], Field(min_length=1)] | None = Field(
+        None, description="The program that runs it: 'mgcoord', 'massgen' (the real MassGen CLI on PATH), or a "
+                          "command as a path or a list (e.g. ['uv', 'run', 'massgen']). Default: $MGSUP_RUNNER, "
+                          "else 'mgcoord'.")
     cwd: Cwd = None
     timeout: Timeout = None
     queue: Queue = False

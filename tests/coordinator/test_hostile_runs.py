@@ -29,7 +29,7 @@ from coord_helpers import (
 from hostile_server import HostileServer, tool_call_response
 
 from coordinator.events import read_events
-from coordinator.status import StatusDocument
+from supervisor.automation.schema import StatusDocument
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -28,7 +28,7 @@ from coord_helpers import (
     write_config,
 )
 
-from coordinator.status import StatusDocument
+from supervisor.automation.schema import StatusDocument
 
 pytestmark = pytest.mark.timeout(60)
 

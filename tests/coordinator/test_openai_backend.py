@@ -14,7 +14,7 @@ from hostile_server import HostileServer, tool_call_response
 from coordinator.backends.openai import OpenAIBackend, ToolKit
 from coordinator.errors import AgentError
 from coordinator.protocol.messages import AnswerView, CoordinateRequest, NewAnswer, PresentRequest, Vote
-from coordinator.status import StatusDocument
+from supervisor.automation.schema import StatusDocument
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -11,7 +11,9 @@ import pytest
 
 from coordinator.backends.base import Usage
 from coordinator.protocol.state import AgentSpec, CoordinationState
-from coordinator.status import StatusDocument, StatusWriter, build_status, preview, summarize
+from coordinator.status import StatusWriter, preview
+from supervisor.automation.schema import StatusDocument
+from supervisor.automation.summary import summarize
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -138,24 +140,20 @@ def test_heartbeat_outlives_a_failed_write(tmp_path: Path, monkeypatch: pytest.M
     assert len(attempts) >= 2 and writer.path.exists()
 
 
-def test_summarize() -> None:
+def test_the_supervisor_reads_what_the_writer_wrote(tmp_path: Path) -> None:
     state = _state()
     state.record_answer("a", "x")
     for message in ("bad", "bad", "worse"):
         state.record_failure("b", message)
-    document = build_status(
-        state,
-        session_id="s",
-        log_dir=Path("/tmp/x"),
-        instance_id="0badcafe",
-        start_time=100.0,
-        now=110.5,
-        usage={},
-        completion_percentage=state.completion_percentage(),
-    )
-    summary = summarize(json.loads(document.to_json()))
+    writer = _writer(tmp_path, state)
+    writer.write()
+    summary = summarize(str(writer.path), shell_status="running", now=111.0)
+    assert summary is not None
     assert summary["phase"] == "enforcement"  # the only agent left has answered
     assert summary["agents"] == {"a": "answered", "b": "error"}
     assert summary["errors"]["b"]["message"] == "worse"
     assert summary["last_updated"] == 110.5
-    assert summarize({})["agents"] == {}
+    assert summary["tokens"] == {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15}
+    writer.finalize("error", 2, final_answer=None, reason="no agent produced an answer")
+    ended = summarize(str(writer.path), shell_status="failed", now=111.0)
+    assert ended is not None and (ended["phase"], ended["outcome"]) == ("error", "error")

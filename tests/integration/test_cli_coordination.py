@@ -79,3 +79,26 @@ def test_wait_and_start_wait_kill_a_stalled_run(mgsup: Mgsup) -> None:
 
     refused = mgsup.run("start", "--kill-on-stall", "--", "true")
     assert refused.code == 2 and "--kill-on-stall needs --wait" in refused.error_line()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--runner", "masgen"], "unknown runner 'masgen': use mgcoord or massgen"),
+    (["--runner", "./nowhere/massgen"], "runner program not found"),
+    (["--runner", "no-such-runner --flag"], "runner 'no-such-runner' not found on the job's PATH"),
+])
+def test_a_bad_runner_is_bad_input_and_starts_nothing(mgsup: Mgsup, args: list[str], message: str) -> None:
+    result = mgsup.run("start", "--config", str(DEMO_CONFIG), *args, QUESTION)
+    assert result.code == 2 and message in result.error_line()
+    assert not mgsup.home.exists() and list(mgsup.work.iterdir()) == []
+
+
+def test_runner_needs_config(mgsup: Mgsup) -> None:
+    result = mgsup.run("start", "--runner", "massgen", "--", "true")
+    assert result.code == 2 and "--runner needs --config" in result.error_line()
+    assert mgsup.shell_dirs() == []
+
+
+def test_mgsup_runner_names_a_runner_that_is_not_installed(mgsup: Mgsup) -> None:
+    result = mgsup.run("start", "--config", str(DEMO_CONFIG), QUESTION,
+                       env={"MGSUP_RUNNER": "massgen", "PATH": "/usr/bin:/bin"})
+    assert result.code == 2 and "runner 'massgen' not found on the job's PATH (/usr/bin:/bin)" in result.error_line()

@@ -94,7 +94,7 @@ def test_wait_timeout_exits_124_and_leaves_the_shell_running(mgsup: Mgsup) -> No
     (["--name", "bad name!", "--", "true"], "invalid name"),
     (["--", "no-such-program-xyz", "arg"], "command not found"),
     (["--config", "missing.yaml", "What?"], "config file not found"),
-    (["--config", "x.yaml", "--env", "A=B", "What?"], "--env and --isolate do not apply"),
+    (["--config", "x.yaml", "--isolate", "What?"], "--isolate does not apply to a coordination run"),
     (["--config", "x.yaml", "one", "two"], "one quoted argument"),
 ])
 def test_bad_input_is_one_line_exit_2_and_creates_nothing(mgsup: Mgsup, args: list[str], message: str) -> None:

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 import yaml
 
 from supervisor import InvalidRequest, Supervisor, start_shell, wait_shell
-from supervisor.coordination import summarize
+from supervisor.automation.summary import summarize
 
 SLEEPY_AGENT = """
 import subprocess, sys, time
@@ -113,7 +114,7 @@ def test_plain_command_with_automation_lines_gets_coordination_status(home: Supe
     assert summary["completion_percentage"] == 10
     assert summary["agents"] == {"a": "streaming", "b": "error"}
     assert summary["errors"] == {"b": {"type": "error", "message": "boom", "timestamp": 1.0}}
-    assert summary["usage"] == {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}
+    assert summary["tokens"] == {"input_tokens": 5, "output_tokens": 7, "total_tokens": 12}
     assert summary["votes"] == {"agent1.1": 1}
     assert summary["stalled"] is False
     home.kill_shell(shell_id, grace=1)
@@ -211,17 +212,17 @@ def test_summary_of_a_damaged_status_file_does_not_raise(tmp_path: Path, content
     path = tmp_path / "status.json"
     path.write_bytes(content)
 
-    summary = summarize(str(path), running=True, stall_seconds=60)
+    summary = summarize(str(path), shell_status="running", stall_seconds=60, now=time.time())
 
     if summary is not None:
-        assert summary["usage"] is None
+        assert summary["tokens"] is None
         assert summary["stalled"] is False
         assert isinstance(summary["agents"], dict) and isinstance(summary["votes"], dict)
 
 
 def test_summary_of_a_missing_status_file_is_none(tmp_path: Path) -> None:
-    assert summarize(str(tmp_path / "nowhere.json"), running=True) is None
-    assert summarize(None, running=True) is None
+    assert summarize(str(tmp_path / "nowhere.json"), shell_status="running", now=time.time()) is None
+    assert summarize(None, shell_status="running", now=time.time()) is None
 
 
 def test_summary_sums_agent_usage_when_the_run_reports_no_total(tmp_path: Path) -> None:
@@ -231,10 +232,10 @@ def test_summary_sums_agent_usage_when_the_run_reports_no_total(tmp_path: Path) 
         "b": {"status": "voted", "usage": {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 31}},
         "c": {"status": "voted", "usage": None}}}))
 
-    summary = summarize(str(path), running=False)
+    summary = summarize(str(path), shell_status="stopped", now=time.time())
 
     assert summary is not None
-    assert summary["usage"] == {"prompt_tokens": 11, "completion_tokens": 22, "total_tokens": 34}
+    assert summary["tokens"] == {"input_tokens": 11, "output_tokens": 22, "total_tokens": 34}
 
 
 def test_summary_of_a_file_replaced_while_read_is_always_whole(tmp_path: Path) -> None:
@@ -253,7 +254,7 @@ def test_summary_of_a_file_replaced_while_read_is_always_whole(tmp_path: Path) -
     writer = threading.Thread(target=replace_forever)
     writer.start()
     try:
-        seen = [summarize(str(path), running=True) for _ in range(300)]
+        seen = [summarize(str(path), shell_status="running", now=time.time()) for _ in range(300)]
     finally:
         stop.set()
         writer.join()
@@ -266,7 +267,8 @@ def test_stalled_follows_the_file_age_and_the_threshold(tmp_path: Path) -> None:
     written = path.stat().st_mtime
 
     def stalled(age: float, running: bool = True) -> bool:
-        summary = summarize(str(path), running=running, stall_seconds=10, now=written + age)
+        summary = summarize(str(path), shell_status="running" if running else "stopped", stall_seconds=10,
+                            now=written + age)
         assert summary is not None
         return bool(summary["stalled"])
 

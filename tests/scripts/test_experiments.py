@@ -298,6 +298,8 @@ def test_compare_leaves_out_runs_killed_from_outside_and_needs_two_configs() -> 
 @pytest.mark.parametrize(("result", "expected"), [
     (row("A"), "ok"),
     (row("A", "failed", 2), "failed (exit 2)"),
+    (row("A", outcome="no_answer"), "no answer"),
+    (row("A", outcome="answered"), "ok"),
     (row("A", "killed", -15, timed_out=True), "timed out"),
     (row("A", "killed", -15, stalled=True), "stalled"),
     (row("A", "killed", -15), "killed"),
@@ -402,11 +404,12 @@ def test_run_experiments_writes_the_table_with_reasons_and_resumes(home: Supervi
     assert sorted(r.experiment_id for r in seen) == ["e001", "e002"]
     ok, broken = rows
     assert (ok.status, ok.exit_code, ok.winner, ok.votes, ok.reason) == ("stopped", 0, "agent_a", {"agent1.1": 1}, None)
-    assert (ok.prompt_tokens, ok.completion_tokens, ok.total_tokens) == (30, 15, 45)
+    assert (ok.prompt_tokens, ok.completion_tokens, ok.total_tokens, ok.outcome) == (30, 15, 45, "answered")
     assert ok.answer_file and Path(ok.answer_file).read_text().startswith("final: 4")
     assert Path(ok.log_dir or "").parent == tmp_path / "out" / ".massgen" / "massgen_logs"
     assert (broken.status, broken.exit_code, broken.winner, broken.answer_file) == ("failed", 2, None, None)
     assert broken.reason and broken.reason.startswith("ERROR: all agents failed (agent_a: ")
+    assert broken.outcome == "error" and not broken.succeeded
     assert ok.duration_seconds and ok.duration_seconds > 0
     assert load_results(tmp_path / "out") == rows
     with open(tmp_path / "out" / "results.csv", newline="") as f:

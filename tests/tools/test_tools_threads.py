@@ -19,13 +19,20 @@ async def until(predicate: object, what: str) -> None:
 @pytest.mark.timeout(60)
 def test_an_abandoned_call_keeps_its_token_until_its_thread_ends() -> None:
     release = threading.Event()
+    entered = threading.Event()
     ran: list[str] = []
+
+    def slow() -> None:
+        entered.set()
+        if release.wait(30):
+            ran.append("slow")
 
     async def scenario() -> None:
         pool = Pool(1)
         async with anyio.create_task_group() as group:
-            group.start_soon(pool.run, lambda: release.wait(30) and ran.append("slow"))
-            await until(lambda: pool._tokens.borrowed_tokens == 1, "the slow call to hold the token")
+            group.start_soon(pool.run, slow)
+            # The token is taken before the thread starts: cancel only once the thread runs the call.
+            await until(entered.is_set, "the slow call to run on its thread")
             group.cancel_scope.cancel()
         # The caller is gone at once; its thread still runs and still holds the pool's only token.
         assert pool._tokens.borrowed_tokens == 1

@@ -98,19 +98,15 @@
     document.getElementById("answer").textContent = answer || "";
   }
 
-  // Token counts and costs, whichever the runner reported and under whichever key.
+  // Token counts (`tokens`, whichever runner reported them) and the cost when the runner reports one.
   function usageFigures(summary) {
     const figures = [];
-    const usage = summary.usage || {};
-    if (typeof usage.total_tokens === "number") {
-      figures.push(["tokens", `${usage.total_tokens.toLocaleString()} (${(usage.prompt_tokens ?? 0).toLocaleString()} in, ` +
-        `${(usage.completion_tokens ?? 0).toLocaleString()} out)`]);
+    const tokens = summary.tokens || {};
+    if (typeof tokens.total_tokens === "number") {
+      figures.push(["tokens", `${tokens.total_tokens.toLocaleString()} (${(tokens.input_tokens ?? 0).toLocaleString()} in, ` +
+        `${(tokens.output_tokens ?? 0).toLocaleString()} out)`]);
     }
-    for (const source of [summary, usage]) {
-      for (const [key, value] of Object.entries(source)) {
-        if (key.includes("cost") && typeof value === "number") figures.push([key.replaceAll("_", " "), `$${value.toFixed(4)}`]);
-      }
-    }
+    if (typeof summary.cost_usd === "number") figures.push(["cost", `$${summary.cost_usd.toFixed(4)}`]);
     return figures;
   }
 

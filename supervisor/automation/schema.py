@@ -1,0 +1,92 @@
+"""status.json as mgcoord writes it (DESIGN §6): the typed schema its writer validates against.
+
+The supervisor's reader (`summary.py`) reads these keys, and MassGen's own variant of the file,
+leniently; `tests/supervisor/test_automation_summary.py` writes documents with these models and
+reads them back, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+AgentStatus = Literal["streaming", "answered", "voted", "restarting", "error", "timeout", "completed"]
+Phase = Literal["initial_answer", "enforcement", "presentation", "completed", "timeout", "error", "interrupted"]
+FinalPhase = Literal["completed", "timeout", "error", "interrupted"]
+FINAL_PHASES: tuple[FinalPhase, ...] = ("completed", "timeout", "error", "interrupted")
+PRESENTATION: Phase = "presentation"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StatusMeta(_Model):
+    last_updated: float
+    session_id: str
+    log_dir: str
+    question: str
+    start_time: float
+    elapsed_seconds: float
+    instance_id: str
+    exit_code: int | None = Field(default=None, description="present only in the final write")
+
+
+class StatusCoordination(_Model):
+    phase: Phase
+    active_agent: str | None
+    completion_percentage: int = Field(ge=0, le=100)
+    is_final_presentation: bool
+
+
+class VoteCast(_Model):
+    voted_for_agent: str
+    voted_for_label: str
+    reason_preview: str
+
+
+class AgentErrorInfo(_Model):
+    type: Literal["timeout", "error"]
+    message: str
+    timestamp: float
+
+
+class UsageInfo(_Model):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class AgentInfo(_Model):
+    status: AgentStatus
+    answer_count: int = Field(ge=0)
+    latest_answer_label: str | None
+    vote_cast: VoteCast | None
+    times_restarted: int = Field(ge=0)
+    last_activity: float | None
+    error: AgentErrorInfo | None
+    usage: UsageInfo | None = None
+
+
+class StatusResults(_Model):
+    votes: dict[str, int]
+    winner: str | None
+    final_answer_preview: str | None
+    usage: UsageInfo | None = None
+
+
+class StatusDocument(_Model):
+    """One version of status.json."""
+
+    meta: StatusMeta
+    coordination: StatusCoordination
+    agents: dict[str, AgentInfo]
+    results: StatusResults
+
+    def to_json(self) -> str:
+        data = self.model_dump(mode="json")
+        if data["meta"]["exit_code"] is None:
+            del data["meta"]["exit_code"]
+        return json.dumps(data, indent=2, ensure_ascii=False)
