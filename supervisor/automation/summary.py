@@ -29,8 +29,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from . import files
+from .phases import FINAL_PHASES, PRESENTATION
 from .printed import Printed
-from .schema import FINAL_PHASES, PRESENTATION
 
 DEFAULT_STALL_SECONDS = 60.0
 MAX_STATUS_BYTES = 4 * 1024 * 1024
