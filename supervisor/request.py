@@ -8,9 +8,8 @@ import re
 import shutil
 import signal
 import stat
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .admission import MAX_LIMIT
 from .errors import InvalidRequest, ShellNotFound
@@ -33,8 +32,7 @@ QUOTED = 200
 QUOTED_PATH = 4096
 
 
-@dataclass(frozen=True)
-class StartRequest:
+class StartRequest(NamedTuple):
     command: str | list[str]
     argv: list[str]
     cwd: Path
