@@ -63,10 +63,12 @@ def run(quick: bool) -> Result:
             mean = sum(shared) / len(shared)
             table.rows.append([f"mgsup monitor, {mode} (mean of {jobs} running)", "one job", mib(mean), "—", "—"])
             per_job[mode] = mean
-            launcher = launch.launcher_pid(str(sup.home)) if mode == "launcher" else None
-            if launcher is not None:
-                usage = _usage(launcher)
-                table.rows.append([f"mgsup launcher (one per home, exits after {launch.IDLE_SECONDS:g} s idle)",
+            if mode == "launcher":
+                # The launcher and its spare (the process forked in advance to become the next monitor).
+                helpers = [p for p in _launcher_processes(sup.home) if p.pid not in [first, *others]]
+                usage = tuple(map(sum, zip(*(_usage(p.pid) for p in helpers), strict=True)))
+                table.rows.append([f"mgsup launcher and its spare ({len(helpers)} processes per home; they exit "
+                                   f"after {launch.IDLE_SECONDS:g} s idle)",
                                    f"every start on the home; 1/{jobs} of it per job here", *_row(usage)])
                 per_job[mode] += usage[0] / jobs
     table.rows.append(["mgsup, in the caller's process", "per job", "0 (no thread, no buffer)", "—", "—"])
@@ -114,6 +116,16 @@ def _usage(pid: int) -> Usage:
 
 def _row(usage: Usage) -> list[str]:
     return [mib(value) for value in usage]
+
+
+def _launcher_processes(home: object) -> list[psutil.Process]:
+    found = []
+    for p in alive(list(psutil.process_iter())):
+        with contextlib.suppress(psutil.Error):
+            cmdline = p.cmdline()
+            if launch.LAUNCHER_FILE in cmdline and str(home) in cmdline:
+                found.append(p)
+    return found
 
 
 def _monitor(sup: Supervisor, shell_id: str) -> int:

@@ -40,6 +40,7 @@ from supervisor import layout as lay
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any, NoReturn
 
 # How long a caller may take to send its request before the launcher moves on to the next one.
@@ -63,6 +64,9 @@ class Launcher:
         self.folder = -1
         self.listener: _socket.socket | None = None
         self.socket_id: tuple[int, int] | None = None
+        # The launcher's end of a socket pair to the spare: a process forked in advance (twice, in its
+        # own session, like a monitor) that waits to become the next monitor.
+        self.spare: _socket.socket | None = None
 
     def open(self) -> bool:
         """Take the home's launcher lock and listen; False when another launcher has it or the home is unusable."""
@@ -97,6 +101,7 @@ class Launcher:
         # Objects loaded so far are never collected: a monitor's garbage collection then leaves the
         # pages it shares with the launcher alone.
         gc.freeze()
+        self._new_spare()
         until = time.monotonic() + self.idle
         while True:
             left = until - time.monotonic()
@@ -105,6 +110,8 @@ class Launcher:
             if select.select([self.listener], [], [], min(left, CHECK_SECONDS))[0]:
                 self._accept()
                 until = time.monotonic() + self.idle
+            if self.spare is None:
+                self._new_spare()  # after the answer: not on the way of the start that used the last one
             _reap()
         # Callers that connected before the socket went are still answered; later ones find none.
         if _file_id(self._path()) == self.socket_id:
@@ -113,6 +120,8 @@ class Launcher:
         while self._accept():
             pass
         self.listener.close()
+        if self.spare is not None:
+            self.spare.close()  # the spare sees the end and exits
 
     def _path(self) -> str:
         return f"/proc/self/fd/{self.folder}/{launch.SOCKET}"
@@ -148,16 +157,51 @@ class Launcher:
         if not retitle(None, f"{proc.MONITOR_VAR}={lay.Layout(request['home']).shell_dir(request['shell_id'])}"):
             conn.sendall(b"refused the home's path is too long for the launcher\n")
             return
-        try:
-            child = os.fork()
-        except OSError as exc:
-            child = -1
-            conn.sendall(f"refused cannot fork: {exc.strerror}\n".encode())
-        if child == 0:
-            self._become_monitor(conn, request)
+        if self._hand_to_spare(conn, line):
+            child = 1
+        else:
+            try:
+                child = os.fork()
+            except OSError as exc:
+                child = -1
+                conn.sendall(f"refused cannot fork: {exc.strerror}\n".encode())
+            if child == 0:
+                self._become_monitor(lambda: self._monitor(conn.detach(), request))
         retitle(None, f"{launch.PAD_VAR}={launch.PAD}")
         if child > 0:
             conn.sendall(b"forked\n")
+
+    def _hand_to_spare(self, conn: _socket.socket, line: bytes) -> bool:
+        """Pass the request and the caller's connection to the spare; False when there is none that takes them."""
+        spare, self.spare = self.spare, None
+        if spare is None:
+            return False
+        try:
+            # One message (a sequenced-packet pair): whole or not at all, never half read by a spare.
+            spare.sendmsg([line], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, conn.fileno().to_bytes(4, sys.byteorder))])
+            return True
+        except OSError:
+            return False  # gone (killed), or a request larger than a message
+        finally:
+            spare.close()
+
+    def _new_spare(self) -> None:
+        """Fork the spare: forked twice and in its own session, as a monitor is, so that it can become one."""
+        try:
+            ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
+        except OSError:
+            return
+        try:
+            child = os.fork()
+        except OSError:
+            ours.close()
+            theirs.close()
+            return
+        if child == 0:
+            ours.close()
+            self._become_monitor(lambda: self._wait_as_spare(theirs))
+        theirs.close()
+        self.spare = ours
 
     def _request(self, line: bytes) -> dict[str, Any]:
         try:
@@ -180,11 +224,14 @@ class Launcher:
             raise Refused("the caller differs from the launcher in user, groups, capabilities, cgroup or namespaces")
         return request
 
-    def _become_monitor(self, conn: _socket.socket, request: dict[str, Any]) -> NoReturn:
-        """In the fork: become the monitor of the requested shell (forking once more), or say why not."""
+    def _become_monitor(self, become: Callable[[], int]) -> NoReturn:
+        """In a fork of the launcher: `become` the monitor of a shell (or the spare), then exit with its code."""
         code = 1
         try:
-            code = self._monitor(conn.detach(), request)
+            for fd in (self.lock, self.folder, self.listener.detach() if self.listener else -1):
+                if fd >= 0:
+                    os.close(fd)
+            code = become()
         except BaseException:
             import traceback
 
@@ -196,23 +243,43 @@ class Launcher:
             finally:
                 os._exit(code)
 
-    def _monitor(self, reply: int, request: dict[str, Any]) -> int:
-        for fd in (self.lock, self.folder, self.listener.detach() if self.listener else -1):
-            if fd >= 0:
-                os.close(fd)
+    def _wait_as_spare(self, pair: _socket.socket) -> int:
+        """As the spare: fork away from the launcher, wait for a request, and become its monitor."""
+        if os.fork():
+            return 0  # the spare is nobody's child: the launcher reaps this process at once
+        os.setsid()
+        try:
+            line, ancillary, _, _ = pair.recvmsg(launch.MAX_REQUEST_BYTES, _socket.CMSG_SPACE(4))
+        except OSError:
+            return 0
+        fds = [int.from_bytes(data[:4], sys.byteorder) for level, kind, data in ancillary
+               if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS]
+        if not fds:
+            return 0  # the launcher closed the pair: it has exited
+        os.set_inheritable(fds[0], False)  # received descriptors would pass on to the job
+        request = lay.loads(line.decode())
+        shell_dir = lay.Layout(request["home"]).shell_dir(request["shell_id"])
+        if not retitle(None, f"{proc.MONITOR_VAR}={shell_dir}"):
+            os.write(fds[0], b"refused the home's path is too long for the launcher\n")
+            return 0
+        return self._monitor(fds[0], request, detached=True)
+
+    def _monitor(self, reply: int, request: dict[str, Any], *, detached: bool = False) -> int:
+        """Become the monitor of `request`'s shell, answering on `reply`; forked once more unless `detached`."""
         home, shell_id = request["home"], request["shell_id"]
         try:
             _inherit(request["context"])
             log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
             if not retitle("\0".join(proc.monitor_argv(home, shell_id, reply)), None):
                 raise Refused("the launcher's command line has no room for the monitor's")
-            if os.fork():
+            if not detached and os.fork():
                 return 0  # the monitor is nobody's child: the launcher reaps this process at once
         except (OSError, ValueError, TypeError, KeyError, Refused) as exc:
             # Nothing was started: the caller starts the monitor directly.
             os.write(reply, f"refused {getattr(exc, 'strerror', None) or exc}\n".encode())
             return 0
-        os.setsid()
+        if not detached:
+            os.setsid()
         null = os.open("/dev/null", os.O_RDONLY)
         for fd, target in ((null, 0), (log, 1), (log, 2)):
             os.dup2(fd, target)
