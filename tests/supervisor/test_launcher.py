@@ -92,6 +92,24 @@ def test_a_launcher_forks_monitors_that_look_like_monitors(home: Supervisor, lau
         assert stat.S_IMODE((home.home / name).stat().st_mode) == 0o600, name
 
 
+def test_a_spare_becomes_the_next_monitor_and_losing_it_costs_nothing(home: Supervisor, launcher_on: None,
+                                                                      wait_for: Callable[..., Any]) -> None:
+    launcher = started_launcher(home, wait_for)
+    [spare] = wait_for(lambda: _one(_spares(home.home, launcher)), what="the spare")
+    assert spare.ppid() != launcher and os.getsid(spare.pid) == spare.pid, "detached like a monitor"
+    shell_id = home.start_shell(["sleep", "60"])
+    assert monitor_of(home, shell_id).pid == spare.pid
+    [next_spare] = wait_for(lambda: _one(_spares(home.home, launcher)), what="the next spare")
+    next_spare.kill()
+    wait_for(lambda: not _spares(home.home, launcher), what="the spare to die")
+    shell_id = home.start_shell(["sleep", "60"])
+    assert home.get_shell_status(shell_id)["status"] == "running" and forked(monitor_of(home, shell_id))
+    # When the launcher goes, so does its spare: it has nothing to wait for.
+    wait_for(lambda: _spares(home.home, launcher), what="a spare again")
+    launch.stop(str(home.home))
+    wait_for(lambda: not _spares(home.home, launcher), what="the spare to exit with the launcher")
+
+
 def test_two_homes_have_two_launchers_each_serving_its_own(tmp_path: Path, reaper: Any, launcher_on: None,
                                                            wait_for: Callable[..., Any]) -> None:
     first, second = Supervisor(tmp_path / "a"), Supervisor(tmp_path / "b")
@@ -386,6 +404,25 @@ def test_a_launcher_of_another_user_is_never_used(home: Supervisor, launcher_on:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+
+
+def _one(found: list[psutil.Process]) -> list[psutil.Process]:
+    """`found` when it is one process (the spare's short-lived parent may show for a moment too), else empty."""
+    return found if len(found) == 1 else []
+
+
+def _spares(home: Path, launcher: int) -> list[psutil.Process]:
+    """The processes that still show the launcher's command line but are not the launcher: its spare."""
+    found = []
+    for p in psutil.process_iter():
+        try:
+            cmdline = p.cmdline()
+            if (p.pid != launcher and launch.LAUNCHER_FILE in cmdline and str(home) in cmdline
+                    and p.status() != psutil.STATUS_ZOMBIE):
+                found.append(p)
+        except psutil.Error:
+            continue
+    return found
 
 
 def _lock_holder(lock: Path) -> int | None:
