@@ -287,8 +287,8 @@ class Supervisor:
             command=shown_command(spec.command) if spec else "", cwd=shown_text(spec.cwd) if spec else "",
             created_at=iso(spec.created) if spec else None, start_time=iso(state.start_time),
             end_time=iso(state.end_time), duration_seconds=duration, stdout_path=stdout,
-            stderr_path=stderr, log_dir=log_dir, status_file=status_file,
-            coordination=coordination, message=damage or state.message, resource_usage=state.rusage,
+            stderr_path=stderr, log_dir=log_dir, status_file=status_file, coordination=coordination,
+            message=damage or state.message, resource_usage=state.rusage,
         )
 
     def list_shells(self, status: str | None = None) -> list[StatusDict]:
@@ -314,8 +314,9 @@ class Supervisor:
 
         `max_bytes` caps each stream; `stdout_next_offset` / `stderr_next_offset` tell where to
         continue, `*_truncated` whether text was left out, `*_remaining_bytes` how much of the log
-        follows the window. A window always makes progress: when `max_bytes` is smaller than the
-        character at `offset`, that one whole character is returned. `stream="stdout"` or
+        follows the window. A window of at least one byte always makes progress: when `max_bytes`
+        is smaller than the character at `offset`, that one whole character is returned
+        (`max_bytes=0` returns no text, only where the logs end). `stream="stdout"` or
         `"stderr"` reads only that one (the other's keys are None). Invalid UTF-8 is replaced.
 
         >>> out = Supervisor().get_shell_output(sid, tail_lines=20)
@@ -323,7 +324,7 @@ class Supervisor:
         shell_id = request.shell_id(shell_id)
         tail_lines = request.count("tail_lines", tail_lines)
         offset = request.count("offset", offset)
-        max_bytes = request.count("max_bytes", max_bytes, minimum=1)
+        max_bytes = request.count("max_bytes", max_bytes)
         streams = request.streams(stream)
         self.store.check()
         status = self._status(shell_id)

@@ -50,6 +50,23 @@ def is_alive(pid: object, ticks: object) -> bool:
     return info is not None and info.start == ticks and info.state != "Z"
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+class _Stat:
+    """The fields of /proc/<pid>/stat that process lookups use."""
+
+    __slots__ = ("group", "parent", "session", "start", "state")
+
+    def __init__(self, stat: bytes) -> None:
+        # The command name (field 2) may contain spaces and parentheses: split after the last ')'.
+        fields = stat[stat.rindex(b")") + 2 :].split()
+        self.state = fields[0].decode()
+        self.parent, self.group, self.session = int(fields[1]), int(fields[2]), int(fields[3])
+        self.start = int(fields[19])
+
+
 def exit_fd(pid: int | None, ticks: int | None) -> int | None:
     """A descriptor (a pidfd) that becomes readable when the process `pid` that started at `ticks` exits.
 
@@ -67,23 +84,6 @@ def exit_fd(pid: int | None, ticks: int | None) -> int | None:
         os.close(fd)
         return None
     return fd
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-class _Stat:
-    """The fields of /proc/<pid>/stat that process lookups use."""
-
-    __slots__ = ("group", "parent", "session", "start", "state")
-
-    def __init__(self, stat: bytes) -> None:
-        # The command name (field 2) may contain spaces and parentheses: split after the last ')'.
-        fields = stat[stat.rindex(b")") + 2 :].split()
-        self.state = fields[0].decode()
-        self.parent, self.group, self.session = int(fields[1]), int(fields[2]), int(fields[3])
-        self.start = int(fields[19])
 
 
 def _stat(pid: int) -> _Stat | None:

@@ -167,12 +167,12 @@ def seconds(what: str, value: Any, *, allow_zero: bool = False) -> float | None:
     return float(value)
 
 
-def count(what: str, value: Any, *, minimum: int = 0) -> int | None:
-    """None, or a whole number from `minimum` to MAX_COUNT."""
+def count(what: str, value: Any) -> int | None:
+    """None, or a whole number from 0 to MAX_COUNT."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_COUNT:
-        raise InvalidRequest(f"{what} must be a whole number from {minimum} to {MAX_COUNT}, got {quoted(value)}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+        raise InvalidRequest(f"{what} must be a whole number from 0 to {MAX_COUNT}, got {quoted(value)}")
     return value
 
 

@@ -80,8 +80,8 @@ class Waits:
 
 
 def _read(sup: Supervisor, shell_id: str) -> tuple[dict[str, Any], tuple[int, int | None] | None]:
-    """The shell's status and, while it runs, its monitor's identity (pid, start time)."""
-    status = sup.get_shell_status(shell_id)
+    """The shell's status, settled as every wait settles it, and while it runs its monitor's identity."""
+    status = sup.settle(shell_id)
     if status["status"] != "running":
         return status, None
     state = sup.store.state(shell_id)

@@ -68,7 +68,7 @@ def test_numbers_out_of_range_are_refused_everywhere(home: Supervisor) -> None:
         (lambda: home.kill_shell(shell_id, grace=1e300), "grace must be at most"),
         (lambda: home.wait_shell(shell_id, timeout=float("inf")), "timeout must be a number of seconds"),
         (lambda: home.get_shell_output(shell_id, offset=2**64), "offset must be a whole number from 0"),
-        (lambda: home.get_shell_output(shell_id, max_bytes=0), "max_bytes must be a whole number from 1"),
+        (lambda: home.get_shell_output(shell_id, max_bytes=-1), "max_bytes must be a whole number from 0"),
         (lambda: home.get_shell_output(shell_id, tail_lines=2**70), "tail_lines must be a whole number"),
         (lambda: Supervisor(home.home, stall_seconds=1e12), "stall_seconds must be at most"),
     ]:
