@@ -232,21 +232,35 @@ def make_reserve(path: str) -> None:
         os.close(fd)
 
 
-def read_json(path: str) -> Any:
-    """The parsed content of the record `path`; raises OSError or ValueError when missing or corrupt.
+def open_regular(path: str | os.PathLike[str], *, follow: bool = False) -> int:
+    """A read-only descriptor of `path` when it is a regular file; OSError, or ValueError for any other kind.
 
-    Only a regular file of at most MAX_RECORD_BYTES is read, without following a symbolic link
-    and without blocking: a FIFO, a device or a huge file in its place is damage.
+    Never blocks (a FIFO put in a file's place) and, unless `follow`, never follows a symbolic link.
     """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(f"{os.fspath(path)} is not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_bounded(path: str | os.PathLike[str], limit: int, *, follow: bool = False) -> tuple[bytes, float]:
+    """The content and modification time of the regular file `path`; ValueError when over `limit` bytes.
+
+    Both come from one descriptor, so a rename in between cannot pair new content with an old time;
+    a file that grows while it is read is never read past the limit.
+    """
+    fd = open_regular(path, follow=follow)
     try:
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ValueError(f"{path} is not a regular file")
-        if info.st_size > MAX_RECORD_BYTES:
-            raise ValueError(f"{path} is larger than {MAX_RECORD_BYTES} bytes")
+        if info.st_size > limit:
+            raise ValueError(f"{os.fspath(path)} is larger than {limit} bytes")
         chunks = []
-        left = MAX_RECORD_BYTES + 1
+        left = limit + 1
         while left > 0:
             chunk = os.read(fd, min(left, 1 << 20))
             if not chunk:
@@ -255,9 +269,18 @@ def read_json(path: str) -> Any:
             left -= len(chunk)
     finally:
         os.close(fd)
-    data = b"".join(chunks)
-    if len(data) > MAX_RECORD_BYTES:
-        raise ValueError(f"{path} is larger than {MAX_RECORD_BYTES} bytes")
+    if left <= 0:
+        raise ValueError(f"{os.fspath(path)} is larger than {limit} bytes")
+    return b"".join(chunks), info.st_mtime
+
+
+def read_json(path: str) -> Any:
+    """The parsed content of the record `path`; raises OSError or ValueError when missing or corrupt.
+
+    Only a regular file of at most MAX_RECORD_BYTES is read, without following a symbolic link
+    and without blocking: a FIFO, a device or a huge file in its place is damage.
+    """
+    data, _ = read_bounded(path, MAX_RECORD_BYTES)
     try:
         return loads(data.decode("utf-8"))
     except UnicodeDecodeError as exc:

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import os
-import stat
 from typing import BinaryIO
 
+from . import layout as lay
 from .models import StreamWindow
 
 BLOCK = 64 * 1024
+
+
+def open_log(path: str | os.PathLike[str]) -> BinaryIO | None:
+    """`path` opened for reading if it is a regular file; None for anything else or nothing.
+
+    Never blocks (a FIFO put in a log's place) and never follows a link.
+    """
+    try:
+        return os.fdopen(lay.open_regular(path), "rb")
+    except (OSError, ValueError):
+        return None
 
 
 def read_window(path: str | os.PathLike[str], *, tail_lines: int | None = None, offset: int | None = None,
@@ -25,14 +36,10 @@ def read_window(path: str | os.PathLike[str], *, tail_lines: int | None = None, 
     in its place reads as empty, like a missing file.
     """
     empty = StreamWindow(text="", next_offset=offset or 0, truncated=False, remaining_bytes=0)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
+    f = open_log(path)
+    if f is None:
         return empty
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        return empty
-    with os.fdopen(fd, "rb") as f:
+    with f:
         size = os.fstat(f.fileno()).st_size
         start = min(offset or 0, size)
         end = size

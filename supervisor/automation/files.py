@@ -8,44 +8,23 @@ such line must cost a reader nothing more than a failed read.
 from __future__ import annotations
 
 import os
-import stat
 
-# O_NONBLOCK: opening a FIFO with no writer returns at once instead of waiting for one.
-_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
+from .. import layout as lay
 
 
 def read_regular(path: str | os.PathLike[str], limit: int) -> tuple[bytes, float] | None:
     """The content and modification time of `path` when it is a regular file of at most `limit` bytes.
 
-    None for anything else (missing, unreadable, not a regular file, too large). Content and time
-    come from one open descriptor, so a rename in between cannot pair new content with an old time.
+    None for anything else (missing, unreadable, not a regular file, too large). A job may name a
+    link to its status file, so links are followed here.
 
     >>> read_regular("/tmp/run/status.json", 4 << 20)
     (b'{"meta": ...}', 1730678901.2)
     """
     try:
-        fd = os.open(path, _OPEN_FLAGS)
+        return lay.read_bounded(path, limit, follow=True)
     except (OSError, ValueError):
         return None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
-            return None
-        chunks = []
-        left = limit + 1  # the file may have grown since fstat: never read more than the limit
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        if left <= 0:
-            return None
-        return b"".join(chunks), info.st_mtime
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
 
 
 def modified(path: str | os.PathLike[str]) -> float | None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .. import layout as lay
-from ..output import read_window
+from ..output import open_log, read_window
 
 # The line keys of the contract.
 LOG_DIR = "LOG_DIR"
@@ -121,8 +121,11 @@ def announced_paths(stdout_path: str | os.PathLike[str], *, ended: bool = False)
     Read block by block: a run prints both on its first lines, so usually one small read is enough.
     While the job runs, a last line without its newline may still be growing and is not read.
     """
+    opened = open_log(stdout_path)
+    if opened is None:
+        return None, None
     try:
-        with open(stdout_path, "rb") as f:
+        with opened as f:
             head = f.read(HEAD_BLOCK)
             log_dir, status = _find(head, ended and len(head) < HEAD_BLOCK)
             if not (log_dir and status) and len(head) == HEAD_BLOCK:
@@ -154,8 +157,11 @@ def closing_lines(stdout_path: str | os.PathLike[str], *, limit: int = TAIL_LIMI
 
     Without a progress line within `limit` bytes of the end, the last `limit` bytes (whole lines).
     """
+    opened = open_log(stdout_path)
+    if opened is None:
+        return []
     try:
-        with open(stdout_path, "rb") as f:
+        with opened as f:
             size = os.fstat(f.fileno()).st_size
             data = b""
             pos = size

@@ -191,6 +191,22 @@ def test_special_files_in_place_of_logs_read_as_empty(home: Supervisor, special_
     assert home.get_shell_status(shell_id)["status"] == "stopped"
 
 
+@pytest.mark.timeout(30)
+def test_a_fifo_in_place_of_stdout_never_blocks_a_status_read(home: Supervisor) -> None:
+    running = home.start_shell("sleep 30")
+    ended = home.start_shell("echo done")
+    home.wait_shell(ended, timeout=10)
+    for shell_id in (running, ended):
+        folder = home.home / "shells" / shell_id
+        (folder / "stdout.log").unlink()
+        os.mkfifo(folder / "stdout.log")
+        # The end of a run is otherwise recorded once: make the next read look at the log again.
+        (folder / "printed.json").unlink(missing_ok=True)
+    assert home.get_shell_status(running)["status"] == "running"
+    assert home.get_shell_status(ended)["status"] == "stopped"
+    assert {s["shell_id"] for s in home.list_shells()} == {running, ended}
+
+
 # -- reads change nothing ------------------------------------------------------------------------------
 
 
