@@ -384,6 +384,7 @@ def test_a_launcher_of_another_user_is_never_used(home: Supervisor, launcher_on:
             os.setgid(NOBODY)
             os.setuid(NOBODY)
             impostor.listen(8)
+            os.write(heard_w, b"listening.")
             impostor.settimeout(30)
             conn, _ = impostor.accept()
             conn.settimeout(10)
@@ -392,6 +393,7 @@ def test_a_launcher_of_another_user_is_never_used(home: Supervisor, launcher_on:
             os._exit(0)
     os.close(heard_w)
     try:
+        assert os.read(heard_r, len(b"listening.")) == b"listening."
         shell_id = home.start_shell(["sleep", "60"])
         assert home.get_shell_status(shell_id)["status"] == "running"
         assert not forked(monitor_of(home, shell_id)), "started directly"
