@@ -100,9 +100,12 @@ def run(quick: bool) -> Result:
         "Where mgsup's time goes: `start_shell` validates the request, writes the shell's record and takes a "
         "slot under the admission lock, then has the monitor started and waits for its answer, which comes "
         "once the job runs and its `running` state is written. Through the launcher that is a request on a "
-        "unix socket to a process that has the monitor's code loaded and forks (twice, so the monitor is "
-        "nobody's child); directly it is a new interpreter (`python -I -S monitor.py`). The baseline and raw "
-        "Popen only fork/exec in-process.")
+        "unix socket to a process that has the monitor's code loaded and hands it to its spare, a process "
+        "it forked in advance (twice, so the monitor is nobody's child); directly it is a new interpreter "
+        "(`python -I -S monitor.py`). The baseline and raw Popen only fork/exec in-process. What is left is "
+        "mostly the file system: a start creates or renames about a dozen files (the record and its "
+        "reserves, the slot marker, the `starting` and `running` states, the logs), each a journalled "
+        "metadata change on ext4.")
     result.notes.append(
         "The CLI rows are a whole new process per call: `mgsup start` is answered without click, rich or "
         "pydantic (`supervisor/verbs.py`), so most of it is the interpreter and the library's imports.")
