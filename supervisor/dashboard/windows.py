@@ -24,9 +24,8 @@ MAX_CONTINUATION = 3
 
 def size(sup: Supervisor, shell_id: str, stream: str) -> int:
     """The size of the stream's log now."""
-    # A window always holds at least one character: the size is where it ends and what follows.
-    out = sup.get_shell_output(shell_id, offset=0, max_bytes=1, stream=stream)
-    return int(out[f"{stream}_next_offset"]) + int(out[f"{stream}_remaining_bytes"])
+    out = sup.get_shell_output(shell_id, offset=0, max_bytes=0, stream=stream)
+    return int(out[f"{stream}_remaining_bytes"])
 
 
 def before(sup: Supervisor, shell_id: str, stream: str, end: int | None = None,
@@ -41,8 +40,6 @@ def before(sup: Supervisor, shell_id: str, stream: str, end: int | None = None,
     total = size(sup, shell_id, stream)
     end = total if end is None else min(end, total)
     start = max(0, end - window)
-    if end <= start:  # nothing before `end`: a window always holds a character, so none is read
-        return {"stream": stream, "start": end, "end": end, "text": "", "size": total}
     out = sup.get_shell_output(shell_id, offset=start, max_bytes=end - start, stream=stream)
     text: str = out[stream]
     if start > 0:
