@@ -34,32 +34,38 @@ from bench_common import (
 LIMIT = 10
 JOB = "true"
 RATIO_TARGET = 1.0
+REPS = 3
 
 
 def run(quick: bool) -> Result:
     """N jobs of `true` through a limit of 10: mgsup (launcher, direct), GNU parallel, task-spooler, baseline, Popen."""
     count = 20 if quick else 200
-    result = Result("queue", f"{count} jobs (`{JOB}`) through a limit of {LIMIT}")
+    reps = 1 if quick else REPS
+    result = Result("queue", f"{count} jobs (`{JOB}`) through a limit of {LIMIT}, the median of {reps} "
+                             f"round{'s' if reps > 1 else ''}")
     table = Table(["method", "submit all", "total wall time", "per job", "vs GNU parallel"])
-    totals: dict[str, tuple[float | None, float]] = {}
     queued: dict[str, int] = {}
-
-    for mode in MODES:
-        submitted, total, queued[mode] = _mgsup(count, mode)
-        totals[f"mgsup `start_shell(queue=True)` + `wait_shell`, {mode}"] = (submitted, total)
+    parallel, tsp = parallel_path(), tsp_path()
+    if parallel is None:
+        result.notes.append("GNU parallel is not installed: its row and the ratio are left out.")
+    if tsp is None:
+        result.notes.append("task-spooler is not installed: its row is left out.")
+    # The methods compared by the targets run in rounds, one after the other, so that a change in the
+    # machine's load between them shows in every method rather than in one.
+    rounds: dict[str, list[tuple[float | None, float]]] = {}
+    for _ in range(reps):
+        for mode in MODES:
+            submitted, total, queued[mode] = _mgsup(count, mode)
+            rounds.setdefault(f"mgsup `start_shell(queue=True)` + `wait_shell`, {mode}", []).append(
+                (submitted, total))
+        if parallel is not None:
+            rounds.setdefault(f"GNU parallel `-j{LIMIT}`", []).append((None, _parallel(parallel, count)))
+        if tsp is not None:
+            rounds.setdefault(f"task-spooler `-S {LIMIT}`", []).append(_tsp(tsp, count))
+    totals: dict[str, tuple[float | None, float]] = {name: _median(values) for name, values in rounds.items()}
     for mode in MODES:
         totals[f"mgsup, pool of {LIMIT} threads each `start_shell` + `wait_shell`, {mode}"] = (
             None, _mgsup_pool(count, mode))
-    parallel = parallel_path()
-    if parallel is not None:
-        totals[f"GNU parallel `-j{LIMIT}`"] = (None, _parallel(parallel, count))
-    else:
-        result.notes.append("GNU parallel is not installed: its row and the ratio are left out.")
-    tsp = tsp_path()
-    if tsp is not None:
-        totals[f"task-spooler `-S {LIMIT}`"] = _tsp(tsp, count)
-    else:
-        result.notes.append("task-spooler is not installed: its row is left out.")
     totals[f"baseline manager, pool of {LIMIT} threads"] = (None, _baseline(count))
     totals[f"raw `subprocess.run`, pool of {LIMIT} threads"] = (None, _popen(count))
 
@@ -88,6 +94,12 @@ def run(quick: bool) -> Result:
         f"runs, {queued['launcher']} (launcher) and {queued['direct']} (direct) of {count} jobs waited in the "
         "queue; the others found a free slot and started at once.")
     return result
+
+
+def _median(values: list[tuple[float | None, float]]) -> tuple[float | None, float]:
+    """The round with the median total time."""
+    ordered = sorted(values, key=lambda value: value[1])
+    return ordered[len(ordered) // 2]
 
 
 def _mgsup(count: int, mode: str) -> tuple[float, float, int]:
