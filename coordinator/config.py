@@ -100,6 +100,9 @@ class OpenAIBackendConfig(_BackendBase):
 
     ``supervisor_tools`` offers the model the supervisor's agent tools beside ``new_answer`` and
     ``vote``: ``true`` for all of them, or a list of names such as ``[start_coordination, wait_shell]``.
+    ``supervisor_policy`` restricts what those calls may do: the path of a policy file (relative to
+    the config's folder), or the policy itself as a mapping, whose relative ``cwd_roots`` are taken
+    from the agent's workspace (docs/guardrails.md).
     ``max_tool_rounds`` bounds the model calls of one turn, so a model that keeps calling tools ends
     the turn with an error instead of looping. ``max_response_bytes`` bounds one response body.
     """
@@ -111,6 +114,7 @@ class OpenAIBackendConfig(_BackendBase):
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, gt=0)
     supervisor_tools: list[Annotated[str, AfterValidator(_known_supervisor_tool)]] | None = None
+    supervisor_policy: str | dict[str, Any] | None = None
     max_tool_rounds: int = Field(default=DEFAULT_MAX_TOOL_ROUNDS, ge=1)
     max_response_bytes: int = Field(
         default=DEFAULT_MAX_RESPONSE_BYTES, ge=MIN_BYTES_LIMIT, le=MAX_BYTES_LIMIT, strict=True
@@ -300,6 +304,7 @@ def load_config(path: Path, *, run_cwd: Path) -> ValidationReport:
         report.errors.extend(_issues_from(exc))
         return report
     report.errors.extend(_semantic_errors(config))
+    report.errors.extend(_policy_errors(config, path.resolve().parent))
     report.warnings.extend(_warnings(config))
     if not report.errors:
         report.config = config
@@ -404,12 +409,37 @@ def _semantic_errors(config: CoordinationConfig) -> list[ConfigIssue]:
     return errors
 
 
+def _policy_errors(config: CoordinationConfig, config_dir: Path) -> list[ConfigIssue]:
+    """Check each agent's ``supervisor_policy``; a file's path is made absolute (from the config's folder)."""
+    errors = []
+    for index, agent in enumerate(config.agents):
+        backend = agent.backend
+        if not isinstance(backend, OpenAIBackendConfig) or backend.supervisor_policy is None:
+            continue
+        # Imported on use, as the tool names are: only configs with a policy load the supervisor's tools.
+        from supervisor.tools.policy import Policy, PolicyError, load_policy
+
+        try:
+            if isinstance(backend.supervisor_policy, str):
+                backend.supervisor_policy = str(config_dir / Path(backend.supervisor_policy).expanduser())
+                load_policy(backend.supervisor_policy)
+            else:
+                Policy.from_mapping(backend.supervisor_policy)
+        except PolicyError as exc:
+            where = f"agents[{index}].backend.supervisor_policy"
+            errors.append(ConfigIssue(where, str(exc) if isinstance(backend.supervisor_policy, str) else exc.problem))
+    return errors
+
+
 def _warnings(config: CoordinationConfig) -> list[ConfigIssue]:
     warnings = [ConfigIssue(key, "unknown top-level key, ignored") for key in (config.model_extra or {})]
     for index, agent in enumerate(config.agents):
         backend = agent.backend
         for key in backend.model_extra or {}:
             warnings.append(ConfigIssue(f"agents[{index}].backend.{key}", f"not used by the {backend.type} backend"))
+        if isinstance(backend, OpenAIBackendConfig) and backend.supervisor_policy and not backend.supervisor_tools:
+            warnings.append(ConfigIssue(f"agents[{index}].backend.supervisor_policy",
+                                        "not used: the agent has no supervisor_tools"))
         if isinstance(backend, CommandBackendConfig):
             program = backend.command[0]
             if shutil.which(program) is None and not Path(program).is_file():

@@ -26,7 +26,7 @@ from supervisor.automation.schema import FinalPhase
 
 from . import procs, signals
 from .backends import Backend, build_backend
-from .config import CoordinationConfig
+from .config import CoordinationConfig, OpenAIBackendConfig
 from .errors import ExecutionError, ExitCode
 from .events import EventLog
 from .limits import clean_text, clip
@@ -178,6 +178,8 @@ class Run:
                 instance_id=req.instance_id,
                 start_time=start,
                 usage=lambda: {agent_id: backend.usage for agent_id, backend in self.backends.items()},
+                models={agent.id: agent.backend.model for agent in req.config.agents
+                        if isinstance(agent.backend, OpenAIBackendConfig)},
                 clock=self._clock,
             )
             self.status.write()

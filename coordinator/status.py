@@ -66,8 +66,9 @@ def build_status(
     completion_percentage: int,
     final_answer: str | None = None,
     exit_code: int | None = None,
+    models: Mapping[str, str] | None = None,
 ) -> StatusDocument:
-    """Describe ``state`` as a status document (pure)."""
+    """Describe ``state`` as a status document (pure); ``models`` names each agent's model, for pricing."""
     agents = {}
     total = Usage()
     reported = False
@@ -98,6 +99,7 @@ def build_status(
                 else None
             ),
             usage=_usage_info(agent_usage),
+            model=(models or {}).get(agent_id),
         )
     return StatusDocument(
         meta=StatusMeta(
@@ -138,6 +140,7 @@ class StatusWriter:
         instance_id: str,
         start_time: float,
         usage: Callable[[], Mapping[str, Usage | None]],
+        models: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
         heartbeat: float = HEARTBEAT_SECONDS,
     ) -> None:
@@ -147,6 +150,7 @@ class StatusWriter:
         self._instance_id = instance_id
         self._start_time = start_time
         self._usage = usage
+        self._models = models
         self._clock = clock
         self._heartbeat = heartbeat
         self._final = False
@@ -197,6 +201,7 @@ class StatusWriter:
             completion_percentage=self._state.completion_percentage(),
             final_answer=final_answer,
             exit_code=exit_code,
+            models=self._models,
         )
         atomic_write_text(self.path, document.to_json())
 

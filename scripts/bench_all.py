@@ -19,6 +19,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+import bench_cluster
 import bench_coord_limits
 import bench_dashboard
 import bench_kill
@@ -42,6 +43,7 @@ BENCHES: dict[str, Callable[[bool], Result]] = {
     "coord_limits": bench_coord_limits.run,
     "dashboard": bench_dashboard.run,
     "massgen": bench_massgen.run,
+    "cluster": bench_cluster.run,
 }
 DOC = REPO / "docs" / "benchmarks.md"
 

@@ -28,10 +28,18 @@ if TYPE_CHECKING:
     )
     from .compat import BackgroundShellManager
     from .core import Supervisor
-    from .errors import InvalidRequest, LimitReached, ShellNotFound, StateDirError, SupervisorError
+    from .errors import (
+        ClusterUnavailable,
+        InvalidRequest,
+        LimitReached,
+        ShellNotFound,
+        StateDirError,
+        SupervisorError,
+    )
 
 __all__ = [
     "BackgroundShellManager",
+    "ClusterUnavailable",
     "InvalidRequest",
     "LimitReached",
     "ShellNotFound",

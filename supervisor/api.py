@@ -10,18 +10,22 @@ from .core import Supervisor
 
 def start_shell(command: str | list[str], *, cwd: str | os.PathLike[str] | None = None,
                 env: dict[str, str] | None = None, inherit_env: bool = True, name: str | None = None,
-                timeout: float | None = None, queue: bool = False, isolate: bool = False) -> str:
-    """Start `command` in the background; see `Supervisor.start_shell`."""
+                timeout: float | None = None, queue: bool = False, isolate: bool = False, cpus: float | None = None,
+                gpus: float | None = None, resources: dict[str, float] | None = None) -> str:
+    """Start `command` in the background (on $MGSUP_CLUSTER when set); see `Supervisor.start_shell`."""
     return Supervisor().start_shell(command, cwd=cwd, env=env, inherit_env=inherit_env, name=name,
-                                    timeout=timeout, queue=queue, isolate=isolate)
+                                    timeout=timeout, queue=queue, isolate=isolate, cpus=cpus, gpus=gpus,
+                                    resources=resources)
 
 
 def start_coordination(config: str | os.PathLike[str], question: str, *, runner: str | list[str] | None = None,
                        cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None,
-                       timeout: float | None = None, queue: bool = False, name: str | None = None) -> str:
-    """Start a coordination run as a shell; see `Supervisor.start_coordination`."""
+                       timeout: float | None = None, queue: bool = False, name: str | None = None,
+                       cpus: float | None = None, gpus: float | None = None,
+                       resources: dict[str, float] | None = None) -> str:
+    """Start a coordination run as a shell (on $MGSUP_CLUSTER when set); see `Supervisor.start_coordination`."""
     return Supervisor().start_coordination(config, question, runner=runner, cwd=cwd, env=env, timeout=timeout,
-                                           queue=queue, name=name)
+                                           queue=queue, name=name, cpus=cpus, gpus=gpus, resources=resources)
 
 
 def get_shell_status(shell_id: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 import click
 from rich.console import Console
 
+from . import audit as audit_log
 from . import lifecycle, progress, render, verbs
 from .automation import runners
 from .core import Supervisor
@@ -27,15 +28,16 @@ from .logfollow import copy_output
 class Session:
     """The global options, and the Supervisor built from them on first use."""
 
-    def __init__(self, home: str | None, max_concurrent: int | None) -> None:
+    def __init__(self, home: str | None, max_concurrent: int | None, cluster: str | None = None) -> None:
         self.home = home
         self.max_concurrent = max_concurrent
+        self.cluster = cluster
         self._sup: Supervisor | None = None
 
     @property
     def sup(self) -> Supervisor:
         if self._sup is None:
-            self._sup = Supervisor(self.home, max_concurrent=self.max_concurrent)
+            self._sup = Supervisor(self.home, max_concurrent=self.max_concurrent, cluster=self.cluster)
         return self._sup
 
 
@@ -48,15 +50,18 @@ pass_session = click.make_pass_decorator(Session)
               "$XDG_STATE_HOME/mgsup, else ~/.local/state/mgsup.")
 @click.option("--max-concurrent", type=click.IntRange(min=1), metavar="N",
               help="Most shells running at once in this home. Default: $MGSUP_MAX_CONCURRENT, else 10.")
+@click.option("--cluster", metavar="ADDRESS", help="Start shells as jobs of this Ray cluster: the URL of its "
+              "dashboard, e.g. http://127.0.0.1:8265. Default: $MGSUP_CLUSTER, else on this machine. Cluster "
+              "shells are read, waited for and killed like the others, whatever this option says.")
 @click.version_option(package_name="mgsup", prog_name="mgsup")
 @click.pass_context
-def cli(ctx: click.Context, home: str | None, max_concurrent: int | None) -> None:
+def cli(ctx: click.Context, home: str | None, max_concurrent: int | None, cluster: str | None) -> None:
     """mgsup: start, watch and stop background jobs and coordination runs.
 
     Shells are recorded in a state directory shared by every mgsup command, Python caller and agent
     tool on the machine; a shell keeps running after the command that started it has exited.
     """
-    ctx.obj = Session(home, max_concurrent)
+    ctx.obj = Session(home, max_concurrent, cluster)
     if ctx.invoked_subcommand is None:
         click.echo(ctx.get_help())
 
@@ -72,6 +77,19 @@ def _env_pairs(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
             raise click.BadParameter(f"{item!r} is not of the form NAME=VALUE", ctx, param)
         env[key] = value
     return env
+
+
+def _resource_pairs(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, float] | None:
+    resources = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError(item)
+            resources[key] = float(value)
+        except ValueError:
+            raise click.BadParameter(f"{item!r} is not of the form NAME=AMOUNT", ctx, param) from None
+    return resources or None
 
 
 @cli.command(context_settings={"allow_interspersed_args": False},
@@ -95,18 +113,33 @@ def _env_pairs(ctx: click.Context, param: click.Parameter, values: tuple[str, ..
 @click.option("--runner", metavar="R", help="With --config: the program that runs it: mgcoord, massgen (the "
               "real MassGen on PATH), or a command ('uv run massgen', a path). Default: $MGSUP_RUNNER, else "
               "mgcoord.")
+@click.option("--cpus", type=float, metavar="N", help="With --cluster: CPUs the job needs on its node (default 1; "
+              "Ray queues the job until they are free).")
+@click.option("--gpus", type=float, metavar="N", help="With --cluster: GPUs the job needs on its node.")
+@click.option("--resources", "resources", multiple=True, metavar="NAME=AMOUNT", callback=_resource_pairs,
+              help="With --cluster: an amount of a custom Ray resource the job needs (repeatable).")
+@click.option("--max-tokens", type=click.IntRange(min=1), metavar="N", help="With --config: stop the run once "
+              "it reports more than N tokens (outcome budget_exceeded), even after this command has exited.")
+@click.option("--max-cost", type=click.FloatRange(min=0, min_open=True), metavar="USD", help="With --config: "
+              "stop the run once it costs more than USD (the runner's figure, else its tokens priced by "
+              "prices.yaml).")
+@click.option("--max-duration", type=click.FloatRange(min=0, min_open=True), metavar="S", help="With --config: "
+              "stop the run once it has run S seconds (interrupted first, unlike --timeout).")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="-- COMMAND [ARG...] | QUESTION")
 @pass_session
 def start(session: Session, name: str | None, cwd: str | None, env: dict[str, str], timeout: float | None,
           queue: bool, isolate: bool, wait: bool, kill_on_stall: bool, as_json: bool, config: str | None,
-          runner: str | None, args: tuple[str, ...]) -> None:
+          runner: str | None, cpus: float | None, gpus: float | None, resources: dict[str, float] | None,
+          max_tokens: int | None, max_cost: float | None, max_duration: float | None,
+          args: tuple[str, ...]) -> None:
     """Start a job in the background and print its shell id.
 
     One argument after -- is a shell command line, run under /bin/sh -c (so pipes, ';' and
     variables work); several arguments are run directly as a program and its arguments.
     With --config, the one argument is the question of a coordination run
     (RUNNER --automation --config CONFIG "QUESTION"; mgcoord also gets --instance-id <suffix>).
-    With --wait, a run that ends without a final answer exits 122 even when its runner exited 0.
+    With --wait, a run that ends without a final answer exits 122 even when its runner exited 0,
+    and one stopped for passing its budget (--max-tokens, --max-cost, --max-duration) exits 123.
 
     \b
     Examples:
@@ -115,12 +148,19 @@ def start(session: Session, name: str | None, cwd: str | None, env: dict[str, st
       mgsup start --queue --timeout 600 -- ./long-job.sh
       mgsup start --config configs/demo.yaml --wait "What is 17 * 23?"
       mgsup start --config massgen.yaml --runner massgen --env OPENAI_API_KEY=sk-... "What is 17 * 23?"
+      mgsup --cluster http://127.0.0.1:8265 start --cpus 2 -- python3 train.py
+      mgsup start --config two_models.yaml --max-tokens 200000 --max-cost 2.50 "Summarise RFC 9110"
     """
     sup = session.sup
     if kill_on_stall and not wait:
         raise click.UsageError("--kill-on-stall needs --wait")
     if runner is not None and config is None:
         raise click.UsageError("--runner needs --config (it chooses the program of a coordination run)")
+    budget = {key: value for key, value in (("max_tokens", max_tokens), ("max_cost_usd", max_cost),
+                                            ("max_duration_seconds", max_duration)) if value is not None}
+    if budget and config is None:
+        raise click.UsageError("--max-tokens, --max-cost and --max-duration need --config (budgets hold "
+                               "coordination runs)")
     if config is not None:
         if isolate:
             raise click.UsageError("--isolate does not apply to a coordination run (--config)")
@@ -131,13 +171,14 @@ def start(session: Session, name: str | None, cwd: str | None, env: dict[str, st
         # library alone would read a relative one from the run's cwd.
         config_path = os.path.abspath(os.path.expanduser(config))
         shell_id = sup.start_coordination(config_path, args[0], runner=runners.parse(runner) if runner else None,
-                                          cwd=cwd, env=env or None, timeout=timeout, queue=queue, name=name)
+                                          cwd=cwd, env=env or None, timeout=timeout, queue=queue, name=name,
+                                          cpus=cpus, gpus=gpus, resources=resources, budget=budget or None)
     else:
         if not args:
             raise click.UsageError("no command given: mgsup start [OPTIONS] -- COMMAND [ARG...]")
         command: str | list[str] = args[0] if len(args) == 1 else list(args)
         shell_id = sup.start_shell(command, cwd=cwd, env=env or None, name=name, timeout=timeout, queue=queue,
-                                   isolate=isolate)
+                                   isolate=isolate, cpus=cpus, gpus=gpus, resources=resources)
     if not wait:
         if as_json:
             _print_json(sup.get_shell_status(shell_id))
@@ -288,14 +329,28 @@ def clean(session: Session, everything: bool, as_json: bool) -> None:
 
 
 @cli.command(short_help="Serve the tools over MCP on stdin/stdout.")
+@click.option("--policy", "policy_file", metavar="FILE", help="Serve under the tool policy in FILE (YAML, see "
+              "docs/guardrails.md). A file that cannot be used is an error (exit 2): the server never runs "
+              "unrestricted by mistake.")
 @pass_session
-def mcp(session: Session) -> None:
-    """Serve the supervisor tools over MCP on stdin/stdout (for agents and MCP clients)."""
+def mcp(session: Session, policy_file: str | None) -> None:
+    """Serve the supervisor tools over MCP on stdin/stdout (for agents and MCP clients).
+
+    Every tool call is appended to the home's audit log (mgsup audit).
+    """
+    # Read before anything is served, so that a bad file stops here with one line.
+    policy = None
+    if policy_file is not None:
+        from .tools.policy import load_policy
+
+        policy = load_policy(policy_file)
     # The server builds its Supervisor from the environment; pass the global options on that way.
     if session.home is not None:
         os.environ["MGSUP_HOME"] = os.path.abspath(os.path.expanduser(session.home))
     if session.max_concurrent is not None:
         os.environ["MGSUP_MAX_CONCURRENT"] = str(session.max_concurrent)
+    if session.cluster is not None:
+        os.environ["MGSUP_CLUSTER"] = session.cluster
     try:
         server = importlib.import_module("supervisor.tools.mcp_server")
     except ModuleNotFoundError as exc:
@@ -303,7 +358,27 @@ def mcp(session: Session) -> None:
             raise SupervisorError("the MCP server is not part of this installation "
                                   "(module supervisor.tools.mcp_server is missing)") from exc
         raise
-    server.main()
+    server.main(policy)
+
+
+@cli.command(short_help="Show the agent tools' audit log.")
+@click.option("--tail", type=click.IntRange(min=0), metavar="N", help="Only the last N calls.")
+@click.option("--json", "as_json", is_flag=True, help="Print the records as one JSON list.")
+@pass_session
+def audit(session: Session, tail: int | None, as_json: bool) -> None:
+    """Show the calls agents made through the tools (MCP and dispatch), oldest first.
+
+    Each line: time, surface, tool, the policy's decision (allowed, denied, invalid), the result
+    (ok, error) and what the call touched or why it failed. Environment values are never recorded.
+    """
+    records = audit_log.read(session.sup.home, tail=tail)
+    if as_json:
+        _print_json(records)
+    elif records:
+        for record in records:
+            click.echo(audit_log.describe(record))
+    else:
+        click.echo(f"no tool calls on record in {session.sup.home}", err=True)
 
 
 @cli.command(short_help="Serve a live web dashboard of the home.")

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import admission, lifecycle, request
 from . import layout as lay
+from . import prices as price_table
+from .automation import locate, runners, summary
 from .automation import printed as printed_lines
-from .automation import runners, summary
+from .cluster.address import default_cluster, normalize
 from .errors import InvalidRequest, LimitReached, ShellNotFound, StateDirError, SupervisorError
 from .host import Host
 from .models import ShellOutput, ShellStatus, Spec, State, iso, shown_command, shown_text
 from .output import read_window
 from .store import StateMissing, Store, unsafe_home_error
+
+if TYPE_CHECKING:
+    from .cluster.backend import ClusterShells
 
 StatusDict = dict[str, Any]
 KILL_ANSWER_MARGIN = 10.0
@@ -59,11 +65,17 @@ class Supervisor:
     >>> sid = sup.start_shell(["python3", "-c", "print('hi')"])
     >>> sup.wait_shell(sid)["exit_code"]
     0
+
+    With `cluster` (a Ray dashboard URL; default `$MGSUP_CLUSTER`), new shells run as jobs of that
+    Ray cluster; every Supervisor reads, waits for and kills local and cluster shells alike.
+
+    >>> Supervisor(cluster="http://127.0.0.1:8265").start_shell("nproc", cpus=2)
+    'shell_...'
     """
 
     def __init__(self, home: str | os.PathLike[str] | None = None, *, max_concurrent: int | None = None,
-                 stall_seconds: float | None = None, clock: Callable[[], float] = time.time,
-                 host: Host | None = None) -> None:
+                 cluster: str | None = None, stall_seconds: float | None = None,
+                 clock: Callable[[], float] = time.time, host: Host | None = None) -> None:
         self.layout = lay.Layout(lay.default_home() if home is None else request.home(home))
         self.max_concurrent = (_default_max_concurrent() if max_concurrent is None
                                else request.limit("max_concurrent", max_concurrent))
@@ -77,16 +89,26 @@ class Supervisor:
         self.host = Host(clock) if host is None else host
         self.clock = self.host.now
         self.store = Store(self.layout, self.host)
+        self.cluster = default_cluster() if cluster is None else normalize(cluster)
 
     @property
     def home(self) -> Path:
         return Path(self.layout.home)
 
+    @functools.cached_property
+    def _cluster(self) -> ClusterShells:
+        # Imported on first use: a Supervisor of local shells never pays for the cluster backend.
+        from .cluster.backend import ClusterShells
+
+        return ClusterShells(self.layout, self.store, new_id=self._new_id, clock=self.clock)
+
     # -- starting ---------------------------------------------------------------------------------
 
     def start_shell(self, command: str | list[str], *, cwd: str | os.PathLike[str] | None = None,
                     env: dict[str, str] | None = None, inherit_env: bool = True, name: str | None = None,
-                    timeout: float | None = None, queue: bool = False, isolate: bool = False) -> str:
+                    timeout: float | None = None, queue: bool = False, isolate: bool = False,
+                    cpus: float | None = None, gpus: float | None = None,
+                    resources: dict[str, float] | None = None) -> str:
         """Start `command` in the background and return its shell id (`shell_` + 8 hex characters).
 
         A string runs under `/bin/sh -c`; a list is executed directly. `env` is laid over the
@@ -94,15 +116,24 @@ class Supervisor:
         raises LimitReached and `queue=True` returns a queued shell that starts by itself.
         `isolate=True` runs the job in a fresh `<cwd>/.mgsup/workspaces/<name>_<suffix>`.
 
+        On a cluster, the job runs in a copy of `cwd` on a node with `cpus` (default 1), `gpus` and
+        custom `resources` free, `env` is laid over the node's environment, and Ray holds the queue.
+
         >>> sid = Supervisor().start_shell("sleep 30", name="nap", timeout=10)
         """
+        if self.cluster is not None:
+            return self._cluster.start_shell(self.cluster, command, cwd=cwd, env=env, inherit_env=inherit_env,
+                                             name=name, timeout=timeout, isolate=isolate, cpus=cpus, gpus=gpus,
+                                             resources=resources)
+        _local_only(cpus, gpus, resources)
         return self._start(lambda _: command, cwd=cwd, env=env, inherit_env=inherit_env, name=name,
                            timeout=timeout, queue=queue, isolate=isolate, runner=None)
 
     def start_coordination(self, config: str | os.PathLike[str], question: str, *,
                            runner: str | list[str] | None = None, cwd: str | os.PathLike[str] | None = None,
                            env: dict[str, str] | None = None, timeout: float | None = None, queue: bool = False,
-                           name: str | None = None) -> str:
+                           name: str | None = None, cpus: float | None = None, gpus: float | None = None,
+                           resources: dict[str, float] | None = None, budget: dict[str, float] | None = None) -> str:
         """Start a coordination run: `RUNNER --automation --config CONFIG [--instance-id SUFFIX] QUESTION`.
 
         `runner` is "mgcoord" (the default, unless `$MGSUP_RUNNER` says otherwise), "massgen" (the
@@ -113,12 +144,25 @@ class Supervisor:
         there; `env` is laid over the caller's environment. The run's `log_dir`, `status_file`
         and `coordination` summary appear in its status as soon as it has printed them.
 
+        On a cluster, `cwd` and the config travel with the job, the runner's program is looked up
+        on the node (mgcoord travels too), `env` is laid over the node's environment, and the run's
+        progress and final answer are brought back (see `start_shell` for the resources).
+
+        `budget` (`max_tokens`, `max_cost_usd`, `max_duration_seconds`) is enforced by the shell's
+        monitor, also after the caller has exited: when the run's reported usage passes it, the run
+        is interrupted (SIGINT) and then stopped, and its `coordination.outcome` is `budget_exceeded`
+        with the figure that passed in `coordination.budget_exceeded`. A cost the runner does not
+        report is priced with the price table (`supervisor.prices`) as it is at the start.
+
         >>> sid = Supervisor().start_coordination("configs/demo.yaml", "What is 17 * 23?")
+        >>> sid = Supervisor().start_coordination("configs/demo.yaml", "Q?", budget={"max_tokens": 50_000})
         >>> sid = Supervisor().start_coordination("massgen.yaml", "What is 17 * 23?", runner="massgen",
         ...                                       env={"OPENAI_API_KEY": key})
         """
         if not isinstance(question, str) or not question.strip():
             raise InvalidRequest("question is empty: give the question the agents should answer")
+        limits = request.budget(budget)
+        table = price_table.table() if limits and "max_cost_usd" in limits else None
         if not isinstance(config, str | os.PathLike) or not os.fspath(config):
             raise InvalidRequest(f"config must be the path of a config file, got {request.quoted(config)}")
         base = request.working_dir(cwd)
@@ -129,16 +173,25 @@ class Supervisor:
             found = False
         if not found:
             raise InvalidRequest(f"config file not found: {request.quoted_path(str(config_path))}")
+        if self.cluster is not None:
+            if limits:
+                raise InvalidRequest("a budget is enforced by the shell's local monitor and is not available for "
+                                     "cluster shells yet: start the run without a budget, or locally")
+            return self._cluster.start_coordination(
+                self.cluster, config_path.absolute(), question, runner=runners.for_node(runner, cwd=base), cwd=base,
+                env=env, timeout=timeout, name=name, cpus=cpus, gpus=gpus, resources=resources)
+        _local_only(cpus, gpus, resources)
         search = (env or {}).get("PATH") if isinstance(env, dict) else None
         chosen = runners.resolve(runner, path=search if isinstance(search, str) else os.environ.get("PATH"),
                                  cwd=base)
         return self._start(lambda shell_id: chosen.argv(str(config_path), question, shell_id[6:]),
                            cwd=base, env=env, inherit_env=True, name=name, timeout=timeout, queue=queue,
-                           isolate=False, runner=chosen.kind)
+                           isolate=False, runner=chosen.kind, budget=limits, prices=table)
 
     def _start(self, command_for: Callable[[str], str | list[str]], *, cwd: str | os.PathLike[str] | None,
                env: dict[str, str] | None, inherit_env: bool, name: str | None, timeout: float | None,
-               queue: bool, isolate: bool, runner: str | None) -> str:
+               queue: bool, isolate: bool, runner: str | None, budget: dict[str, float] | None = None,
+               prices: dict[str, list[float]] | None = None) -> str:
         queue = request.flag("queue", queue)
         shell_id = self._new_id()
         command = command_for(shell_id)
@@ -151,7 +204,8 @@ class Supervisor:
             made = _make_workspace(workdir)
         spec = Spec(shell_id=shell_id, name=req.name, command=req.command, argv=req.argv, cwd=str(workdir),
                     env_names=req.env_names, inherit_env=inherit_env, timeout=req.timeout, isolate=isolate,
-                    max_concurrent=self.max_concurrent, created=self.clock(), runner=runner)
+                    max_concurrent=self.max_concurrent, created=self.clock(), runner=runner, budget=budget,
+                    prices=prices)
         try:
             result = self._admit(spec, req.env, queue=queue)
         except BaseException:
@@ -214,6 +268,8 @@ class Supervisor:
     # -- reading ----------------------------------------------------------------------------------
     # Reads are side-effect free: a shell whose monitor vanished reads `lost`, but nothing is
     # written, signalled or started until a settling call (kill, wait, watch, clean, settle, a start).
+    # The one exception is a cluster shell's local copy: its state is Ray's, and a read brings the
+    # copy (state, output, a run's status.json) up to date; nothing is signalled or started.
 
     def get_shell_status(self, shell_id: str) -> StatusDict:
         """The status of `shell_id` as a plain dict (see DESIGN §2 for the keys).
@@ -228,8 +284,13 @@ class Supervisor:
         self.store.check()
         return self._status(shell_id).model_dump(mode="json")
 
-    def _status(self, shell_id: str) -> ShellStatus:
-        """The status of one shell; damage in its record is reported in it, never raised (but ShellNotFound)."""
+    def _status(self, shell_id: str, *, output: bool = False, strict: bool = True) -> ShellStatus:
+        """The status of one shell; damage in its record is reported in it, never raised (but ShellNotFound).
+
+        A cluster shell's state is brought up to date from the cluster (`output=True`: its output
+        too); an unreachable cluster raises ClusterUnavailable, or with `strict=False` gives the
+        last known status.
+        """
         spec: Spec | None = None
         problems = []
         try:
@@ -237,7 +298,10 @@ class Supervisor:
         except ValueError as exc:
             problems.append(str(exc))
         try:
-            state = self.store.state(shell_id)
+            if spec is not None and spec.backend == "ray":
+                state = self._cluster.state(spec, output=output, strict=strict)
+            else:
+                state = self.store.state(shell_id)
         except StateMissing as exc:
             # Between its creation and its admission a shell has a spec but no state yet.
             if spec is None or self.clock() - spec.created > admission.STARTUP_GRACE:
@@ -276,10 +340,13 @@ class Supervisor:
                                             record=self.layout.file(shell_id, lay.PRINTED) if final else None)
             log_dir, status_file = spec.log_dir or printed.log_dir, spec.status_file or printed.status_file
             if status_file:
-                status_file = summary.current_status_file(status_file)
+                status_file = locate.current_status_file(status_file)
+            # Priced only when there is a status.json to read usage from: the table is a YAML file.
+            prices = (spec.prices or price_table.table_for_reading()) if status_file else None
             coordination = summary.summarize(status_file, shell_status=status, timed_out=state.timed_out,
                                              printed=printed, coordination_run=spec.runner is not None,
-                                             stall_seconds=self.stall_seconds, now=now, activity=(stdout, stderr))
+                                             stall_seconds=self.stall_seconds, now=now, activity=(stdout, stderr),
+                                             prices=prices, budget_exceeded=state.budget_exceeded)
         # Made of validated records: not checked again.
         return ShellStatus.model_construct(
             shell_id=shell_id, name=spec.name if spec else None, status=status, exit_code=state.exit_code,
@@ -288,7 +355,8 @@ class Supervisor:
             created_at=iso(spec.created) if spec else None, start_time=iso(state.start_time),
             end_time=iso(state.end_time), duration_seconds=duration, stdout_path=stdout,
             stderr_path=stderr, log_dir=log_dir, status_file=status_file, coordination=coordination,
-            message=damage or state.message, resource_usage=state.rusage,
+            message=damage or state.message, resource_usage=state.rusage, budget=spec.budget if spec else None,
+            backend=spec.backend if spec else "local", cluster=spec.cluster if spec else None,
         )
 
     def list_shells(self, status: str | None = None) -> list[StatusDict]:
@@ -302,7 +370,7 @@ class Supervisor:
         shells = []
         for shell_id in self.store.ids():
             try:
-                shells.append(self._status(shell_id))
+                shells.append(self._status(shell_id, strict=False))
             except ShellNotFound:
                 continue  # removed since the listing
         shells.sort(key=lambda s: (s.created_at or "", s.shell_id))
@@ -327,7 +395,7 @@ class Supervisor:
         max_bytes = request.count("max_bytes", max_bytes)
         streams = request.streams(stream)
         self.store.check()
-        status = self._status(shell_id)
+        status = self._status(shell_id, output=True)
         fields: dict[str, Any] = {}
         for name in streams:
             window = read_window(self.store.path(shell_id, f"{name}.log"), tail_lines=tail_lines, offset=offset,
@@ -363,10 +431,20 @@ class Supervisor:
         return status.model_dump(mode="json")
 
     def _settle(self, shell_id: str) -> None:
+        spec = self._spec(shell_id)
+        if spec is not None and spec.backend == "ray":
+            return  # nothing of it runs here to act on: its state is Ray's, brought here by every read
         try:
             admission.settle(self.layout, shell_id, self.host)
         except lay.UnsafeHome as exc:
             raise unsafe_home_error(self.layout, str(exc)) from None
+
+    def _spec(self, shell_id: str) -> Spec | None:
+        """The shell's spec, None when it is damaged (such a shell is settled and killed as a local one)."""
+        try:
+            return self.store.spec(shell_id)
+        except ValueError:
+            return None
 
     def kill_shell(self, shell_id: str, *, signal: str | int = "SIGTERM", grace: float = 5.0) -> StatusDict:
         """Kill the whole process tree of `shell_id`: `signal`, up to `grace` seconds, then SIGKILL.
@@ -382,6 +460,9 @@ class Supervisor:
         grace_s = request.seconds("grace", grace, allow_zero=True) or 0.0
         self.store.check()
         self.store.require(shell_id)
+        spec = self._spec(shell_id)
+        if spec is not None and spec.backend == "ray":
+            return self._cluster.kill(spec, signal=sig, grace=grace_s)
         state = self._wait_started(shell_id)
         if state.status == "queued":
             try:
@@ -464,13 +545,17 @@ class Supervisor:
         for shell_id in list(self.store.ids()):
             try:
                 self._settle(shell_id)
-                status = self._status(shell_id).status
+                # A cluster that cannot be reached: its shells keep their last known status.
+                status = self._status(shell_id, strict=False).status
             except ShellNotFound:
                 continue
             if status in ("queued", "running"):
                 if not everything:
                     continue
                 self.kill_shell(shell_id)
+            spec = self._spec(shell_id)
+            if spec is not None and spec.backend == "ray":
+                self._cluster.forget(spec)
             self.store.remove(shell_id)
             removed.append(shell_id)
         return removed
@@ -507,6 +592,12 @@ class Supervisor:
         shell_id = request.shell_id(shell_id)
         return watch_status(self, shell_id, request.seconds("timeout", timeout, allow_zero=True),
                             kill_on_stall=request.flag("kill_on_stall", kill_on_stall))
+
+
+def _local_only(cpus: float | None, gpus: float | None, resources: dict[str, float] | None) -> None:
+    if cpus is not None or gpus is not None or resources is not None:
+        raise InvalidRequest("cpus, gpus and resources are asked of a Ray cluster: give its address "
+                             "(Supervisor(cluster=...), mgsup --cluster or $MGSUP_CLUSTER)")
 
 
 def _make_workspace(path: Path) -> list[Path]:

@@ -35,3 +35,9 @@ class StateDirError(SupervisorError, OSError):
     """The state directory cannot be created, read or written."""
 
     exit_code = 5
+
+
+class ClusterUnavailable(SupervisorError, ConnectionError):
+    """The Ray cluster cannot be used from here: unreachable, refusing, or Ray is not installed."""
+
+    exit_code = 6

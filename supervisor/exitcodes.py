@@ -1,6 +1,6 @@
 """The exit codes of `mgsup`: what each means, and the code `wait` passes on for an ended shell.
 
-Errors of the library carry their own code (`SupervisorError.exit_code`: 1 to 5); the codes here are
+Errors of the library carry their own code (`SupervisorError.exit_code`: 1 to 6); the codes here are
 those of the command line itself. docs/cli.md holds the same table.
 """
 
@@ -11,6 +11,8 @@ from typing import Any
 
 # A coordination run whose runner exited 0 without a final answer (MassGen does, when every backend failed).
 EXIT_NO_ANSWER = 122
+# A coordination run its monitor stopped because it passed its budget.
+EXIT_BUDGET_EXCEEDED = 123
 EXIT_WAIT_TIMEOUT = 124
 EXIT_LOST = 125
 EXIT_INTERRUPTED = 130
@@ -31,12 +33,16 @@ Examples:
 Exit codes:
   0    success (wait / start --wait: the job exited 0; a coordination run with a final answer)
   1    error (unexpected errors too; MGSUP_DEBUG=1 shows the traceback)
-  2    bad input or usage (empty command, missing cwd, bad --env, negative timeout, unknown option)
+  2    bad input or usage (empty command, missing cwd, bad --env, negative timeout, unknown option,
+       a bad budget, a --policy file that cannot be used)
   3    no such shell
   4    concurrency limit reached (start with --queue to wait for a slot)
   5    state directory unusable (cannot be created or written)
+  6    Ray cluster unavailable (unreachable, refusing, or Ray not installed: pip install 'mgsup[ray]')
   122  wait / start --wait: a coordination run ended without a final answer although
        its runner exited 0 (coordination.outcome says why: no_answer, timeout, ...)
+  123  wait / start --wait: a coordination run was stopped because it passed its budget
+       (coordination.budget_exceeded holds the figure)
   124  wait --timeout passed before the shell ended
   125  the shell was lost (its monitor vanished; outcome unknown)
   130  interrupted (Ctrl-C)
@@ -56,8 +62,10 @@ def job_exit_code(status: dict[str, Any]) -> int:
     122
     """
     code = status.get("exit_code")
+    outcome = (status.get("coordination") or {}).get("outcome")
+    if outcome == "budget_exceeded":
+        return EXIT_BUDGET_EXCEEDED
     if status["status"] == "stopped":
-        outcome = (status.get("coordination") or {}).get("outcome")
         return EXIT_NO_ANSWER if outcome not in (None, "answered") else 0
     if status["status"] == "failed":
         return code if isinstance(code, int) and 0 < code < 256 else 1

@@ -53,22 +53,23 @@ def running(state: State, now: float, *, pid: int, pid_start: int | None, monito
 
 
 def exited(state: State, now: float, wait_status: int, *, killed: bool, timed_out: bool,
-           rusage: dict[str, float] | None = None) -> State:
+           rusage: dict[str, float] | None = None, budget_exceeded: dict[str, Any] | None = None) -> State:
     """The state after the job's main process ended with `wait_status` (as from os.wait4).
 
     `killed`: the monitor was asked to stop the job (by kill_shell) before it ended by itself.
+    `budget_exceeded`: the figure that passed the run's budget, when the monitor stopped it for that.
     """
     if os.WIFSIGNALED(wait_status):
         sig = os.WTERMSIG(wait_status)
         code, name = -sig, signal_name(sig)
     else:
         code, name = os.waitstatus_to_exitcode(wait_status), None
-    if killed or timed_out or name is not None:
+    if killed or timed_out or budget_exceeded is not None or name is not None:
         status = "killed"
     else:
         status = "stopped" if code == 0 else "failed"
     return {**state, "status": status, "end_time": now, "exit_code": code, "signal": name,
-            "timed_out": timed_out, "kill_requested": killed, "rusage": rusage}
+            "timed_out": timed_out, "kill_requested": killed, "rusage": rusage, "budget_exceeded": budget_exceeded}
 
 
 def not_started(state: State, now: float, message: str, *, exit_code: int = 127) -> State:

@@ -13,6 +13,7 @@ from .lifecycle import MAX_SECONDS
 from .records import Field, Record
 
 Status = Literal["queued", "running", "stopped", "failed", "killed", "lost"]
+Backend = Literal["local", "ray"]
 # Bounds of what a record may hold: anything outside is damage, reported for that shell alone
 # (a `created` of 1e300 cannot even be shown as a date).
 MAX_TIMESTAMP = 1e11
@@ -43,8 +44,15 @@ class Spec(Record):
     created: Timestamp
     log_dir: str | None = None
     status_file: str | None = None
+    # Where the job runs: here, or as a job of the Ray cluster at `cluster` asking for `resources`.
+    backend: Backend = "local"
+    cluster: str | None = None
+    resources: dict[str, float] | None = None
     # The kind of runner of a coordination run (mgcoord, massgen, command); None for a plain shell.
     runner: str | None = None
+    # A coordination run's budget (`budget.KEYS`), and the price table it is held to for its cost.
+    budget: dict[str, int | float] | None = None
+    prices: dict[str, list[float]] | None = None
 
 
 class State(Record):
@@ -66,6 +74,8 @@ class State(Record):
     kill_requested: bool = False
     rusage: dict[str, Finite] | None = None
     message: str | None = None
+    # The figure that passed the run's budget when its monitor stopped it for that.
+    budget_exceeded: dict[str, Any] | None = None
 
 
 class ShellStatus(Record):
@@ -91,6 +101,9 @@ class ShellStatus(Record):
     coordination: dict[str, Any] | None
     message: str | None = None
     resource_usage: dict[str, float] | None = None
+    backend: Backend = "local"
+    cluster: str | None = None
+    budget: dict[str, int | float] | None = None
 
 
 class StreamWindow(Record):

@@ -4,8 +4,10 @@ Started as `python -I -S monitor.py HOME SHELL_ID READY_FD` (stdlib only, no sit
 starts in a few milliseconds). It detaches from the caller (fork, setsid), becomes a child
 subreaper so that everything the job leaves behind re-parents to it, starts the job in its own
 process group with output appended to the log files, answers `ok PID` on READY_FD once the job
-runs, then waits: for the job to end, for its timeout, or for a kill request (SIGTERM). Either
-way it stops every descendant, records the outcome atomically and hands its slot to the queue.
+runs, then waits: for the job to end, for its timeout, for a kill request (SIGTERM), or for a
+coordination run to pass its budget (see `budget`: then the run is interrupted first, so it can
+record its end). Either way it stops every descendant, records the outcome atomically and hands
+its slot to the queue.
 Signal handlers only record the signal; the loop does the work.
 
 The start and the outcome are written into space reserved when the shell was created, so a full
@@ -25,6 +27,8 @@ import time
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import signal
+
+    from supervisor import budget
 else:
     import _signal as signal
 
@@ -63,6 +67,7 @@ class Monitor:
         self.rusage: dict[str, float] | None = None
         self.received: list[int] = []
         self.subreaper = False
+        self.over_budget: dict[str, object] | None = None
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 
     def run(self) -> None:
@@ -72,7 +77,8 @@ class Monitor:
             self._reply(f"error {self.shell_id} is {state.get('status')}, no longer waiting to start")
             return
         try:
-            argv, cwd, timeout = _job_spec(lay.read_json(self.layout.file(self.shell_id, lay.SPEC)))
+            spec = lay.read_json(self.layout.file(self.shell_id, lay.SPEC))
+            argv, cwd, timeout = _job_spec(spec)
         except (OSError, ValueError) as exc:
             self._not_started(state, f"spec.json is damaged: {exc}", 126)
             return
@@ -101,10 +107,10 @@ class Monitor:
             self._not_started(state, f"cannot record the job's start: {exc.strerror}", 126)
             return
         self._reply(f"ok {self.job}")
-        killed, timed_out = self._supervise(timeout)
+        killed, timed_out = self._supervise(timeout, self._budget_watch(spec, cwd))
         assert self.wait_status is not None
         self._record_end(lifecycle.exited(state, time.time(), self.wait_status, killed=killed,
-                                          timed_out=timed_out, rusage=self.rusage))
+                                          timed_out=timed_out, rusage=self.rusage, budget_exceeded=self.over_budget))
         self._hand_over_slot()
 
     def _not_started(self, state: lifecycle.State, message: str, code: int) -> None:
@@ -127,7 +133,22 @@ class Monitor:
                     return
             self._pause(RETRY_PAUSE)
 
-    def _supervise(self, timeout: float | None) -> tuple[bool, bool]:
+    def _budget_watch(self, spec: dict[str, object], cwd: str) -> budget.Watch | None:
+        """The watch over a coordination run's budget (checked by `_job_spec`); None without one."""
+        limits = spec.get("budget")
+        if not isinstance(limits, dict):
+            return None
+        # Imported only for a run with a budget: the others do not pay for it.
+        from supervisor import budget
+
+        prices = spec.get("prices")
+        status_file = spec.get("status_file")
+        return budget.Watch(limits, prices if isinstance(prices, dict) else None,
+                            stdout_path=self.layout.file(self.shell_id, lay.STDOUT), cwd=cwd,
+                            status_file=status_file if isinstance(status_file, str) else None,
+                            started=time.monotonic())
+
+    def _supervise(self, timeout: float | None, watch: budget.Watch | None = None) -> tuple[bool, bool]:
         """Wait for the job to end; returns (killed on request, killed by timeout)."""
         deadline = time.monotonic() + timeout if timeout else None
         killed = timed_out = False
@@ -146,6 +167,13 @@ class Monitor:
                 timed_out = True
                 self._stop_tree(signal.SIGTERM, lifecycle.DEFAULT_GRACE)
                 continue
+            if watch is not None and self.over_budget is None:
+                self.over_budget = watch.passed(time.monotonic())
+                if self.over_budget is not None:
+                    self._interrupt(watch.interrupt_grace)
+                    continue
+                look = watch.due(time.monotonic())
+                left = look if left is None else min(left, look)
             self._pause(left)
         # The main process is gone; whatever it started must not outlive the shell.
         self._stop_tree(signal.SIGTERM, LEFTOVER_GRACE)
@@ -153,6 +181,18 @@ class Monitor:
         # the tag in its environment finds it.
         proc.stop(lambda: proc.tagged(self.shell_id), signal.SIGTERM, LEFTOVER_GRACE, self._pause)
         return killed, timed_out
+
+    def _interrupt(self, grace: float) -> None:
+        """Interrupt the job's process group (as Ctrl-C would) and give its main process `grace` seconds to
+        end; then stop the tree. A runner records its end on an interrupt; not every one does on SIGTERM."""
+        try:
+            os.killpg(self.job, signal.SIGINT)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + grace
+        while self.wait_status is None and time.monotonic() < deadline:
+            self._pause(deadline - time.monotonic())
+        self._stop_tree(signal.SIGTERM, lifecycle.DEFAULT_GRACE)
 
     def _stop_tree(self, sig: int, grace: float) -> None:
         self.received.clear()
@@ -327,6 +367,13 @@ def _job_spec(spec: object) -> tuple[list[str], str, float | None]:
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)
                                 or not 0 < timeout <= lifecycle.MAX_SECONDS):
         raise ValueError(f"timeout {timeout!r} is out of range")
+    if spec.get("budget") is not None:
+        # A budget that cannot be held to must not become a run without one.
+        from supervisor import budget
+
+        problem = budget.problem(spec["budget"])
+        if problem is not None:
+            raise ValueError(problem)
     return argv, cwd, timeout
 
 

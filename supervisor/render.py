@@ -122,6 +122,63 @@ def progress_text(status: StatusDict) -> str:
     return f"{phase} {percent}%{stalled}" if percent is not None else f"{phase}{stalled}"
 
 
+def usd(value: float | None) -> str:
+    """A cost: `$0.0027`, `$12.40`; `-` when unknown.
+
+    >>> usd(0.0027), usd(12.4)
+    ('$0.0027', '$12.40')
+    """
+    if value is None:
+        return "-"
+    return f"${value:.4f}" if abs(value) < 1 else f"${value:,.2f}"
+
+
+def cost_text(status: StatusDict) -> str:
+    """A coordination run's cost so far, `-` when it is not known."""
+    return usd((status.get("coordination") or {}).get("cost_usd"))
+
+
+def usage_text(status: StatusDict) -> str:
+    """Tokens, cost (and where it comes from) and budget of a coordination run, as one line; "" for none.
+
+    >>> usage_text({"coordination": {"tokens": {"input_tokens": 900, "output_tokens": 100, "total_tokens": 1000},
+    ...             "cost_usd": 0.0027, "cost_source": "prices"}, "budget": {"max_tokens": 5000}})
+    'tokens 1,000 (900 in, 100 out)  cost $0.0027 (priced by prices.yaml)  budget max_tokens 5,000'
+    """
+    coordination = status.get("coordination") or {}
+    parts = []
+    tokens = coordination.get("tokens")
+    if tokens:
+        parts.append(f"tokens {tokens['total_tokens']:,} ({tokens['input_tokens']:,} in, "
+                     f"{tokens['output_tokens']:,} out)")
+    if coordination.get("cost_usd") is not None:
+        source = {"runner": " (reported by the runner)", "prices": " (priced by prices.yaml)"}
+        parts.append(f"cost {usd(coordination['cost_usd'])}{source.get(str(coordination.get('cost_source')), '')}")
+    if status.get("budget"):
+        parts.append("budget " + ", ".join(f"{key} {_figure(key, value)}" for key, value in status["budget"].items()))
+    return "  ".join(parts)
+
+
+def exceeded_text(figure: Mapping[str, Any]) -> str:
+    """The figure that passed a run's budget.
+
+    >>> exceeded_text({"limit": "max_tokens", "budget": 1000, "used": 12000})
+    'max_tokens: used 12,000, budget 1,000'
+    """
+    limit = str(figure.get("limit"))
+    return f"{limit}: used {_figure(limit, figure.get('used'))}, budget {_figure(limit, figure.get('budget'))}"
+
+
+def _figure(key: str, value: Any) -> str:
+    if not isinstance(value, int | float):
+        return str(value)
+    if key == "max_cost_usd":
+        return usd(float(value))
+    if key == "max_duration_seconds":
+        return human_seconds(float(value))
+    return f"{value:,}"
+
+
 def styled_status(status: str) -> Text:
     from rich.text import Text
 
@@ -146,6 +203,7 @@ TABLE_COLUMNS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("DURATION", {"justify": "right", "no_wrap": True}),
     ("EXIT", {"justify": "right", "no_wrap": True}),
     ("PROGRESS", {"no_wrap": True}),
+    ("COST", {"justify": "right", "no_wrap": True}),
     ("COMMAND", {"min_width": 12}),
 )
 _CUT = ("NAME", "COMMAND")
@@ -153,9 +211,10 @@ _CUT = ("NAME", "COMMAND")
 
 def shell_row(s: StatusDict, now: float | None = None) -> list[str]:
     """The cells of one shell's row in the table of `mgsup status`, as plain text."""
-    return [s["shell_id"], s.get("name") or "-", s["status"], str(s["pid"]) if s.get("pid") else "-",
+    return [s["shell_id"], s.get("name") or "-", s["status"],
+            str(s["pid"]) if s.get("pid") else "ray" if s.get("backend") == "ray" else "-",
             age(s.get("created_at"), now), human_seconds(live_duration(s, now)),
-            "-" if s.get("exit_code") is None else str(s["exit_code"]), progress_text(s),
+            "-" if s.get("exit_code") is None else str(s["exit_code"]), progress_text(s), cost_text(s),
             command_text(s["command"], program_name=True)]
 
 
@@ -231,6 +290,8 @@ def _view(status: StatusDict) -> RenderableType:
     coordination = status.get("coordination")
     if coordination:
         parts.extend(_coordination_parts(coordination))
+        if usage_text(status):
+            parts.append(Text(usage_text(status)))
         parts.extend(_outcome_parts(status))
     elif status.get("status_file"):
         parts.append(Text("waiting for the run's status.json ...", style="dim"))
@@ -271,9 +332,9 @@ def _coordination_parts(coordination: Mapping[str, Any]) -> list[RenderableType]
 
 
 # The outcome of a coordination run, as (coordination key, label) in the order shown.
-OUTCOME = (("outcome", "outcome"), ("winner", "winner"), ("final_answer_preview", "answer"),
-           ("answer_file", "answer file"), ("error", "error"))
-OUTCOME_STYLES = {"winner": "bold green", "error": "bold red"}
+OUTCOME = (("outcome", "outcome"), ("budget_exceeded", "budget exceeded"), ("winner", "winner"),
+           ("final_answer_preview", "answer"), ("answer_file", "answer file"), ("error", "error"))
+OUTCOME_STYLES = {"winner": "bold green", "error": "bold red", "budget_exceeded": "bold red"}
 # Shown only once the shell has ended.
 _AT_THE_END = ("outcome", "final_answer_preview")
 
@@ -282,8 +343,9 @@ def outcome(status: StatusDict) -> list[tuple[str, str, str]]:
     """(key, label, value) of each part of a run's outcome it has; the outcome and answer once the shell has ended."""
     coordination = status.get("coordination") or {}
     ended = status.get("status") not in ("queued", "running")
-    return [(key, label, visible(str(coordination[key]))) for key, label in OUTCOME
-            if coordination.get(key) and (ended or key not in _AT_THE_END)]
+    return [(key, label, visible(exceeded_text(coordination[key]) if key == "budget_exceeded"
+                                 else str(coordination[key])))
+            for key, label in OUTCOME if coordination.get(key) and (ended or key not in _AT_THE_END)]
 
 
 def _outcome_parts(status: StatusDict) -> list[RenderableType]:
@@ -345,6 +407,10 @@ def plain_line(status: StatusDict) -> str:
         agents = coordination.get("agents") or {}
         if agents:
             words.append("agents=" + ",".join(f"{a}:{s}" for a, s in agents.items()))
+        if coordination.get("tokens"):
+            words.append(f"tokens={coordination['tokens']['total_tokens']}")
+        if coordination.get("cost_usd") is not None:
+            words.append(f"cost={usd(coordination['cost_usd'])}")
         if coordination.get("stalled"):
             words.append("stalled")
     return " ".join(words)

@@ -8,9 +8,11 @@ import re
 import shutil
 import signal
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from . import budget as budgets
 from .admission import MAX_LIMIT
 from .errors import InvalidRequest, ShellNotFound
 from .layout import is_shell_id
@@ -43,8 +45,12 @@ class StartRequest(NamedTuple):
 
 
 def start_request(command: Any, *, cwd: Any, env: Any, inherit_env: Any, name: Any,
-                  timeout: Any, isolate: Any = False) -> StartRequest:
-    """Validate the arguments of `start_shell`; InvalidRequest says what is wrong."""
+                  timeout: Any, isolate: Any = False, path_lookup: bool = True) -> StartRequest:
+    """Validate the arguments of `start_shell`; InvalidRequest says what is wrong.
+
+    `path_lookup=False` leaves a program name without a slash unchecked: it is looked up on the
+    PATH of another machine (a cluster node).
+    """
     inherit_env = flag("inherit_env", inherit_env)
     isolate = flag("isolate", isolate)
     argv = _argv(command)
@@ -56,7 +62,7 @@ def start_request(command: Any, *, cwd: Any, env: Any, inherit_env: Any, name: A
         raise InvalidRequest(f"invalid name {quoted(name)}: use 1-64 letters, digits, '.', '_' or '-', "
                              "starting with a letter or digit")
     if "/" not in argv[0]:
-        if shutil.which(argv[0], path=job_env.get("PATH", os.defpath)) is None:
+        if path_lookup and shutil.which(argv[0], path=job_env.get("PATH", os.defpath)) is None:
             raise InvalidRequest(f"command not found: {quoted(argv[0])} is not on the job's PATH")
     else:
         program = workdir / argv[0]
@@ -151,6 +157,20 @@ def limit(what: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_LIMIT:
         raise InvalidRequest(f"{what} must be a whole number from 1 to {MAX_LIMIT}, got {quoted(value)}")
     return value
+
+
+def budget(value: Any) -> dict[str, Any] | None:
+    """A coordination run's budget: None, or a mapping of `budget.KEYS` (keys given as None are left out)."""
+    if value is None:
+        return None
+    if isinstance(value, Mapping):
+        value = {key: item for key, item in value.items() if item is not None}
+        if not value:
+            return None
+    problem = budgets.problem(value)
+    if problem is not None:
+        raise InvalidRequest(f"invalid budget: {problem}")
+    return dict(value)
 
 
 def seconds(what: str, value: Any, *, allow_zero: bool = False) -> float | None:

@@ -2,7 +2,7 @@
 
 The shell directory is watched for its records (state.json is replaced by rename), and for writes
 only while the job's stdout may still announce a coordination run (its first
-`automation.printed.HEAD_BYTES`): a job writing gigabytes of output does not wake the waiter for each
+`automation.locate.HEAD_BYTES`): a job writing gigabytes of output does not wake the waiter for each
 write. Once a coordination run's status.json is known, its folder is watched too. A slow
 periodic check (LIVENESS_MS) notices a monitor that died without writing anything; it settles
 the shell (`Supervisor.settle`), so waiting on a shell also hands on a slot a dead monitor held
@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import inotify, lifecycle
 from . import layout as lay
-from .automation import printed
+from .automation import locate
+from .cluster.polling import poll_changes
 
 if TYPE_CHECKING:
     from .core import Supervisor
@@ -53,13 +54,17 @@ def wait_until_ended(sup: Supervisor, shell_id: str, timeout: float | None, *,
 def _changes(sup: Supervisor, shell_id: str, timeout: float | None) -> Iterator[dict[str, Any]]:
     deadline = None if timeout is None else time.monotonic() + timeout
     status = sup.settle(shell_id)
+    if status["backend"] == "ray":
+        # Nothing of a cluster shell changes here by itself: its state is Ray's.
+        yield from poll_changes(sup, shell_id, timeout, status_changed)
+        return
     last: dict[str, Any] | None = None
     shell_dir = sup.layout.shell_dir(shell_id)
     with inotify.Watcher() as watcher:
         watched: dict[str, int] = {}
         check_at = time.monotonic() + LIVENESS_MS / 1000
         while True:
-            if _changed(status, last):
+            if status_changed(status, last):
                 last = status
                 yield status
             if lifecycle.is_ended(status):
@@ -87,7 +92,7 @@ def _changes(sup: Supervisor, shell_id: str, timeout: float | None) -> Iterator[
 def _watches(shell_dir: str, status: dict[str, Any]) -> dict[str, int]:
     """The directories to watch for `status`, each with the events that can change it."""
     mask = inotify.RECORDS
-    if not status.get("status_file") and _size(os.path.join(shell_dir, lay.STDOUT)) < printed.HEAD_BYTES:
+    if not status.get("status_file") and _size(os.path.join(shell_dir, lay.STDOUT)) < locate.HEAD_BYTES:
         mask |= inotify.IN_MODIFY  # the run may still print where its status.json is
     wanted = {shell_dir: mask}
     if status.get("status_file"):
@@ -113,7 +118,8 @@ def _kill_stalled(sup: Supervisor, shell_id: str) -> dict[str, Any]:
     return final
 
 
-def _changed(status: dict[str, Any], last: dict[str, Any] | None) -> bool:
+def status_changed(status: dict[str, Any], last: dict[str, Any] | None) -> bool:
+    """Whether `status` says something `last` did not (the growing duration aside)."""
     if last is None:
         return True
     return any(status[k] != last[k] for k in status if k not in _VOLATILE)

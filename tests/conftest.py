@@ -25,7 +25,7 @@ from supervisor.proc import MONITOR_FILE, SHELL_ID_VAR
 
 T = TypeVar("T")
 TESTS = Path(__file__).parent
-REAPED_DIRS = ("supervisor", "integration")
+REAPED_DIRS = ("supervisor", "integration", "cluster")
 # How long processes of killed shells may take to disappear (monitors exit after recording the end).
 REAP_PATIENCE = 5.0
 
@@ -113,6 +113,30 @@ def _describe(processes: list[psutil.Process]) -> list[str]:
         except psutil.Error:
             out.append(f"{p.pid} (gone)")
     return out
+
+
+# Where the tests of the real MassGen live; a run that selects any of them installs MassGen first.
+MASSGEN_TESTS = ("integration/test_massgen_runs.py", "integration/test_massgen_surfaces.py",
+                 "integration/test_massgen_budget.py", "scripts/test_bench_massgen.py",
+                 "cluster/test_cluster_runners.py")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Install the real MassGen (its own venv, once per machine) before a run that includes its tests.
+
+    Done once, by the controlling process (not by each xdist worker), so that a fresh checkout's
+    `pytest` works as the README says; later runs find it built.
+    """
+    config = session.config
+    if hasattr(config, "workerinput") or "not massgen" in (config.option.markexpr or ""):
+        return
+    wanted = [TESTS / name for name in MASSGEN_TESTS]
+    given = [Path(arg.split("::")[0]).resolve() for arg in config.args] or [TESTS]
+    if not any(test == arg or arg in test.parents for test in wanted for arg in given):
+        return
+    from fakes.massgen import _installer
+
+    _installer().install()
 
 
 @pytest.fixture(autouse=True)

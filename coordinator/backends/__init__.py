@@ -36,9 +36,12 @@ def build_backend(
 
     toolkit = None
     if backend.supervisor_tools:
-        from .supervisor_tools import supervisor_toolkit
+        from .supervisor_tools import agent_policy, supervisor_toolkit
 
-        toolkit = supervisor_toolkit(backend.supervisor_tools)
+        policy = None
+        if backend.supervisor_policy is not None:
+            policy = agent_policy(backend.supervisor_policy, agent_id=agent.id, workspace=workspace)
+        toolkit = supervisor_toolkit(backend.supervisor_tools, workspace=workspace, policy=policy)
     return OpenAIBackend.from_config(
         backend,
         system_message=agent.system_message,

@@ -2,7 +2,8 @@
 
 A job may print any path: a FIFO (an open for reading would wait for a writer), `/dev/zero`
 (endless), a 1 GB file, a directory. Every status read of every shell goes through here, so one
-such line must cost a reader nothing more than a failed read.
+such line must cost a reader nothing more than a failed read. Stdlib only: a cluster node's
+runner reads a run's status.json through here too.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import os
 
 from .. import layout as lay
+
+MAX_STATUS_BYTES = 4 * 1024 * 1024
 
 
 def read_regular(path: str | os.PathLike[str], limit: int) -> tuple[bytes, float] | None:

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from typing import NamedTuple
 
 from .. import layout as lay
 from ..output import open_log, read_window
+from .locate import announced_paths
 
 # The line keys of the contract.
 LOG_DIR = "LOG_DIR"
@@ -40,8 +40,6 @@ PROGRESS_LINE = "[Coordination in progress - monitor status.json for real-time u
 ERROR_MARK = "❌"
 CLOSING_KEYS = (WINNER, ANSWER_FILE, ANSWER, DURATION, ANSWER_PREVIEW, ERROR, COMPLETED)
 
-HEAD_BYTES = 64 * 1024
-HEAD_BLOCK = 4 * 1024
 TAIL_BLOCK = 64 * 1024
 # How far back the end of a run is looked for: far beyond any closing block, and still a bounded read.
 TAIL_LIMIT = 8 * 1024 * 1024
@@ -49,8 +47,6 @@ STDERR_TAIL_BYTES = 16 * 1024
 STDERR_TAIL_LINES = 200
 # An error line is shown in every status: keep it readable whatever a runner printed.
 ERROR_CHARS = 500
-_LOG_DIR = re.compile(rb"^LOG_DIR: (.*)$", re.MULTILINE)
-_STATUS = re.compile(rb"^STATUS: (.*)$", re.MULTILINE)
 _START = b"\n" + PROGRESS_LINE.encode()
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -113,43 +109,6 @@ def printed(stdout_path: str | os.PathLike[str], *, ended: bool, cwd: str | os.P
         except OSError:
             pass
     return found
-
-
-def announced_paths(stdout_path: str | os.PathLike[str], *, ended: bool = False) -> tuple[str | None, str | None]:
-    """The LOG_DIR and STATUS paths the job printed at the start of its stdout, if any.
-
-    Read block by block: a run prints both on its first lines, so usually one small read is enough.
-    While the job runs, a last line without its newline may still be growing and is not read.
-    """
-    opened = open_log(stdout_path)
-    if opened is None:
-        return None, None
-    try:
-        with opened as f:
-            head = f.read(HEAD_BLOCK)
-            log_dir, status = _find(head, ended and len(head) < HEAD_BLOCK)
-            if not (log_dir and status) and len(head) == HEAD_BLOCK:
-                head += f.read(HEAD_BYTES - HEAD_BLOCK)
-                log_dir, status = _find(head, ended and len(head) < HEAD_BYTES)
-    except OSError:
-        return None, None
-    log_dir_text = _line_value(log_dir)
-    status_text = _line_value(status)
-    if log_dir_text and not status_text:
-        status_text = str(Path(log_dir_text) / "status.json")
-    return log_dir_text, status_text
-
-
-def _find(head: bytes, whole_file: bool) -> tuple[re.Match[bytes] | None, re.Match[bytes] | None]:
-    """The first LOG_DIR and STATUS lines in `head`; its last line counts only when it ends the file for good."""
-    whole = head if whole_file else head[: head.rfind(b"\n") + 1]
-    return _LOG_DIR.search(whole), _STATUS.search(whole)
-
-
-def _line_value(match: re.Match[bytes] | None) -> str | None:
-    if match is None:
-        return None
-    return match.group(1).decode("utf-8", errors="replace").strip() or None
 
 
 def closing_lines(stdout_path: str | os.PathLike[str], *, limit: int = TAIL_LIMIT) -> list[str]:

@@ -5,6 +5,9 @@ on the job's PATH), or an explicit command: a path to a program, or an argv list
 that follows the automation contract. Every runner gets `--automation --config CONFIG "QUESTION"`;
 only mgcoord also gets `--instance-id` (MassGen refuses the option), which keeps parallel runs of one
 config in separate workspaces.
+
+A run on a cluster node looks its program up there (`for_node`): only what travels with the job,
+the run's working directory, can be checked on the submitting machine.
 """
 
 from __future__ import annotations
@@ -82,6 +85,38 @@ def resolve(runner: object, *, path: str | None, cwd: Path) -> ResolvedRunner:
         return _command([program, *runner[1:]], cwd)
     raise InvalidRequest(f"runner must be {' or '.join(NAMES)}, a program path or a non-empty list of strings, "
                          f"got {runner!r}")
+
+
+def for_node(runner: object, *, cwd: Path) -> ResolvedRunner:
+    """Check `runner` for a run on a cluster node, in a copy of `cwd`; its program is found on the node.
+
+    mgcoord by name is the copy that travels with the job. `massgen` and a bare program name are
+    looked up on the node's PATH when the run starts. A relative program path must be a program
+    inside `cwd` (checked here: it travels with the job); an absolute one must exist on the node.
+
+    >>> for_node("massgen", cwd=Path.cwd())
+    ResolvedRunner(kind='massgen', program=['massgen'])
+    """
+    if runner is None:
+        runner = default_runner()
+    if isinstance(runner, str) and runner in NAMES:
+        return ResolvedRunner(runner, [runner])
+    if isinstance(runner, str) and "/" not in runner:
+        raise InvalidRequest(f"unknown runner {runner!r}: use {' or '.join(NAMES)}, a path to a runner program, "
+                             "or a command as a list")
+    argv = [runner] if isinstance(runner, str) else runner
+    if not (isinstance(argv, list | tuple) and argv and all(isinstance(arg, str) and arg for arg in argv)):
+        raise InvalidRequest(f"runner must be {' or '.join(NAMES)}, a program path or a non-empty list of strings, "
+                             f"got {runner!r}")
+    first = argv[0]
+    if "/" in first and not first.startswith("/"):
+        program = (cwd / first).resolve()
+        if not program.is_relative_to(cwd.resolve()):
+            raise InvalidRequest(f"runner program {first!r} is outside the run's working directory {str(cwd)!r}, "
+                                 "which is all that travels to the node: give its absolute path on the node")
+        _command([first], cwd)
+    name = os.path.basename(first)
+    return ResolvedRunner(name if name in NAMES else "command", list(argv))
 
 
 def _command(argv: list[str], cwd: Path) -> ResolvedRunner:

@@ -67,6 +67,8 @@ class AgentInfo(_Model):
     last_activity: float | None
     error: AgentErrorInfo | None
     usage: UsageInfo | None = None
+    # The model the agent's tokens are priced by (its configured model; None for a command agent).
+    model: str | None = None
 
 
 class StatusResults(_Model):

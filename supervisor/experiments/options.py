@@ -6,6 +6,7 @@ and its use in `supervisor()` or `run_arguments()`; every script then has it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -15,6 +16,7 @@ import click
 
 from ..automation import runners
 from ..core import Supervisor
+from .budget import BatchBudget
 from .results import RESULTS_PLOT
 
 
@@ -32,15 +34,26 @@ class RunOptions:
     retry_failed: bool = False
     plot: bool = False
     runner: str | None = None
+    cluster: str | None = None
+    budget_tokens: int | None = None
+    budget_usd: float | None = None
 
     def supervisor(self) -> Supervisor:
         """The supervisor the batch runs on."""
-        return Supervisor(self.home, max_concurrent=self.max_concurrent, stall_seconds=self.stall_seconds)
+        return Supervisor(self.home, max_concurrent=self.max_concurrent, stall_seconds=self.stall_seconds,
+                          cluster=self.cluster)
 
     def run_arguments(self) -> dict[str, Any]:
         """The keyword arguments of `run_experiments` that come from the options."""
         return {"cwd": self.cwd, "timeout": self.timeout, "kill_on_stall": self.kill_on_stall,
-                "retry_failed": self.retry_failed, "runner": runners.parse(self.runner) if self.runner else None}
+                "retry_failed": self.retry_failed, "runner": runners.parse(self.runner) if self.runner else None,
+                "budget": self.budget()}
+
+    def budget(self) -> BatchBudget | None:
+        """The batch's budget, when one is given."""
+        if self.budget_tokens is None and self.budget_usd is None:
+            return None
+        return BatchBudget(tokens=self.budget_tokens, usd=self.budget_usd)
 
 
 _POSITIVE = click.FloatRange(min=0, min_open=True)
@@ -62,6 +75,14 @@ OPTIONS = [
     click.option("--plot", is_flag=True, help=f"Also write <out>/{RESULTS_PLOT} (needs matplotlib)."),
     click.option("--runner", metavar="R", help="Program that runs each config: mgcoord, massgen, or a command "
                                                "(default: $MGSUP_RUNNER, else mgcoord)."),
+    click.option("--cluster", metavar="ADDRESS", help="Run on this Ray cluster (its dashboard URL, e.g. "
+                 "http://127.0.0.1:8265; default: $MGSUP_CLUSTER); its scheduler decides how many run at once."),
+    click.option("--budget-tokens", type=click.IntRange(min=1), metavar="N",
+                 help="Tokens for the whole batch: once spent, no run starts and running ones are stopped "
+                      "(a resumed batch counts what was spent)."),
+    click.option("--budget-usd", type=_POSITIVE, metavar="USD",
+                 help="USD for the whole batch, like --budget-tokens (a run's cost: its runner's figure, else "
+                      "its tokens priced by prices.yaml)."),
 ]
 
 
@@ -71,6 +92,9 @@ def cli_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
     def wrapped(**given: Any) -> Any:
         run = RunOptions(**{name: given.pop(name) for name in names})
+        if run.budget() is not None and (run.cluster or os.environ.get("MGSUP_CLUSTER")):
+            raise click.UsageError("--budget-tokens and --budget-usd are not available on a cluster yet: the "
+                                   "budget is held by each run's local monitor")
         return command(run=run, **given)
 
     wrapped.__name__, wrapped.__doc__ = command.__name__, command.__doc__

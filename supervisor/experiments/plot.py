@@ -1,8 +1,10 @@
-"""The picture of a results table: each run's duration and the outcomes per label, and for a sweep
-over two settings, heatmaps of success and duration over the grid. Needs matplotlib (`mgsup[plot]`).
+"""The picture of a results table: each run's duration (and cost, when runs report one) and the
+outcomes per label, and for a sweep over two settings, heatmaps of success and duration over the
+grid. Needs matplotlib (`mgsup[plot]`).
 
 Colours say what happened, the same in every panel: green ok, red failed, orange ended by the
-batch's timeout or stall kill, purple killed from outside or lost, grey not ended.
+batch's timeout or stall kill, slate stopped (or not started) for a spent budget, purple killed
+from outside or lost, grey not ended.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import os
 import random
 import statistics
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,9 +25,10 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-COLOURS = {"ok": "#2e9e44", "failed": "#d62728", "timeout": "#f28e1c", "killed": "#8e6bbf", "unfinished": "#a8a8a8"}
-LEGEND = {"ok": "ok", "failed": "failed", "timeout": "timed out / stalled", "killed": "killed / lost",
-          "unfinished": "not ended"}
+COLOURS = {"ok": "#2e9e44", "failed": "#d62728", "timeout": "#f28e1c", "budget": "#4f6d8a", "killed": "#8e6bbf",
+           "unfinished": "#a8a8a8"}
+LEGEND = {"ok": "ok", "failed": "failed", "timeout": "timed out / stalled", "budget": "budget spent",
+          "killed": "killed / lost", "unfinished": "not ended"}
 # Characters per line of a label under a plot column (about 2 inches at 100 dpi, 9-point text).
 TICK_WIDTH = 24
 JITTER = 0.18
@@ -45,15 +48,23 @@ def plot(results: Sequence[Result], path: str | os.PathLike[str], *, title: str 
     labels = [s["label"] for s in summarize_by_label(results)]
     grid = sweep_grid(results)
     width = max(7.0, 1.9 * len(labels) + 2.0)
+    priced = any(r.cost_usd is not None for r in results)
+    rows = 3 if priced else 2
     if grid is None:
-        fig, (durations, outcomes) = plt.subplots(2, 1, figsize=(width, 8.5), layout="constrained")
-        _outcome_bars(outcomes, results, labels)
+        fig, panels = plt.subplots(rows, 1, figsize=(width, 4.25 * rows), layout="constrained")
+        durations, costs = panels[0], panels[1] if priced else None
+        _outcome_bars(panels[-1], results, labels)
     else:
-        fig = plt.figure(figsize=(max(width, 11.0), 10.5), layout="constrained")
-        shape = fig.add_gridspec(2, 2, height_ratios=[1, 1.1])
+        fig = plt.figure(figsize=(max(width, 11.0), 10.5 + (4.0 if priced else 0.0)), layout="constrained")
+        shape = fig.add_gridspec(rows, 2, height_ratios=[1, 1.1, 1.1][:rows])
         _heatmaps(fig, (fig.add_subplot(shape[0, 0]), fig.add_subplot(shape[0, 1])), results, grid)
         durations = fig.add_subplot(shape[1, :])
-    _durations(durations, results, labels)
+        costs = fig.add_subplot(shape[2, :]) if priced else None
+    _per_run(durations, results, labels, lambda r: r.duration_seconds, "duration of each run", "seconds")
+    if costs is not None:
+        spent = sum(r.spent_usd for r in results)
+        _per_run(costs, results, labels, lambda r: r.cost_usd, f"cost of each run (every attempt: ${spent:,.4f})",
+                 "USD")
     fig.suptitle(title or default_title(results), fontsize=13, fontweight="bold")
     target = Path(path)
     fig.savefig(target, dpi=100)
@@ -93,29 +104,31 @@ def sweep_grid(results: Sequence[Result]) -> tuple[str, list[Any], str, list[Any
             column_key, _distinct(r.params[column_key] for r in results))
 
 
-def _durations(axes: Axes, results: Sequence[Result], labels: list[str]) -> None:
+def _per_run(axes: Axes, results: Sequence[Result], labels: list[str], measure: Callable[[Result], float | None],
+             title: str, unit: str) -> None:
+    """One point per run (`measure` of it, coloured by its outcome) over each label, and the median of the ok runs."""
     shake = random.Random(0)
     points: dict[str, tuple[list[float], list[float]]] = {kind: ([], []) for kind in CATEGORIES}
     for x, label in enumerate(labels):
         for r in results:
-            if r.label == label and r.duration_seconds is not None:
+            if r.label == label and (value := measure(r)) is not None:
                 xs, ys = points[category(r)]
                 xs.append(x + shake.uniform(-JITTER, JITTER))
-                ys.append(r.duration_seconds)
+                ys.append(value)
     for kind, (xs, ys) in points.items():
         if xs:
             axes.scatter(xs, ys, s=36, alpha=0.85, color=COLOURS[kind], edgecolors="white", linewidths=0.5,
                          label=LEGEND[kind], zorder=3)
     medians = [(x, statistics.median(ok)) for x, label in enumerate(labels)
-               if (ok := [r.duration_seconds for r in results
-                          if r.label == label and r.succeeded and r.duration_seconds is not None])]
+               if (ok := [value for r in results
+                          if r.label == label and r.succeeded and (value := measure(r)) is not None])]
     for i, (x, median) in enumerate(medians):
         # Labels starting with "_" stay out of the legend: one entry for all the lines.
         axes.hlines(median, x - 0.32, x + 0.32, colors="black", linewidths=1.5,
                     label="_median" if i else "median of ok runs", zorder=4)
-    axes.set_title("duration of each run")
-    axes.set_ylabel("seconds")
-    top = max((r.duration_seconds or 0 for r in results), default=0)
+    axes.set_title(title)
+    axes.set_ylabel(unit)
+    top = max((measure(r) or 0 for r in results), default=0)
     axes.set_ylim(0, 1.2 * top or 1)
     axes.set_xlim(-0.6, len(labels) - 0.4)
     axes.grid(axis="y", alpha=0.3)

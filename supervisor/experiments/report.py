@@ -15,34 +15,54 @@ from rich.table import Table
 from .. import progress
 from ..core import Supervisor
 from ..errors import SupervisorError
+from ..render import usd
+from .budget import BatchBudget
 from .folder import BatchFolder
 from .options import RunOptions
 from .plans import Experiment
 from .results import RESULTS_PLOT, Result, load_results, one_line
 from .runner import run_experiments
-from .summary import category, outcome, summarize_by_label
+from .summary import category, outcome, summarize_by_label, totals
 
 QUESTION_CHARS = 40
 
 
-def print_report(results: Sequence[Result], console: Console | None = None) -> None:
-    """Print the results (one row per experiment) and a summary per label as rich tables."""
+def print_report(results: Sequence[Result], console: Console | None = None, budget: BatchBudget | None = None) -> None:
+    """Print the results (one row per experiment, with its cost), a summary per label as rich tables, and
+    what the whole batch spent (against its `budget`, when it has one)."""
     console = console or Console()
     runs = Table(title="experiments")
-    for column in ("id", "label", "question", "outcome", "winner", "seconds", "tokens", "reason"):
+    for column in ("id", "label", "question", "outcome", "winner", "seconds", "tokens", "cost", "reason"):
         runs.add_column(column, overflow="fold")
     for r in results:
         runs.add_row(r.experiment_id, r.label, one_line(r.question, QUESTION_CHARS), outcome(r), r.winner or "",
-                     _seconds(r.duration_seconds), _cell(r.total_tokens), r.reason or "")
+                     _seconds(r.duration_seconds), _cell(r.total_tokens), _usd(r.cost_usd), r.reason or "")
     console.print(runs)
     per_label = Table(title="per config")
-    for column in ("label", "config", "ok", "median s (ok)", "mean tokens", "outcomes", "winners"):
+    for column in ("label", "config", "ok", "median s (ok)", "mean tokens", "mean cost", "spent", "outcomes",
+                   "winners"):
         per_label.add_column(column, overflow="fold")
     for s in summarize_by_label(results):
         per_label.add_row(s["label"], Path(s["config"]).name, f"{s['succeeded']}/{s['runs']}",
-                          _seconds(s["median_duration"]),
-                          _cell(s["mean_tokens"]), _counts(s["outcomes"]), _counts(s["winners"]))
+                          _seconds(s["median_duration"]), _cell(s["mean_tokens"]), _usd(s["mean_cost_usd"]),
+                          f"{s['spent_tokens']:,} tokens, {usd(s['spent_usd'])}", _counts(s["outcomes"]),
+                          _counts(s["winners"]))
     console.print(per_label)
+    console.print(total_line(results, budget), markup=False, highlight=False)
+
+
+def total_line(results: Sequence[Result], budget: BatchBudget | None = None) -> str:
+    """What the batch spent, every attempt counted: `total: 12,000 tokens, $0.0027 (budget 50,000 tokens)`."""
+    spent = totals(results)
+    text = f"total: {spent['tokens']:,} tokens, {usd(spent['cost_usd'])}"
+    if spent["unknown_cost"]:
+        text += (f" ({spent['unknown_cost']} runs of unknown cost, counted as $0: add their models to "
+                 "prices.yaml)")
+    if budget is not None:
+        text += f"; budget {budget.describe()}"
+        if budget.spent_reason(results):
+            text += ": spent"
+    return text
 
 
 def progress_line(row: Result, done: int, total: int) -> str:
@@ -52,6 +72,8 @@ def progress_line(row: Result, done: int, total: int) -> str:
         text += f" in {row.duration_seconds:.2f} s"
     if row.winner:
         text += f", winner {row.winner}"
+    if row.cost_usd is not None:
+        text += f", {usd(row.cost_usd)}"
     if row.reason:
         text += f": {row.reason}"
     return text
@@ -84,7 +106,7 @@ def run_and_report(make_plan: Callable[[], list[Experiment]], options: RunOption
         with BatchFolder(options.out) as folder:
             results = run_experiments(plan, folder, supervisor=sup, on_start=shown.start, on_result=shown.finished,
                                       **options.run_arguments())
-            print_report(results, console)
+            print_report(results, console, options.budget())
             if options.plot:
                 _plot(results, folder.path / RESULTS_PLOT, title, console)
     except SupervisorError as exc:
@@ -139,6 +161,11 @@ class _Progress:
         going = sum(category(r) == "unfinished" and r.shell_id is not None for r in rows)
         if going:
             text += f"\nre-attaching to {going} runs started earlier"
+        budget = self.options.budget()
+        if budget is not None:
+            text += f"\nbudget for the batch: {budget.describe()}"
+            if any(r.spent_tokens or r.spent_usd for r in rows):
+                text += f" ({total_line(rows).removeprefix('total: ')} spent before)"
         self._print(text)
 
     def finished(self, row: Result) -> None:
@@ -174,6 +201,10 @@ def _seconds(value: float | None) -> str:
 
 def _cell(value: object) -> str:
     return "" if value is None else str(value)
+
+
+def _usd(value: float | None) -> str:
+    return "" if value is None else usd(value)
 
 
 def _counts(counter: dict[str, int]) -> str:

@@ -34,7 +34,10 @@ class Result(BaseModel):
 
     `reason` says why a run did not succeed (mgcoord's `ERROR:` line, a kill, a timeout, an exit
     code); `timed_out` / `stalled` mark runs the batch itself ended (`--timeout`, `--kill-on-stall`);
-    `attempt` counts the starts of this experiment (a retry or a rerun of a killed run adds one).
+    `outcome` is `budget_exceeded` for a run stopped, or never started, because the batch's budget
+    (or its own) was spent; `attempt` counts the starts of this experiment (a retry or a rerun of a
+    killed run adds one). `cost_usd` is this attempt's cost; `earlier_tokens` / `earlier_cost_usd`
+    what the experiment's earlier attempts used, so a batch's spending survives reruns.
     """
 
     experiment_id: str
@@ -56,6 +59,9 @@ class Result(BaseModel):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     total_tokens: int | None = None
+    cost_usd: float | None = None
+    earlier_tokens: int = 0
+    earlier_cost_usd: float = 0.0
     log_dir: str | None = None
     answer_file: str | None = None
 
@@ -76,6 +82,21 @@ class Result(BaseModel):
     def succeeded(self) -> bool:
         """Exit code 0 and a final answer: a runner that exits 0 without one (MassGen does) has failed."""
         return self.status == "stopped" and self.exit_code == 0 and self.outcome in (None, "answered")
+
+    @property
+    def spent_tokens(self) -> int:
+        """The tokens of every attempt of this experiment (an unknown count is 0)."""
+        return self.earlier_tokens + (self.total_tokens or 0)
+
+    @property
+    def spent_usd(self) -> float:
+        """The cost of every attempt of this experiment (an unknown cost is 0)."""
+        return self.earlier_cost_usd + (self.cost_usd or 0.0)
+
+    @property
+    def over_budget(self) -> bool:
+        """Stopped, or never started, because a budget was spent: a resumed batch runs it again if it can."""
+        return self.outcome == "budget_exceeded"
 
     @property
     def interrupted(self) -> bool:

@@ -11,13 +11,16 @@ from .results import Result
 from .stats import Significance, fisher_exact, mann_whitney_u
 
 # The kinds of outcome, in the order plots stack and list them.
-CATEGORIES = ("ok", "failed", "timeout", "killed", "unfinished")
+CATEGORIES = ("ok", "failed", "timeout", "budget", "killed", "unfinished")
 ALPHA = 0.05
 
 
 def category(result: Result) -> str:
     """`ok`, `failed` (ended on its own without success), `timeout` (ended by the batch's timeout or
-    stall kill), `killed` (from outside the batch, or lost) or `unfinished`."""
+    stall kill), `budget` (stopped or never started because a budget was spent), `killed` (from
+    outside the batch, or lost) or `unfinished`."""
+    if result.over_budget:
+        return "budget"
     if not result.finished:
         return "unfinished"
     if result.succeeded:
@@ -39,23 +42,27 @@ def outcome(result: Result) -> str:
         return "stalled" if result.stalled else "timed out"
     if kind == "killed":
         return result.status
+    if kind == "budget":
+        return "budget spent" if result.finished else "not started: budget spent"
     return "ok" if kind == "ok" else result.status
 
 
 def summarize_by_label(results: Sequence[Result]) -> list[dict[str, Any]]:
     """Per label: runs, successes, success rate, mean and median duration (of successful runs), mean
-    tokens, outcome counts, winners."""
+    tokens and cost (of the runs that report them), what all its attempts spent, outcome counts, winners."""
     summary = []
     for label in dict.fromkeys(r.label for r in results):
         rows = [r for r in results if r.label == label]
         durations = [r.duration_seconds for r in rows if r.succeeded and r.duration_seconds is not None]
         tokens = [r.total_tokens for r in rows if r.total_tokens is not None]
+        costs = [r.cost_usd for r in rows if r.cost_usd is not None]
         ok = sum(r.succeeded for r in rows)
         summary.append({
             "label": label, "config": rows[0].config, "runs": len(rows), "succeeded": ok,
             "success_rate": ok / len(rows), "mean_duration": _mean(durations),
             "median_duration": round(statistics.median(durations), 3) if durations else None,
-            "mean_tokens": _mean(tokens),
+            "mean_tokens": _mean(tokens), "mean_cost_usd": _mean(costs, digits=6),
+            "spent_tokens": sum(r.spent_tokens for r in rows), "spent_usd": round(sum(r.spent_usd for r in rows), 6),
             "outcomes": dict(Counter(outcome(r) for r in rows)),
             "winners": dict(Counter(r.winner for r in rows if r.winner)),
         })
@@ -122,5 +129,15 @@ def _cite(test: Significance) -> str:
     return f"{test.name}: p = {test.p_value:.2g}"
 
 
-def _mean(values: Sequence[float]) -> float | None:
-    return round(sum(values) / len(values), 3) if values else None
+def totals(results: Sequence[Result]) -> dict[str, Any]:
+    """What the whole table spent, every attempt counted: tokens, USD, and how many runs' cost is unknown.
+
+    >>> totals(rows)
+    {'tokens': 12000, 'cost_usd': 0.0027, 'unknown_cost': 0}
+    """
+    return {"tokens": sum(r.spent_tokens for r in results), "cost_usd": round(sum(r.spent_usd for r in results), 6),
+            "unknown_cost": sum(r.cost_usd is None and (r.total_tokens or 0) > 0 for r in results)}
+
+
+def _mean(values: Sequence[float], digits: int = 3) -> float | None:
+    return round(sum(values) / len(values), digits) if values else None

@@ -5,7 +5,9 @@
 '{"shell_id":"shell_1a2b3c4d","status":"running","pid":4242,"command":"make test","duration_seconds":0.0}'
 
 `dispatch` always returns a JSON string for the tool message: the result object, or
-`{"error": "..."}` with a message that tells the model what to do next.
+`{"error": "..."}` with a message that tells the model what to do next. Every call is written to
+the home's audit log; with `policy=` it is first decided by that policy (one `Policy` object is one
+agent session: pass the same one for every call of an agent).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from ..core import Supervisor
+from .guard import rejected
+from .policy import Policy
 from .registry import TOOLS, SupervisorFactory, ToolFailure, call, find, invalid_arguments
 from .strict import plain_schema, strict_schema
 from .views import as_text
@@ -49,24 +53,32 @@ def openai_tools(api: Literal["chat", "responses"] = "chat", *, strict: bool = T
 
 
 def dispatch(name: str, arguments: str | Mapping[str, Any] | None, *,
-             supervisor: SupervisorFactory = Supervisor) -> str:
+             supervisor: SupervisorFactory = Supervisor, policy: Policy | None = None) -> str:
     """Run the tool call `name(arguments)` and return its result, or a readable error, as a JSON string.
 
     `arguments` is the JSON text the model sent (or an already parsed object). Null values mean
     "use the default", as in strict mode. Never raises for anything the model sent; an unexpected
-    failure is logged and reported as an internal error without its details.
+    failure is logged and reported as an internal error without its details. `policy` (see
+    `supervisor.tools.policy`) decides the call first; a refused call is an error that quotes the rule.
 
     >>> json.loads(dispatch("list_shells", "{}"))["max_concurrent"]
     10
+    >>> policy = load_policy("policy.yaml")        # read_only: true
+    >>> dispatch("kill_shell", {"shell_id": "shell_1a2b3c4d"}, policy=policy)
+    '{"error":"denied by the policy rule read_only: true (policy policy.yaml): kill_shell changes shells; ..."}'
     """
     try:
-        spec = find(name)
-        raw = _parse(arguments)
         try:
-            args = spec.arguments.model_validate({key: value for key, value in raw.items() if value is not None})
-        except ValidationError as exc:
-            raise invalid_arguments(spec.name, exc) from None
-        return as_text(call(spec, args, supervisor))
+            spec = find(name)
+            raw = _parse(arguments)
+            try:
+                args = spec.arguments.model_validate({key: value for key, value in raw.items() if value is not None})
+            except ValidationError as exc:
+                raise invalid_arguments(spec.name, exc) from None
+        except ToolFailure as exc:
+            rejected(name, arguments, supervisor, policy, surface="dispatch", error=str(exc))
+            raise
+        return as_text(call(spec, args, supervisor, policy, surface="dispatch"))
     except ToolFailure as exc:
         return as_text({"error": str(exc)})
     except Exception:

@@ -18,6 +18,7 @@ An MCP host runs it with `{"command": "mgsup", "args": ["mcp"]}`.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import logging
 import os
@@ -34,8 +35,11 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ValidationError
 
+from .. import audit
 from ..core import Supervisor
 from ..errors import InvalidRequest
+from .guard import rejected
+from .policy import Policy
 from .registry import TOOLS, SupervisorFactory, ToolFailure, ToolSpec, call, invalid_arguments
 from .schemas import WaitShellArgs
 from .strict import plain_schema
@@ -60,18 +64,21 @@ EXIT_GRACE_SECONDS = 2.0
 
 
 def build_server(supervisor: SupervisorFactory = Supervisor, *, threads: int | None = None,
-                 waits: int | None = None) -> MCPServer[Any]:
+                 waits: int | None = None, policy: Policy | None = None) -> MCPServer[Any]:
     """An MCP server exposing the seven tools; each call acts on `supervisor()` (default: from the environment).
 
     `threads`: the size of each of the two thread pools for tool calls ($MGSUP_MCP_THREADS, default 10);
-    `waits`: how many wait_shell calls are served at once ($MGSUP_MCP_MAX_WAITS, default 200).
+    `waits`: how many wait_shell calls are served at once ($MGSUP_MCP_MAX_WAITS, default 200);
+    `policy`: what the calls may do (`supervisor.tools.policy`); the server is one session of it.
+    Every call is written to the home's audit log.
 
-    >>> server = build_server()
+    >>> server = build_server(policy=load_policy("policy.yaml"))
     >>> server.run("stdio")
     """
     size = _setting("MGSUP_MCP_THREADS", threads, DEFAULT_THREADS)
+    audit.max_bytes()  # a bad setting refuses to serve rather than failing every call
     reads, changes = Pool(size), Pool(size)
-    waiting = Waits(supervisor, reads, changes, _setting("MGSUP_MCP_MAX_WAITS", waits, DEFAULT_MOST))
+    waiting = Waits(supervisor, reads, changes, _setting("MGSUP_MCP_MAX_WAITS", waits, DEFAULT_MOST), policy)
 
     def runner(spec: ToolSpec) -> Callable[[BaseModel], Awaitable[dict[str, Any]]]:
         if spec.name == "wait_shell":
@@ -79,13 +86,18 @@ def build_server(supervisor: SupervisorFactory = Supervisor, *, threads: int | N
         # A call the host cancels (or leaves behind by going away) does not hold up the server; the
         # library call itself goes on to a consistent end on its thread.
         pool = reads if spec.read_only else changes
-        return lambda args: pool.run(call, spec, args, supervisor)
+        run = functools.partial(call, surface="mcp")
+        return lambda args: pool.run(run, spec, args, supervisor, policy)
+
+    def refused(name: str, arguments: dict[str, Any], failure: ToolFailure) -> None:
+        rejected(name, arguments, supervisor, policy, surface="mcp", error=str(failure))
 
     return MCPServer("mgsup", version=_version(), instructions=INSTRUCTIONS,
-                     tools=[_mcp_tool(spec, runner(spec)) for spec in TOOLS], log_level="WARNING")
+                     tools=[_mcp_tool(spec, runner(spec), refused) for spec in TOOLS], log_level="WARNING")
 
 
-def _mcp_tool(spec: ToolSpec, run_call: Callable[[BaseModel], Awaitable[dict[str, Any]]]) -> Tool:
+def _mcp_tool(spec: ToolSpec, run_call: Callable[[BaseModel], Awaitable[dict[str, Any]]],
+              refused: Callable[[str, dict[str, Any], ToolFailure], None]) -> Tool:
     # The SDK validates arguments with `arg_model` before calling; deriving it from the shared model keeps
     # one definition of each tool's arguments (constraints and `extra="forbid"` included).
     arg_model: type[ArgModelBase] = type(f"{spec.name}_arguments", (spec.arguments, ArgModelBase),
@@ -94,7 +106,9 @@ def _mcp_tool(spec: ToolSpec, run_call: Callable[[BaseModel], Awaitable[dict[str
     async def run(**arguments: Any) -> CallToolResult:
         try:
             if _INVALID in arguments:
-                raise arguments[_INVALID]
+                failure, given = arguments[_INVALID]
+                refused(spec.name, given, failure)
+                raise failure
             result = await run_call(spec.arguments.model_validate(arguments))
         except ToolFailure as exc:
             raise ToolError(str(exc)) from None
@@ -126,7 +140,7 @@ class _Arguments(FuncMetadata):
         try:
             return super().validate_arguments(arguments_to_validate)
         except ValidationError as exc:
-            return {_INVALID: invalid_arguments(self.tool_name, exc)}
+            return {_INVALID: (invalid_arguments(self.tool_name, exc), arguments_to_validate)}
 
 
 def _setting(name: str, given: int | None, default: int) -> int:
@@ -150,9 +164,9 @@ def _version() -> str:
         return ""
 
 
-def main() -> None:
-    """Serve the tools over stdio until the host closes stdin or goes away."""
-    serve(build_server())
+def main(policy: Policy | None = None) -> None:
+    """Serve the tools over stdio, under `policy`, until the host closes stdin or goes away."""
+    serve(build_server(policy=policy))
 
 
 def serve(server: MCPServer[Any]) -> None:

@@ -26,8 +26,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from .. import audit
 from ..core import Supervisor
 from ..errors import InvalidRequest, LimitReached, ShellNotFound, StateDirError, SupervisorError
+from .guard import guarded
+from .policy import Denied, Policy
 from .schemas import (
     DEFAULT_LIST_LIMIT,
     GetShellOutputArgs,
@@ -90,14 +93,30 @@ def default_max_bytes() -> int:
 def _start_shell(sup: Supervisor, a: StartShellArgs) -> dict[str, Any]:
     env = None if a.env is None else dict(item.split("=", 1) for item in a.env)
     shell_id = sup.start_shell(a.command, cwd=a.cwd, env=env, inherit_env=a.inherit_env, name=a.name,
-                               timeout=a.timeout, queue=a.queue, isolate=a.isolate)
+                               timeout=a.timeout, queue=a.queue, isolate=a.isolate, cpus=a.cpus, gpus=a.gpus,
+                               resources=_resources(a.resources))
     return shell_view(sup.get_shell_status(shell_id), detail=a.detail)
 
 
 def _start_coordination(sup: Supervisor, a: StartCoordinationArgs) -> dict[str, Any]:
     shell_id = sup.start_coordination(a.config, a.question, runner=a.runner, cwd=a.cwd, timeout=a.timeout,
-                                      queue=a.queue, name=a.name)
+                                      queue=a.queue, name=a.name, cpus=a.cpus, gpus=a.gpus,
+                                      resources=_resources(a.resources),
+                                      budget=a.budget.model_dump(exclude_none=True) if a.budget else None)
     return shell_view(sup.get_shell_status(shell_id), detail=a.detail)
+
+
+def _resources(items: list[str] | None) -> dict[str, float] | None:
+    if items is None:
+        return None
+    amounts = {}
+    for item in items:
+        name, _, amount = item.partition("=")
+        try:
+            amounts[name] = float(amount)
+        except ValueError:
+            raise InvalidRequest(f"resource {item!r} is not NAME=AMOUNT with a number") from None
+    return amounts
 
 
 def _get_shell_status(sup: Supervisor, a: ShellIdArgs) -> dict[str, Any]:
@@ -224,16 +243,25 @@ def find(name: str) -> ToolSpec:
         raise ToolFailure(f"unknown tool {name!r}: the tools are {', '.join(_BY_NAME)}") from None
 
 
-def call(spec: ToolSpec, arguments: BaseModel, supervisor: SupervisorFactory) -> dict[str, Any]:
-    """Run `spec` with validated `arguments` and return its result as a JSON-ready dict."""
+def call(spec: ToolSpec, arguments: BaseModel, supervisor: SupervisorFactory, policy: Policy | None = None, *,
+         surface: str = "dispatch") -> dict[str, Any]:
+    """Run `spec` with validated `arguments` under `policy` and return its result as a JSON-ready dict.
+
+    The call is decided by the policy and written to the audit log (`guard.guarded`).
+    """
     with failures(spec, arguments):
         sup = connect(supervisor)
-        return spec.run(sup, arguments)
+        with guarded(spec.name, arguments, sup, policy, surface=surface) as passage:
+            return passage.returns(spec.run(sup, passage.arguments))
 
 
 def connect(supervisor: SupervisorFactory) -> Supervisor:
-    """The Supervisor the calls act on; a failure here is the server's configuration, not the model's doing."""
+    """The Supervisor the calls act on; a failure here is the server's configuration, not the model's doing.
+
+    The audit log's setting is checked here too: no call runs when it could not be recorded as configured.
+    """
     try:
+        audit.max_bytes()
         return supervisor()
     except SupervisorError as exc:
         raise misconfigured(exc) from None
@@ -253,6 +281,8 @@ def failures(spec: ToolSpec, arguments: BaseModel) -> Iterator[None]:
     """Turn the library's anticipated errors into ToolFailure, worded for a model: what to call next."""
     try:
         yield
+    except Denied as exc:
+        raise ToolFailure(str(exc)) from None
     except ShellNotFound:
         raise ToolFailure(f"unknown shell id {getattr(arguments, 'shell_id', None)!r}: no shell with this id is on "
                           "record; call list_shells to see the newest shells (ids look like 'shell_1a2b3c4d')"

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..models import Status
+from ..models import Backend, Status
 
 MAX_WAIT_SECONDS = 600.0
 DEFAULT_WAIT_SECONDS = 60.0
@@ -26,6 +26,13 @@ Queue = Annotated[bool, Field(description="At the concurrency limit: true waits 
                                           "when a slot frees; false (default) fails with a limit error.")]
 Name = Annotated[str | None, Field(description="A short label (letters, digits, '.', '_', '-') shown in "
                                                "list_shells. Optional.")]
+Cpus = Annotated[float | None, Field(ge=0, description="Only when the server runs shells on a Ray cluster: CPUs "
+                                                       "the job needs on its node. Default: 1.")]
+Gpus = Annotated[float | None, Field(ge=0, description="Only when the server runs shells on a Ray cluster: GPUs "
+                                                       "the job needs on its node. Default: 0.")]
+Resources = Annotated[list[Annotated[str, Field(pattern=r"^[^=]+=")]] | None, Field(
+    description="Only when the server runs shells on a Ray cluster: custom resources the job needs, as "
+                "'NAME=AMOUNT' strings.")]
 Detail = Annotated[bool, Field(description="true: every field of the result, paths and times included.")]
 
 
@@ -48,6 +55,9 @@ class StartShellArgs(Arguments):
     queue: Queue = False
     isolate: bool = Field(False, description="Run in a fresh empty directory <cwd>/.mgsup/workspaces/<name>_<id> "
                                              "so parallel jobs never touch each other's files.")
+    cpus: Cpus = None
+    gpus: Gpus = None
+    resources: Resources = None
     detail: Detail = False
 
 
@@ -96,6 +106,12 @@ class WaitShellArgs(Arguments):
     detail: Detail = False
 
 
+class BudgetArgs(Arguments):
+    max_tokens: int | None = Field(None, ge=1, description="Most tokens the run may use.")
+    max_cost_usd: float | None = Field(None, gt=0, description="Most USD the run may cost.")
+    max_duration_seconds: float | None = Field(None, gt=0, description="Most seconds the run may take.")
+
+
 class StartCoordinationArgs(Arguments):
     config: str = Field(description="Path of the coordination config (YAML), relative to cwd or absolute.")
     question: str = Field(min_length=1, description="The question the agents answer.")
@@ -107,6 +123,11 @@ class StartCoordinationArgs(Arguments):
     timeout: Timeout = None
     queue: Queue = False
     name: Name = None
+    cpus: Cpus = None
+    gpus: Gpus = None
+    resources: Resources = None
+    budget: BudgetArgs | None = Field(None, description="Limits the supervisor holds the run to: past one, it is "
+                                                        "stopped with outcome 'budget_exceeded'. Default: none.")
     detail: Detail = False
 
 
@@ -128,6 +149,7 @@ class ShellView(Result):
     duration_seconds: float | None = None
     message: str | None = None
     coordination: dict[str, Any] | None = Field(None, description="A coordination run's progress and result.")
+    backend: Backend | None = Field(None, description="'ray': a job of the Ray cluster (absent: this machine).")
 
 
 class KillView(Result):

@@ -3,7 +3,8 @@
 Compact means: no null values, no empty collections, no false flags; numbers rounded (seconds to
 0.1, other numbers to 3 significant digits, all to whole numbers from 100 up); no file paths (`cwd`
 and keys ending in `_path`, `_file`, `_dir`); no timestamps (the duration says enough); a command
-cut to COMMAND_CHARS; a running job's pid only while it runs; messages cut to MESSAGE_CHARS.
+cut to COMMAND_CHARS; a running job's pid only while it runs; messages cut to MESSAGE_CHARS; the
+backend only for a cluster shell (`"ray"`, without the cluster's address).
 `detail=True` returns the library's dicts as they are (the Python API's keys, nulls included).
 Pure functions: no I/O.
 
@@ -37,6 +38,9 @@ def shell_view(status: dict[str, Any], *, detail: bool = False) -> dict[str, Any
     view = dict(status)
     if view.get("status") != "running":
         view.pop("pid", None)
+    if view.get("backend") == "local":
+        view.pop("backend")
+    view.pop("cluster", None)
     if "command" in view:
         view["command"] = _command(view["command"])
     view["message"] = _cut(view.get("message"), MESSAGE_CHARS)

@@ -21,7 +21,7 @@ from coordinator.backends import build_backend
 from coordinator.config import AgentConfig, OpenAIBackendConfig, load_config
 from coordinator.errors import AgentError
 from coordinator.protocol.messages import CoordinateRequest
-from supervisor import Supervisor, proc
+from supervisor import Supervisor, audit, proc
 from supervisor.proc import MONITOR_VAR
 from supervisor.tools import TOOLS
 
@@ -303,7 +303,13 @@ def test_meta_config_runs_a_nested_coordination(
 
     [nested] = home.list_shells()
     assert nested["status"] == "stopped" and nested["exit_code"] == 0
-    assert nested["cwd"] == str(run_dir)
+    # Under the config's policy: in the agent's own workspace, with the capped timeout and budget.
+    [workspace] = (run_dir / ".massgen" / "workspaces").glob("meta_workspace_*")
+    assert nested["cwd"] == str(workspace)
+    assert nested["budget"] == {"max_tokens": 200000, "max_cost_usd": 1.0, "max_duration_seconds": 900}
+    assert home.store.spec(nested["shell_id"]).timeout == 900
+    assert [(r["tool"], r["decision"], r["result"]) for r in audit.read(home.home)] == [
+        ("start_coordination", "allowed", "ok"), ("wait_shell", "allowed", "ok")]
     stdout = home.get_shell_output(nested["shell_id"])["stdout"]
     [winner] = re.findall(r"^WINNER: (\S+)$", stdout, re.MULTILINE)
     assert nested["coordination"]["winner"] == winner

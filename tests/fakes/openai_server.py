@@ -5,14 +5,17 @@ It stands in for a remote LLM API (the one thing a test cannot have here) and an
 
 - `vote` is offered and other agents' answers are in the messages: a `vote` tool call for the first
   choice the tool allows;
-- `vote` and `new_answer` are offered and no answer exists yet: a `new_answer` tool call (`answer`);
+- `vote` and `new_answer` are offered and no answer exists yet (or mgcoord offers `new_answer`
+  alone, for a first answer): a `new_answer` tool call (`answer`);
 - anything else is the final presentation (MassGen offers `new_answer` alone then): plain text
   (`answer`), streamed in `chunks` pieces `chunk_delay` seconds apart.
 
 `delay` holds every reply that long first (a slow model), `failing=True` answers every request
-with HTTP 500 (every backend fails). A usage chunk reports
-`PROMPT_TOKENS` / `COMPLETION_TOKENS` per reply. Both MassGen (`type: chatcompletion`, `base_url`)
-and mgcoord's openai backend talk to it.
+with HTTP 500 (every backend fails). A usage chunk reports `prompt_tokens` / `completion_tokens`
+per reply (PROMPT_TOKENS / COMPLETION_TOKENS unless given). `gate` holds every request until the
+test sets it; `stall_after=N` holds every request after the first N until the server stops (a run
+that goes on until it is stopped). Both MassGen (`type: chatcompletion`, `base_url`) and mgcoord's
+openai backend talk to it.
 
 >>> with OpenAIServer(answer="391") as server:
 ...     client = openai.OpenAI(base_url=server.base_url, api_key="any")
@@ -30,9 +33,12 @@ from typing import Any
 
 PROMPT_TOKENS = 120
 COMPLETION_TOKENS = 30
-# How MassGen shows other agents' answers to a model (and what it shows when there are none yet).
+# How MassGen shows other agents' answers to a model (and what it shows when there are none yet),
+# and how mgcoord does.
 ANSWERS_BLOCK = "<CURRENT ANSWERS from the agents>"
 NO_ANSWERS = "no answers available yet"
+MGCOORD_ANSWERS = "\nCurrent answers:\n"
+MGCOORD_TURN = "\nMay give a new answer: yes"
 
 
 @dataclass
@@ -42,6 +48,11 @@ class Behaviour:
     delay: float = 0.0
     chunks: int = 1
     chunk_delay: float = 0.0
+    prompt_tokens: int = PROMPT_TOKENS
+    completion_tokens: int = COMPLETION_TOKENS
+    gate: threading.Event | None = None
+    stall_after: int | None = None
+    stopping: threading.Event = field(default_factory=threading.Event)
     requests: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -49,12 +60,12 @@ def decide(body: dict[str, Any], behaviour: Behaviour) -> tuple[str, dict[str, A
     """The reply to one request: (tool name, arguments) for a tool call, else the text to stream."""
     tools = {t.get("function", {}).get("name"): t.get("function", {}) for t in body.get("tools") or []}
     text = "\n".join(_text(m.get("content")) for m in body.get("messages") or [])
-    answers_shown = ANSWERS_BLOCK in text and NO_ANSWERS not in text
+    answers_shown = (ANSWERS_BLOCK in text and NO_ANSWERS not in text) or MGCOORD_ANSWERS in text
     if "vote" in tools and answers_shown:
         target = tools["vote"].get("parameters", {}).get("properties", {}).get("agent_id", {})
         choices = target.get("enum") or ["agent1"]
         return "vote", {"agent_id": choices[0], "reason": "It is correct and complete."}
-    if "vote" in tools and "new_answer" in tools:
+    if "new_answer" in tools and ("vote" in tools or MGCOORD_TURN in text):
         return "new_answer", {"content": behaviour.answer}
     return behaviour.answer
 
@@ -86,6 +97,11 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self._json(404, {"error": {"message": f"no route {self.path}"}})
             return
+        if behaviour.gate is not None:
+            behaviour.gate.wait()
+        if behaviour.stall_after is not None and len(behaviour.requests) > behaviour.stall_after:
+            behaviour.stopping.wait()
+            return
         if behaviour.delay:
             time.sleep(behaviour.delay)
         if behaviour.failing:
@@ -96,7 +112,7 @@ class _Handler(BaseHTTPRequestHandler):
         if body.get("stream"):
             self._stream(model, reply, behaviour)
         else:
-            self._json(200, _completion(model, reply))
+            self._json(200, _completion(model, reply, behaviour))
 
     def _json(self, code: int, payload: dict[str, Any]) -> None:
         data = json.dumps(payload).encode()
@@ -126,7 +142,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._event(_chunk(model, {"tool_calls": [call]}))
             self._event(_chunk(model, {"tool_calls": [{"index": 0, "function": {"arguments": json.dumps(arguments)}}]}))
             self._event(_chunk(model, {}, finish="tool_calls"))
-        self._event({**_chunk(model, {}), "choices": [], "usage": _usage()})
+        self._event({**_chunk(model, {}), "choices": [], "usage": _usage(behaviour)})
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
 
@@ -140,7 +156,7 @@ def _chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> dict
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
 
-def _completion(model: str, reply: tuple[str, dict[str, Any]] | str) -> dict[str, Any]:
+def _completion(model: str, reply: tuple[str, dict[str, Any]] | str, behaviour: Behaviour) -> dict[str, Any]:
     if isinstance(reply, str):
         message: dict[str, Any] = {"role": "assistant", "content": reply}
         finish = "stop"
@@ -150,12 +166,12 @@ def _completion(model: str, reply: tuple[str, dict[str, Any]] | str) -> dict[str
             {"id": f"call_{name}", "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}]}
         finish = "tool_calls"
     return {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": message, "finish_reason": finish}], "usage": _usage()}
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}], "usage": _usage(behaviour)}
 
 
-def _usage() -> dict[str, int]:
-    return {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": COMPLETION_TOKENS,
-            "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS}
+def _usage(behaviour: Behaviour) -> dict[str, int]:
+    return {"prompt_tokens": behaviour.prompt_tokens, "completion_tokens": behaviour.completion_tokens,
+            "total_tokens": behaviour.prompt_tokens + behaviour.completion_tokens}
 
 
 def _split(text: str, parts: int) -> list[str]:
@@ -192,6 +208,9 @@ class OpenAIServer:
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  traceback: TracebackType | None) -> None:
+        self.behaviour.stopping.set()
+        if self.behaviour.gate is not None:
+            self.behaviour.gate.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)

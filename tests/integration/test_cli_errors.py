@@ -76,7 +76,7 @@ def test_help_documents_every_verb_and_the_exit_codes(mgsup: Mgsup, capsys: pyte
     for text in ("Exit codes:", "124", "125", "mgsup start -- 'sleep 1; echo hi'"):
         assert text in top
     commands = top.split("Commands:\n", 1)[1].split("\n\n", 1)[0].splitlines()
-    assert len(commands) == 9 and not [line for line in commands if line.endswith("...")], commands
+    assert len(commands) == 10 and not [line for line in commands if line.endswith("...")], commands
     for verb in ("start", "status", "list", "logs", "wait", "kill", "clean", "mcp", "dashboard"):
         code, out, _ = run_main(capsys, verb, "--help")
         assert code == 0 and out.startswith("Usage: mgsup " + verb), verb
@@ -96,10 +96,11 @@ def test_mcp_serves_with_the_global_options(tmp_path: Path, capsys: pytest.Captu
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     seen: dict[str, str | None] = {}
     server = types.ModuleType("supervisor.tools.mcp_server")
-    server.main = lambda: seen.update(home=__import__("os").environ.get("MGSUP_HOME"),  # type: ignore[attr-defined]
-                                      limit=__import__("os").environ.get("MGSUP_MAX_CONCURRENT"))
+    server.main = lambda policy: seen.update(  # type: ignore[attr-defined]
+        home=__import__("os").environ.get("MGSUP_HOME"), limit=__import__("os").environ.get("MGSUP_MAX_CONCURRENT"),
+        policy=policy)
     monkeypatch.setitem(sys.modules, "supervisor.tools.mcp_server", server)
     monkeypatch.delenv("MGSUP_HOME", raising=False)
     monkeypatch.delenv("MGSUP_MAX_CONCURRENT", raising=False)
     assert run_main(capsys, "--home", str(tmp_path / "h"), "--max-concurrent", "3", "mcp") == (0, "", "")
-    assert seen == {"home": str(tmp_path / "h"), "limit": "3"}
+    assert seen == {"home": str(tmp_path / "h"), "limit": "3", "policy": None}

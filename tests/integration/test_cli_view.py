@@ -17,7 +17,8 @@ def test_status_table_without_colour_on_a_pipe(mgsup: Mgsup) -> None:
     table = mgsup.ok("status")
     assert "\x1b[" not in table
     lines = table.splitlines()
-    assert lines[0].split() == ["SHELL", "NAME", "STATUS", "PID", "AGE", "DURATION", "EXIT", "PROGRESS", "COMMAND"]
+    assert lines[0].split() == ["SHELL", "NAME", "STATUS", "PID", "AGE", "DURATION", "EXIT", "PROGRESS", "COST",
+                                "COMMAND"]
     assert lines[1].split()[:3] == [done, "quick", "stopped"]
     assert lines[1].split()[6] == "0" and lines[1].rstrip().endswith("true")
     assert lines[2].split()[:3] == [running, "-", "running"]

@@ -6,12 +6,11 @@ import os
 from pathlib import Path
 
 from supervisor import layout as lay
+from supervisor.automation.locate import HEAD_BLOCK, announced_paths
 from supervisor.automation.printed import (
-    HEAD_BLOCK,
     PROGRESS_LINE,
     TAIL_BLOCK,
     Printed,
-    announced_paths,
     closing_lines,
     parse_closing,
     printed,

@@ -53,6 +53,23 @@ def test_resolve(tmp_path: Path) -> None:
     assert other.kind == "command" and "--instance-id" not in other.argv("c", "q", "0badcafe")
 
 
+def test_for_node_checks_only_what_travels_with_the_job(tmp_path: Path) -> None:
+    # Names and absolute paths are found on the node; nothing of this machine's PATH counts.
+    assert runners.for_node("mgcoord", cwd=tmp_path) == runners.ResolvedRunner("mgcoord", ["mgcoord"])
+    assert runners.for_node("massgen", cwd=tmp_path) == runners.ResolvedRunner("massgen", ["massgen"])
+    assert runners.for_node(["uv", "run", "massgen"], cwd=tmp_path).kind == "command"
+    on_node = runners.for_node("/opt/massgen/bin/massgen", cwd=tmp_path)
+    assert (on_node.kind, on_node.program) == ("massgen", ["/opt/massgen/bin/massgen"])
+    # A relative program travels in the working directory: it is checked here and kept relative.
+    _program(tmp_path / "bin", "my-runner")
+    assert runners.for_node("./bin/my-runner", cwd=tmp_path).program == ["./bin/my-runner"]
+    _program(tmp_path, "outside")
+    for runner, message in (("masgen", "unknown runner 'masgen'"), ("./bin/missing", "runner program not found"),
+                            ("../outside", "outside the run's working directory"), ([], "runner must be")):
+        with pytest.raises(InvalidRequest, match=message):
+            runners.for_node(runner, cwd=tmp_path / "bin")
+
+
 def test_default_runner(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(runners.RUNNER_VAR, raising=False)
     assert runners.default_runner() == "mgcoord"

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from supervisor.automation.locate import current_status_file
 from supervisor.automation.printed import Printed
 from supervisor.automation.schema import (
     AgentErrorInfo,
@@ -23,7 +24,7 @@ from supervisor.automation.schema import (
     UsageInfo,
     VoteCast,
 )
-from supervisor.automation.summary import current_status_file, decide_outcome, summarize
+from supervisor.automation.summary import decide_outcome, summarize
 
 MASSGEN = Path(__file__).resolve().parents[1] / "data" / "massgen-0.1.97"
 NOW = 1_900_000_000.0

@@ -87,7 +87,9 @@
     if (summary.outcome) badges.push(el("span", { class: `badge outcome o-${summary.outcome}`, text: `outcome: ${summary.outcome}` }));
     if (summary.stalled) badges.push(el("span", { class: "badge warn", text: "stalled: status.json stopped changing" }));
     if (summary.active_agent && !FINAL.has(phase)) badges.push(el("span", { class: "badge", text: `active: ${summary.active_agent}` }));
-    for (const [label, value] of usageFigures(summary)) badges.push(el("span", { class: "badge", text: `${label}: ${value}` }));
+    for (const [label, value] of usageFigures(summary, details.status.budget)) badges.push(el("span", { class: "badge", text: `${label}: ${value}` }));
+    const over = summary.budget_exceeded;
+    if (over) badges.push(el("span", { class: "badge bad", id: "budget-exceeded", text: `budget exceeded: ${over.limit} used ${over.used.toLocaleString()}, budget ${over.budget.toLocaleString()}` }));
     if (summary.error) badges.push(el("span", { class: "badge bad", text: `error: ${summary.error}` }));
     document.getElementById("coord-badges").replaceChildren(...badges);
 
@@ -98,15 +100,19 @@
     document.getElementById("answer").textContent = answer || "";
   }
 
-  // Token counts (`tokens`, whichever runner reported them) and the cost when the runner reports one.
-  function usageFigures(summary) {
+  // Tokens, cost (the runner's figure or the price table's) and the run's budget.
+  function usageFigures(summary, budget) {
     const figures = [];
     const tokens = summary.tokens || {};
     if (typeof tokens.total_tokens === "number") {
       figures.push(["tokens", `${tokens.total_tokens.toLocaleString()} (${(tokens.input_tokens ?? 0).toLocaleString()} in, ` +
         `${(tokens.output_tokens ?? 0).toLocaleString()} out)`]);
     }
-    if (typeof summary.cost_usd === "number") figures.push(["cost", `$${summary.cost_usd.toFixed(4)}`]);
+    if (typeof summary.cost_usd === "number") {
+      const source = { runner: " (runner)", prices: " (prices.yaml)" }[summary.cost_source] || "";
+      figures.push(["cost", `$${summary.cost_usd.toFixed(4)}${source}`]);
+    }
+    for (const [key, value] of Object.entries(budget || {})) figures.push([`budget ${key}`, value.toLocaleString()]);
     return figures;
   }
 
