@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from . import admission, lifecycle, request
 from . import layout as lay
-from . import prices as price_table
 from .automation import locate, runners, summary
 from .automation import printed as printed_lines
 from .cluster.address import default_cluster, normalize
@@ -162,7 +161,11 @@ class Supervisor:
         if not isinstance(question, str) or not question.strip():
             raise InvalidRequest("question is empty: give the question the agents should answer")
         limits = request.budget(budget)
-        table = price_table.table() if limits and "max_cost_usd" in limits else None
+        table = None
+        if limits and "max_cost_usd" in limits:
+            from . import prices  # a YAML file: read only when a budget needs it
+
+            table = prices.table()
         if not isinstance(config, str | os.PathLike) or not os.fspath(config):
             raise InvalidRequest(f"config must be the path of a config file, got {request.quoted(config)}")
         base = request.working_dir(cwd)
@@ -342,7 +345,11 @@ class Supervisor:
             if status_file:
                 status_file = locate.current_status_file(status_file)
             # Priced only when there is a status.json to read usage from: the table is a YAML file.
-            prices = (spec.prices or price_table.table_for_reading()) if status_file else None
+            prices = spec.prices
+            if not prices and status_file:
+                from . import prices as price_table
+
+                prices = price_table.table_for_reading()
             coordination = summary.summarize(status_file, shell_status=status, timed_out=state.timed_out,
                                              printed=printed, coordination_run=spec.runner is not None,
                                              stall_seconds=self.stall_seconds, now=now, activity=(stdout, stderr),
