@@ -401,6 +401,7 @@ def main() -> None:
     if os.fork():
         os._exit(0)
     os.setsid()
+    os.chdir("/")  # holds no directory of its caller's: it may be removed or unmounted
     launcher = Launcher(home, idle)
     if launcher.open():
         launcher.serve()

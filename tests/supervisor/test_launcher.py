@@ -88,6 +88,7 @@ def test_a_launcher_forks_monitors_that_look_like_monitors(home: Supervisor, lau
     assert monitor.ppid() != launcher and os.getsid(monitor.pid) == monitor.pid, "in its own session, not a child"
     assert proc.monitors_of(str(home.home / "shells" / shell_id)) == {monitor.pid}
     assert psutil.Process(launcher).uids().real == os.geteuid(), "the launcher runs as its owner"
+    assert psutil.Process(launcher).cwd() == "/", "it holds no directory of its caller's"
     for name in (launch.SOCKET, launch.LOCK):
         assert stat.S_IMODE((home.home / name).stat().st_mode) == 0o600, name
 
