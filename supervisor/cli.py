@@ -1,7 +1,8 @@
 """The `mgsup` command line: a thin adapter over `supervisor.core.Supervisor`.
 
 Each verb parses its options, calls the library and prints the result. Errors become exit codes in
-one place (`main`), always as a single `mgsup: error: ...` line on stderr.
+one place (`main`), always as a single `mgsup: error: ...` line on stderr. The entry point is
+`verbs.main`, which answers the commonest invocations without importing this module.
 """
 
 from __future__ import annotations
@@ -10,19 +11,17 @@ import importlib
 import json
 import os
 import sys
-import traceback
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import click
 from rich.console import Console
 
 from . import audit as audit_log
-from . import lifecycle, progress, render, request
+from . import lifecycle, progress, render, verbs
 from .automation import runners
 from .core import Supervisor
 from .errors import SupervisorError
-from .exitcodes import EPILOG, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_WAIT_TIMEOUT, job_exit_code
+from .exitcodes import EPILOG, EXIT_WAIT_TIMEOUT, job_exit_code
 from .logfollow import copy_output
 
 
@@ -246,9 +245,7 @@ def list_(session: Session, status_filter: str | None, as_json: bool) -> None:
         _print_json(shells)
         return
     for s in shells:
-        exit_code = "-" if s["exit_code"] is None else str(s["exit_code"])
-        click.echo("\t".join((s["shell_id"], s["status"], exit_code, s["name"] or "-",
-                              render.command_text(s["command"]))))
+        click.echo(render.list_line(s))
 
 
 @cli.command(short_help="Print a shell's output, or follow it.")
@@ -307,32 +304,13 @@ def kill(session: Session, shell_ids: tuple[str, ...], kill_all: bool, sig: str,
     sup = session.sup
     if kill_all == bool(shell_ids):
         raise click.UsageError("give SHELL_IDs or --all (not both)")
-    signal_arg: str | int = int(sig) if sig.isdigit() else sig
-    # Checked here too, so that a mistyped option is an error even when there is nothing to kill.
-    request.signal_number(signal_arg)
-    request.seconds("grace", grace, allow_zero=True)
-    if kill_all:
-        targets = [s for s in sup.list_shells() if s["status"] in ("queued", "running")]
-    else:
-        targets = [sup.get_shell_status(shell_id) for shell_id in dict.fromkeys(shell_ids)]
-    # Queued ones first, so that killing a running shell does not hand its slot to one of them.
-    queued = [s["shell_id"] for s in targets if s["status"] == "queued"]
-    others = [s["shell_id"] for s in targets if s["status"] != "queued"]
-    results = [sup.kill_shell(shell_id, signal=signal_arg, grace=grace) for shell_id in queued]
-    with ThreadPoolExecutor(max_workers=max(1, min(len(others), 16))) as pool:
-        results += pool.map(lambda shell_id: sup.kill_shell(shell_id, signal=signal_arg, grace=grace), others)
+    results = verbs.kill_shells(sup, list(shell_ids), every=kill_all, signal=int(sig) if sig.isdigit() else sig,
+                                grace=grace)
     if as_json:
         _print_json(results)
         return
-    for result in results:
-        if result.get("message") == "Removed from queue":
-            click.echo(f"{result['shell_id']} removed from queue")
-        elif result.get("signal"):
-            click.echo(f"{result['shell_id']} killed ({result['signal']})")
-        else:
-            click.echo(f"{result['shell_id']} already {result['status']}")
-    if not results:
-        click.echo("no running or queued shells")
+    for line in verbs.kill_lines(results):
+        click.echo(line)
 
 
 @cli.command(short_help="Remove the records and logs of ended shells.")
@@ -451,26 +429,13 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(exc.format_message() + where, exc.exit_code)
     except click.ClickException as exc:
         return _fail(exc.format_message(), exc.exit_code)
-    except SupervisorError as exc:
-        return _fail(str(exc), exc.exit_code)
-    except TimeoutError as exc:
-        return _fail(str(exc) or "timed out", EXIT_WAIT_TIMEOUT)
-    except (KeyboardInterrupt, click.Abort) as exc:
+    except click.Abort as exc:
         # click turns a KeyboardInterrupt into Abort: what the command said about it is the cause.
-        cause = exc.__cause__ if isinstance(exc, click.Abort) else exc
-        detail = str(cause) if isinstance(cause, KeyboardInterrupt) else ""
-        return _fail(f"interrupted; {detail}" if detail else "interrupted", EXIT_INTERRUPTED)
-    except BrokenPipeError:
-        # The reader went away (`mgsup logs ID | head`): say nothing, and keep the interpreter's
-        # final flush from failing too.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_BROKEN_PIPE
-    except Exception as exc:
-        if os.environ.get("MGSUP_DEBUG") == "1":
-            traceback.print_exc()
-        return _fail(f"unexpected {type(exc).__name__}: {exc} (set MGSUP_DEBUG=1 for the traceback)", 1)
+        cause = exc.__cause__
+        return verbs.failure(cause if isinstance(cause, KeyboardInterrupt) else KeyboardInterrupt())
+    except (Exception, KeyboardInterrupt) as exc:
+        return verbs.failure(exc)
 
 
 def _fail(message: str, code: int) -> int:
-    click.echo(f"mgsup: error: {' '.join(message.split())}", err=True)
-    return code
+    return verbs.fail(message, code)

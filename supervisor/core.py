@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import functools
 import os
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from . import admission, lifecycle, request
 from . import layout as lay
-from . import prices as price_table
 from .automation import locate, runners, summary
 from .automation import printed as printed_lines
 from .cluster.address import default_cluster, normalize
@@ -163,7 +161,11 @@ class Supervisor:
         if not isinstance(question, str) or not question.strip():
             raise InvalidRequest("question is empty: give the question the agents should answer")
         limits = request.budget(budget)
-        table = price_table.table() if limits and "max_cost_usd" in limits else None
+        table = None
+        if limits and "max_cost_usd" in limits:
+            from . import prices  # a YAML file: read only when a budget needs it
+
+            table = prices.table()
         if not isinstance(config, str | os.PathLike) or not os.fspath(config):
             raise InvalidRequest(f"config must be the path of a config file, got {request.quoted(config)}")
         base = request.working_dir(cwd)
@@ -262,7 +264,7 @@ class Supervisor:
 
     def _new_id(self) -> str:
         while True:
-            shell_id = f"shell_{secrets.token_hex(4)}"
+            shell_id = f"shell_{os.urandom(4).hex()}"
             if not self.store.exists(shell_id):
                 return shell_id
 
@@ -342,12 +344,18 @@ class Supervisor:
             log_dir, status_file = spec.log_dir or printed.log_dir, spec.status_file or printed.status_file
             if status_file:
                 status_file = locate.current_status_file(status_file)
+            # Priced only when there is a status.json to read usage from: the table is a YAML file.
+            prices = spec.prices
+            if not prices and status_file:
+                from . import prices as price_table
+
+                prices = price_table.table_for_reading()
             coordination = summary.summarize(status_file, shell_status=status, timed_out=state.timed_out,
                                              printed=printed, coordination_run=spec.runner is not None,
                                              stall_seconds=self.stall_seconds, now=now, activity=(stdout, stderr),
-                                             prices=spec.prices or price_table.table_for_reading(),
-                                             budget_exceeded=state.budget_exceeded)
-        return ShellStatus(
+                                             prices=prices, budget_exceeded=state.budget_exceeded)
+        # Made of validated records: not checked again.
+        return ShellStatus.model_construct(
             shell_id=shell_id, name=spec.name if spec else None, status=status, exit_code=state.exit_code,
             signal=state.signal, timed_out=state.timed_out, pid=state.pid,
             command=shown_command(spec.command) if spec else "", cwd=shown_text(spec.cwd) if spec else "",

@@ -1,7 +1,8 @@
 """How `mgsup` shows shells: rich tables and live views for a terminal, plain lines for pipes.
 
 Everything here turns status dicts (as `Supervisor.get_shell_status` returns them) into text; nothing
-here reads the state directory or touches a process.
+here reads the state directory or touches a process. rich is imported only by what builds rich
+objects: the plain helpers serve commands that must start fast (`mgsup list`, `status` in a pipe).
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ import shlex
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
-from rich.progress_bar import ProgressBar
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+    from rich.table import Table
+    from rich.text import Text
 
 StatusDict = Mapping[str, Any]
 
@@ -179,37 +180,80 @@ def _figure(key: str, value: Any) -> str:
 
 
 def styled_status(status: str) -> Text:
+    from rich.text import Text
+
     return Text(status, style=STATUS_STYLES.get(status, ""))
+
+
+def list_line(status: StatusDict) -> str:
+    """The line of `mgsup list`: id, status, exit code, name and command, tab-separated."""
+    exit_code = "-" if status["exit_code"] is None else str(status["exit_code"])
+    return "\t".join((status["shell_id"], status["status"], exit_code, status["name"] or "-",
+                      command_text(status["command"])))
+
+
+# The columns of `mgsup status`: (header, rich column options). NAME and COMMAND are the ones rich
+# narrows on a small screen; their cells are cut to one line with an ellipsis rather than wrapped.
+TABLE_COLUMNS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("SHELL", {"no_wrap": True}),
+    ("NAME", {"min_width": 4, "max_width": 16}),
+    ("STATUS", {"no_wrap": True}),
+    ("PID", {"justify": "right", "no_wrap": True}),
+    ("AGE", {"justify": "right", "no_wrap": True}),
+    ("DURATION", {"justify": "right", "no_wrap": True}),
+    ("EXIT", {"justify": "right", "no_wrap": True}),
+    ("PROGRESS", {"no_wrap": True}),
+    ("COST", {"justify": "right", "no_wrap": True}),
+    ("COMMAND", {"min_width": 12}),
+)
+_CUT = ("NAME", "COMMAND")
+
+
+def shell_row(s: StatusDict, now: float | None = None) -> list[str]:
+    """The cells of one shell's row in the table of `mgsup status`, as plain text."""
+    return [s["shell_id"], s.get("name") or "-", s["status"],
+            str(s["pid"]) if s.get("pid") else "ray" if s.get("backend") == "ray" else "-",
+            age(s.get("created_at"), now), human_seconds(live_duration(s, now)),
+            "-" if s.get("exit_code") is None else str(s["exit_code"]), progress_text(s), cost_text(s),
+            command_text(s["command"], program_name=True)]
 
 
 def shells_table(shells: list[dict[str, Any]], now: float | None = None) -> Table:
     """The table of `mgsup status`: one row per shell, oldest first."""
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1))
-    table.add_column("SHELL", no_wrap=True)
-    table.add_column("NAME", min_width=4, max_width=16)
-    table.add_column("STATUS", no_wrap=True)
-    table.add_column("PID", justify="right", no_wrap=True)
-    table.add_column("AGE", justify="right", no_wrap=True)
-    table.add_column("DURATION", justify="right", no_wrap=True)
-    table.add_column("EXIT", justify="right", no_wrap=True)
-    table.add_column("PROGRESS", no_wrap=True)
-    table.add_column("COST", justify="right", no_wrap=True)
-    table.add_column("COMMAND", min_width=12)
+    for header, options in TABLE_COLUMNS:
+        table.add_column(header, **options)
     for s in shells:
-        table.add_row(
-            s["shell_id"], _cut(s.get("name") or "-"), styled_status(s["status"]),
-            str(s["pid"]) if s.get("pid") else "ray" if s.get("backend") == "ray" else "-",
-            age(s.get("created_at"), now),
-            human_seconds(live_duration(s, now)), "-" if s.get("exit_code") is None else str(s["exit_code"]),
-            progress_text(s), cost_text(s), _cut(command_text(s["command"], program_name=True)),
-        )
+        row = shell_row(s, now)
+        table.add_row(*(styled_status(cell) if header == "STATUS"
+                        else Text(cell, no_wrap=True, overflow="ellipsis") if header in _CUT else cell
+                        for (header, _), cell in zip(TABLE_COLUMNS, row, strict=True)))
     return table
 
 
-def _cut(text: str) -> Text:
-    # Wrappable columns are the ones rich narrows first on a small screen; the cell itself is cut
-    # to one line with an ellipsis rather than wrapped.
-    return Text(text, no_wrap=True, overflow="ellipsis")
+def plain_table(shells: list[dict[str, Any]], width: int, now: float | None = None) -> list[str] | None:
+    """The lines `shells_table` shows on a screen `width` columns wide without colour, when no cell
+    needs rich's care: None when one is not plain ASCII, one is cut (a long name), or the table is
+    too wide and rich would narrow columns. Trailing spaces are left out, as `progress.show` does.
+    """
+    rows = [[header for header, _ in TABLE_COLUMNS], *(shell_row(s, now) for s in shells)]
+    if not all(cell.isascii() and cell.isprintable() for row in rows for cell in row):
+        return None
+    # rich reads markup ([bold]) and emoji codes (:smile:) in the cells it is given as strings.
+    if any(c in cell for row in rows for (header, _), cell in zip(TABLE_COLUMNS, row, strict=True)
+           if header not in (*_CUT, "STATUS") for c in "[:"):
+        return None
+    widths = [max(options.get("min_width", 0), *(len(row[i]) for row in rows))
+              for i, (_, options) in enumerate(TABLE_COLUMNS)]
+    name = [header for header, _ in TABLE_COLUMNS].index("NAME")
+    if widths[name] > TABLE_COLUMNS[name][1]["max_width"] or sum(widths) + 2 * (len(widths) - 1) > width:
+        return None
+    right = [options.get("justify") == "right" for _, options in TABLE_COLUMNS]
+    return ["  ".join(cell.rjust(w) if r else cell.ljust(w) for cell, w, r in zip(row, widths, right, strict=True))
+            .rstrip() for row in rows]
 
 
 class ShellView:
@@ -230,6 +274,9 @@ class ShellView:
 
 
 def _view(status: StatusDict) -> RenderableType:
+    from rich.console import Group
+    from rich.text import Text
+
     header = Text.assemble(
         (status["shell_id"], "bold"), f" ({status['name']})" if status.get("name") else "", "  ",
         styled_status(status["status"]),
@@ -254,6 +301,10 @@ def _view(status: StatusDict) -> RenderableType:
 
 
 def _coordination_parts(coordination: Mapping[str, Any]) -> list[RenderableType]:
+    from rich.progress_bar import ProgressBar
+    from rich.table import Table
+    from rich.text import Text
+
     percent = coordination.get("completion_percentage") or 0
     bar = Table.grid(padding=(0, 1))
     bar.add_row(Text(f"{coordination.get('phase') or 'starting':<15}", style="bold"),
@@ -298,6 +349,8 @@ def outcome(status: StatusDict) -> list[tuple[str, str, str]]:
 
 
 def _outcome_parts(status: StatusDict) -> list[RenderableType]:
+    from rich.text import Text
+
     return [Text.assemble((f"{label}: ", "bold red" if key == "error" else "bold"),
                           (value, OUTCOME_STYLES.get(key, "")))
             for key, label, value in outcome(status)]
@@ -305,6 +358,10 @@ def _outcome_parts(status: StatusDict) -> list[RenderableType]:
 
 def details(status: StatusDict) -> RenderableType:
     """`mgsup status SHELL_ID`: every key of the status, then the coordination view when there is one."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
