@@ -29,7 +29,10 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from supervisor import Supervisor, lifecycle  # noqa: E402 - after making the checkout importable
+from supervisor import Supervisor, launch, lifecycle  # noqa: E402 - after making the checkout importable
+
+# The two ways a start can go, compared side by side: through the home's launcher, and directly.
+MODES = {"launcher": "1", "direct": "0"}
 
 # -- numbers ---------------------------------------------------------------------------------------
 
@@ -178,9 +181,31 @@ def temp_home(max_concurrent: int = 10) -> Iterator[Supervisor]:
                 sup.kill_shell(shell["shell_id"], grace=1.0)
         ids = {d.name for d in (home / "shells").iterdir()} if (home / "shells").is_dir() else set()
         kill_all(tagged(ids))
+        launch.stop(str(home))
         # A monitor still hands its slot over (under the home's lock) after its shell has ended.
         poll(lambda: not monitors_of(home), 10, f"the monitors of {home} to exit")
         shutil.rmtree(home, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def start_mode(mode: str) -> Iterator[None]:
+    """Starts go through the launcher (`launcher`) or directly (`direct`) while active."""
+    before = os.environ.get(launch.ENABLE_VAR)
+    os.environ[launch.ENABLE_VAR] = MODES[mode]
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(launch.ENABLE_VAR, None)
+        else:
+            os.environ[launch.ENABLE_VAR] = before
+
+
+def warm_launcher(sup: Supervisor) -> None:
+    """Start the home's launcher (one start) and wait until it answers."""
+    with start_mode("launcher"):
+        sup.wait_shell(sup.start_shell(["true"]), timeout=60)
+    poll(lambda: launch.launcher_pid(str(sup.home)) is not None, 30, "the launcher to answer")
 
 
 def monitors_of(home: Path) -> list[psutil.Process]:

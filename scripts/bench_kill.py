@@ -19,6 +19,7 @@ from collections.abc import Callable
 import psutil
 from baseline_manager import BaselineManager
 from bench_common import (
+    MODES,
     Result,
     Table,
     TaskSpooler,
@@ -30,6 +31,7 @@ from bench_common import (
     parallel_path,
     percentile,
     poll,
+    start_mode,
     temp_home,
     tree,
     tsp_path,
@@ -52,14 +54,14 @@ def run(quick: bool) -> Result:
     result = Result("kill", f"Kill a {SIZE}-process tree (one descendant called setsid), {reps} kills each")
     table = Table(["method", "kill latency p50", "max", "survivors per kill", "which survived"],
                   text_columns=(0, 4))
-    mgsup_survivors: list[int] = []
+    mgsup_survivors: dict[str, list[int]] = {}
     with contextlib.ExitStack() as stack:
         sup = stack.enter_context(temp_home())
         methods: dict[str, Method] = {
             "raw `Popen.terminate()` + `wait()`": _popen,
             "raw Popen in own session, `killpg` + `wait()`": _popen_group,
             "baseline manager `kill_shell`": _baseline,
-            "mgsup `kill_shell`": lambda: _mgsup(sup),
+            **{f"mgsup `kill_shell`, {mode}": lambda mode=mode: _mgsup(sup, mode) for mode in MODES},
         }
         parallel = parallel_path()
         if parallel is not None:
@@ -75,13 +77,14 @@ def run(quick: bool) -> Result:
         for name, method in methods.items():
             latencies, survivors, kinds = _measure(method, reps)
             if name.startswith("mgsup"):
-                mgsup_survivors = survivors
+                mgsup_survivors[name.rpartition(", ")[2]] = survivors
             table.rows.append([name, ms(percentile(latencies, 50)), ms(max(latencies)),
                                f"{sum(survivors) / reps:g} of {SIZE}", ", ".join(sorted(kinds)) or "none"])
     result.tables.append(table)
-    worst = max(mgsup_survivors)
-    result.verdicts.append(Verdict("0 survivors after kill", worst == 0,
-                                   f"mgsup left {worst} process(es) in the worst of {reps} kills"))
+    for mode, survivors in mgsup_survivors.items():
+        worst = max(survivors)
+        result.verdicts.append(Verdict(f"0 survivors after kill ({mode})", worst == 0,
+                                       f"mgsup left {worst} process(es) in the worst of {reps} kills"))
     result.notes.append(
         "mgsup's `kill_shell` returns only when no process of the job is left: its monitor (a child "
         "subreaper) signals the job's group and every descendant, including the one in its own session, "
@@ -154,8 +157,9 @@ def _baseline() -> tuple[int, Callable[[], None]]:
     return int(manager.get_shell_status(shell_id)["pid"]), kill
 
 
-def _mgsup(sup: Supervisor) -> tuple[int, Callable[[], None]]:
-    shell_id = sup.start_shell(TREE)
+def _mgsup(sup: Supervisor, mode: str) -> tuple[int, Callable[[], None]]:
+    with start_mode(mode):
+        shell_id = sup.start_shell(TREE)
 
     def kill() -> None:
         sup.kill_shell(shell_id, grace=5.0)

@@ -8,12 +8,15 @@ checks live monitors. The baseline manager holds the same number of records in m
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from baseline_manager import BaselineManager
-from bench_common import Result, Table, at_most, main, ms, percentile, temp_home
+from bench_common import PY, Result, Table, at_most, main, ms, percentile, temp_home
 
 from supervisor import Supervisor, lifecycle
 from supervisor import layout as lay
@@ -22,6 +25,8 @@ from supervisor.models import Spec
 STATUS_TARGET = 0.005
 LIST_TARGET = 0.200
 RUNNING = 10
+CLI_RECORDS = 200
+CLI_RATIO = 3.0
 
 
 def run(quick: bool) -> Result:
@@ -58,13 +63,54 @@ def run(quick: bool) -> Result:
                 "p50"),
     ]
     result.verdicts[-1].detail += f" (p95 {ms(percentile(list_times, 95))})"
+    _commands(result, 20 if quick else CLI_RECORDS, 3 if quick else 20)
     result.notes.append(
         "Every mgsup call reads the state directory afresh (spec.json, state.json, what the job printed "
         "(LOG_DIR/STATUS lines), and /proc for a running shell's monitor), so answers are shared across "
-        "processes and survive restarts; `list_shells` is one such read per shell, validated through the "
-        "pydantic models. The baseline answers from its own memory only: its records vanish with the "
-        "process that started the jobs.")
+        "processes and survive restarts; `list_shells` is one such read per shell, each record checked "
+        "against its typed shape. The baseline answers from its own memory only: its records vanish with "
+        "the process that started the jobs.")
+    result.notes.append(
+        "The commands are new processes: `mgsup list` and `mgsup status` in a pipe are answered without "
+        "importing click, rich or pydantic (`supervisor/verbs.py`); the last row goes through the click "
+        "application, as every verb did before, and shows what click and rich add. Starting no shell, these "
+        "commands are the same with and without the launcher.")
     return result
+
+
+def _commands(result: Result, records: int, runs: int) -> None:
+    """`mgsup list` and `mgsup status` as commands, against a bare `python -c pass`, interleaved."""
+    script = Path(PY).with_name("mgsup")
+    program = [str(script)] if script.exists() else [PY, "-m", "supervisor"]
+    commands = {
+        "`python -c pass` (the same interpreter, with site)": [PY, "-c", "pass"],
+        "`mgsup list`": [*program, "list"],
+        "`mgsup status` (the table, in a pipe)": [*program, "status"],
+        "`mgsup list` through the click application": [PY, "-c", "import sys; from supervisor.cli import main; "
+                                                               "sys.exit(main(['list']))"],
+    }
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    with temp_home() as sup:
+        _write_records(sup, records)
+        env = {**os.environ, "MGSUP_HOME": str(sup.home)}
+        for _ in range(runs + 1):  # the first round warms the page cache up
+            for name, argv in commands.items():
+                began = time.perf_counter()
+                done = subprocess.run(argv, env=env, capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
+                times[name].append(time.perf_counter() - began)
+                if done.returncode != 0 or (argv[-1] != "pass" and len(done.stdout.splitlines()) < records):
+                    raise RuntimeError(f"{name} failed: {done.stderr.decode()[-500:]}")
+    bare = percentile(times["`python -c pass` (the same interpreter, with site)"][1:], 50)
+    table = Table(["command", "p50", "min", "vs `python -c pass`"],
+                  caption=f"Commands with {records:,} ended shells on record, {runs} runs each")
+    for name, values in times.items():
+        table.rows.append([name, ms(percentile(values[1:], 50)), ms(min(values[1:])),
+                           f"{percentile(values[1:], 50) / bare:.2f}×"])
+    result.tables.append(table)
+    for name in ("`mgsup list`", "`mgsup status` (the table, in a pipe)"):
+        result.verdicts.append(at_most(f"{name.split(' (')[0]} with {records:,} ended shells ≤ {CLI_RATIO}× "
+                                       "`python -c pass`", percentile(times[name][1:], 50) / bare, CLI_RATIO,
+                                       lambda r: f"{r:.2f}×", "p50 ratio"))
 
 
 def _write_records(sup: Supervisor, count: int) -> list[str]:

@@ -1,7 +1,8 @@
 """The `mgsup` command line: a thin adapter over `supervisor.core.Supervisor`.
 
 Each verb parses its options, calls the library and prints the result. Errors become exit codes in
-one place (`main`), always as a single `mgsup: error: ...` line on stderr.
+one place (`main`), always as a single `mgsup: error: ...` line on stderr. The entry point is
+`verbs.main`, which answers the commonest invocations without importing this module.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import importlib
 import json
 import os
 import sys
-import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -18,12 +18,12 @@ import click
 from rich.console import Console
 
 from . import audit as audit_log
-from . import lifecycle, progress, render, request
+from . import lifecycle, progress, render, request, verbs
 from .automation import runners
 from .cli_control import env_pairs, group, pause, restart, resume
 from .core import Supervisor
 from .errors import SupervisorError
-from .exitcodes import EPILOG, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_WAIT_TIMEOUT, job_exit_code
+from .exitcodes import EPILOG, EXIT_WAIT_TIMEOUT, job_exit_code
 from .logfollow import STDERR_MARK, Interleaved, copy_output
 
 
@@ -208,8 +208,6 @@ def start(session: Session, name: str | None, cwd: str | None, env: dict[str, st
 
 REF_HELP = ("REF is a shell id, a unique prefix of its 8 hex characters, a name (the newest shell with that "
             "name) or 'last' (the newest shell).")
-# How many shells the status table shows unless told otherwise: the newest, where a person looks first.
-TABLE_ROWS = 20
 
 
 def _filters(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -229,7 +227,7 @@ def _filters(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.argument("ref", metavar="[REF]", required=False)
 @_filters
 @click.option("--limit", type=click.IntRange(min=0), metavar="N", help=f"Show the newest N shells (0: all). "
-              f"Default: {TABLE_ROWS} in the table, all with --json.")
+              f"Default: {render.TABLE_ROWS} in the table, all with --json.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: the list of statuses, or one status "
               "(with --follow: one JSON document per line, per change).")
 @click.option("--follow", is_flag=True, help="Keep showing the shell until it ends (file watching): its output "
@@ -259,7 +257,7 @@ def status(session: Session, ref: str | None, status_filter: str | None, group: 
             _print_json(sup.list_shells(status_filter, group=group, name=name_filter, newest_first=True,
                                         limit=limit or None))
             return
-        rows = TABLE_ROWS if limit is None else limit or None
+        rows = render.TABLE_ROWS if limit is None else limit or None
         shells = sup.list_shells(status_filter, group=group, name=name_filter, newest_first=True)
         if not shells:
             filtered = status_filter or group or name_filter
@@ -268,7 +266,7 @@ def status(session: Session, ref: str | None, status_filter: str | None, group: 
         screen = progress.console()
         progress.show(render.shells_table(shells[:rows], width=screen.width))
         if rows is not None and len(shells) > rows:
-            click.echo(f"{len(shells) - rows} older shells not shown (--limit 0 shows all)", err=True)
+            click.echo(render.older_note(len(shells) - rows), err=True)
         return
     if status_filter or group or name_filter or limit is not None:
         raise click.UsageError("--status, --group, --name and --limit choose rows of the table: give them without REF")
@@ -307,8 +305,7 @@ def list_(session: Session, status_filter: str | None, group: str | None, name_f
         _print_json(shells)
         return
     for s in shells:
-        click.echo("\t".join((s["shell_id"], render.status_text(s), render.exit_text(s), s["name"] or "-",
-                              render.what_text(s) if s["question"] else render.command_text(s["command"]))))
+        click.echo(render.list_line(s))
 
 
 @cli.command(short_help="Print a shell's output, or follow it.")
@@ -387,20 +384,13 @@ def kill(session: Session, refs: tuple[str, ...], kill_all: bool, sig: str, grac
     """
     if kill_all == bool(refs):
         raise click.UsageError("give REFs or --all (not both)")
-    signal_arg: str | int = int(sig) if sig.isdigit() else sig
-    results = session.sup.kill_many("all" if kill_all else refs, signal=signal_arg, grace=grace)
+    results = session.sup.kill_many("all" if kill_all else refs, signal=int(sig) if sig.isdigit() else sig,
+                                     grace=grace)
     if as_json:
         _print_json(results)
         return
-    for result in results:
-        if result["outcome"] == "dequeued":
-            click.echo(f"{result['shell_id']} removed from queue")
-        elif result["outcome"] == "killed":
-            click.echo(f"{result['shell_id']} killed ({result['signal']})")
-        else:
-            click.echo(f"{result['shell_id']} already {result['status']}")
-    if not results:
-        click.echo("no running, paused or queued shells")
+    for line in verbs.kill_lines(results):
+        click.echo(line)
 
 
 @cli.command(short_help="Remove the records and logs of ended shells.")
@@ -569,26 +559,13 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(exc.format_message() + where, exc.exit_code)
     except click.ClickException as exc:
         return _fail(exc.format_message(), exc.exit_code)
-    except SupervisorError as exc:
-        return _fail(str(exc), exc.exit_code)
-    except TimeoutError as exc:
-        return _fail(str(exc) or "timed out", EXIT_WAIT_TIMEOUT)
-    except (KeyboardInterrupt, click.Abort) as exc:
+    except click.Abort as exc:
         # click turns a KeyboardInterrupt into Abort: what the command said about it is the cause.
-        cause = exc.__cause__ if isinstance(exc, click.Abort) else exc
-        detail = str(cause) if isinstance(cause, KeyboardInterrupt) else ""
-        return _fail(f"interrupted; {detail}" if detail else "interrupted", EXIT_INTERRUPTED)
-    except BrokenPipeError:
-        # The reader went away (`mgsup logs ID | head`): say nothing, and keep the interpreter's
-        # final flush from failing too.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_BROKEN_PIPE
-    except Exception as exc:
-        if os.environ.get("MGSUP_DEBUG") == "1":
-            traceback.print_exc()
-        return _fail(f"unexpected {type(exc).__name__}: {exc} (set MGSUP_DEBUG=1 for the traceback)", 1)
+        cause = exc.__cause__
+        return verbs.failure(cause if isinstance(cause, KeyboardInterrupt) else KeyboardInterrupt())
+    except (Exception, KeyboardInterrupt) as exc:
+        return verbs.failure(exc)
 
 
 def _fail(message: str, code: int) -> int:
-    click.echo(f"mgsup: error: {' '.join(message.split())}", err=True)
-    return code
+    return verbs.fail(message, code)

@@ -5,17 +5,14 @@ from __future__ import annotations
 import errno
 import functools
 import os
-import secrets
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import admission, bulk, lifecycle, proc, refs, request, schedule
 from . import layout as lay
-from . import prices as price_table
 from .automation import locate, runners, summary
 from .automation import printed as printed_lines
 from .cluster.address import default_cluster, normalize
@@ -181,7 +178,7 @@ class Supervisor:
         if not isinstance(question, str) or not question.strip():
             raise InvalidRequest("question is empty: give the question the agents should answer")
         limits = request.budget(budget)
-        table = price_table.table() if limits and "max_cost_usd" in limits else None
+        table = _price_table(limits)
         opts = request.options(group=group, after=after, retries=retries, retry_delay=retry_delay)
         if not isinstance(config, str | os.PathLike) or not os.fspath(config):
             raise InvalidRequest(f"config must be the path of a config file, got {request.quoted(config)}")
@@ -205,7 +202,7 @@ class Supervisor:
         search = (env or {}).get("PATH") if isinstance(env, dict) else None
         chosen = runners.resolve(runner, path=search if isinstance(search, str) else os.environ.get("PATH"),
                                  cwd=base)
-        opts = replace(opts, config=str(config_path), question=question)
+        opts = opts._replace(config=str(config_path), question=question)
         return self._start(_coordination_command(chosen, str(config_path), question), cwd=base, env=env,
                            inherit_env=True, name=name, timeout=timeout, queue=queue, isolate=False,
                            runner=chosen.kind, options=opts, budget=limits, prices=table)
@@ -250,7 +247,7 @@ class Supervisor:
         request.start_request(command(old), cwd=cwd, env=job_env, inherit_env=spec.inherit_env, name=spec.name,
                               timeout=spec.timeout, isolate=spec.isolate)
         # The price table as it is now, as for any start: a restart is a new run.
-        table = price_table.table() if spec.budget and "max_cost_usd" in spec.budget else None
+        table = _price_table(spec.budget)
         if self._status(old).status in lifecycle.LIVE:
             self.kill_shell(old)
         return self._start(command, cwd=cwd, env=job_env or None, inherit_env=spec.inherit_env, name=spec.name,
@@ -363,7 +360,7 @@ class Supervisor:
 
     def _new_id(self) -> str:
         while True:
-            shell_id = f"shell_{secrets.token_hex(4)}"
+            shell_id = f"shell_{os.urandom(4).hex()}"
             if not self.store.exists(shell_id):
                 return shell_id
 
@@ -467,12 +464,18 @@ class Supervisor:
             log_dir, status_file = spec.log_dir or printed.log_dir, spec.status_file or printed.status_file
             if status_file:
                 status_file = locate.current_status_file(status_file)
+            # Priced only when there is a status.json to read usage from: the table is a YAML file.
+            prices = spec.prices
+            if not prices and status_file:
+                from . import prices as price_table
+
+                prices = price_table.table_for_reading()
             coordination = summary.summarize(status_file, shell_status=status, timed_out=state.timed_out,
                                              printed=printed, coordination_run=spec.runner is not None,
                                              stall_seconds=self.stall_seconds, now=now, activity=(stdout, stderr),
-                                             prices=spec.prices or price_table.table_for_reading(),
-                                             budget_exceeded=state.budget_exceeded)
-        return ShellStatus(
+                                             prices=prices, budget_exceeded=state.budget_exceeded)
+        # Made of validated records: not checked again.
+        return ShellStatus.model_construct(
             shell_id=shell_id, name=spec.name if spec else None, status=status, exit_code=state.exit_code,
             signal=state.signal, timed_out=state.timed_out, pid=state.pid,
             command=shown_command(spec.command) if spec else "", cwd=shown_text(spec.cwd) if spec else "",
@@ -518,8 +521,8 @@ class Supervisor:
                 shell = self._status(shell_id, strict=False)
             except ShellNotFound:
                 continue  # removed since the listing
-            if bulk.selected(shell.model_dump(include={"status", "group", "name"}), status=status, group=group,
-                             name=name):
+            if bulk.selected({"status": shell.status, "group": shell.group, "name": shell.name}, status=status,
+                             group=group, name=name):
                 shells.append(shell)
         # By the instant, not the text: times carry their UTC offset, which changes with daylight saving.
         shells.sort(key=lambda s: (datetime.fromisoformat(s.created_at).timestamp() if s.created_at else 0.0,
@@ -844,6 +847,15 @@ def _local_only(cpus: float | None, gpus: float | None, resources: dict[str, flo
     if cpus is not None or gpus is not None or resources is not None:
         raise InvalidRequest("cpus, gpus and resources are asked of a Ray cluster: give its address "
                              "(Supervisor(cluster=...), mgsup --cluster or $MGSUP_CLUSTER)")
+
+
+def _price_table(budget: Mapping[str, float] | None) -> dict[str, list[float]] | None:
+    """The price table a start records when its budget is in USD (a YAML file: read only then)."""
+    if not budget or "max_cost_usd" not in budget:
+        return None
+    from . import prices
+
+    return prices.table()
 
 
 def _make_workspace(path: Path) -> list[Path]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 
-from . import proc
+from . import launch, proc
 
 # Annotations only, as everywhere the monitor imports.
 TYPE_CHECKING = False
@@ -69,8 +69,8 @@ class Host:
                   self.sleep)
 
     def spawn_monitor(self, home: str, shell_id: str, env: dict[str, str] | None, log: str) -> int:
-        """Start the monitor of `shell_id`; see `proc.spawn_monitor`."""
-        return proc.spawn_monitor(home, shell_id, env, log)
+        """Start the monitor of `shell_id` (through the home's launcher when it answers); see `launch.spawn_monitor`."""
+        return launch.spawn_monitor(home, shell_id, env, log)
 
 
 REAL = Host()

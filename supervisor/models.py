@@ -1,13 +1,16 @@
-"""Typed views of what is stored per shell (spec.json, state.json) and of what the API returns."""
+"""Typed views of what is stored per shell (spec.json, state.json) and of what the API returns.
+
+Records (`records.Record`) rather than pydantic models, so that reading shells costs no pydantic
+import.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from .lifecycle import MAX_RETRIES, MAX_SECONDS
+from .records import Field, Record
 
 Status = Literal["queued", "running", "paused", "stopped", "failed", "killed", "lost"]
 Backend = Literal["local", "ray"]
@@ -26,17 +29,15 @@ Finite = Annotated[float, Field(allow_inf_nan=False)]
 Seconds = Annotated[float, Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False)]
 
 
-class Spec(BaseModel):
+class Spec(Record):
     """What to run: written once when the shell is created. Env *names* only, never values."""
-
-    model_config = ConfigDict(extra="ignore")
 
     shell_id: str
     name: str | None = None
     command: str | list[str]
-    argv: list[str] = Field(min_length=1)
+    argv: Annotated[list[str], Field(min_length=1)]
     cwd: str
-    env_names: list[str] = []
+    env_names: list[str] = []  # noqa: RUF012 - a default, copied into each record
     inherit_env: bool = True
     timeout: Annotated[float, Field(gt=0, le=MAX_SECONDS, allow_inf_nan=False)] | None = None
     isolate: bool = False
@@ -52,7 +53,7 @@ class Spec(BaseModel):
     runner: str | None = None
     # Scheduling: the group whose limit applies, the shells to start after, re-runs on failure.
     group: str | None = None
-    after: list[str] = []
+    after: list[str] = []  # noqa: RUF012 - a record copies its defaults (records.Record)
     retries: Annotated[int, Field(ge=0, le=MAX_RETRIES)] = 0
     retry_delay: Seconds = 0.0
     merge_output: bool = False
@@ -65,10 +66,8 @@ class Spec(BaseModel):
     prices: dict[str, list[float]] | None = None
 
 
-class State(BaseModel):
+class State(Record):
     """Where the shell is in its lifecycle (see `lifecycle.py` for the transitions)."""
-
-    model_config = ConfigDict(extra="ignore")
 
     status: Literal["starting", "queued", "running", "paused", "stopped", "failed", "killed", "lost"]
     created: Timestamp | None = None
@@ -94,7 +93,7 @@ class State(BaseModel):
     budget_exceeded: dict[str, Any] | None = None
 
 
-class ShellStatus(BaseModel):
+class ShellStatus(Record):
     """The status of one shell, as `get_shell_status` returns it."""
 
     shell_id: str
@@ -118,7 +117,7 @@ class ShellStatus(BaseModel):
     message: str | None = None
     resource_usage: dict[str, float] | None = None
     group: str | None = None
-    after: list[str] = []
+    after: list[str] = []  # noqa: RUF012 - a record copies its defaults (records.Record)
     attempt: int = 1
     retries: int = 0
     restarted_from: str | None = None
@@ -128,14 +127,14 @@ class ShellStatus(BaseModel):
     budget: dict[str, int | float] | None = None
 
 
-class StreamWindow(BaseModel):
+class StreamWindow(Record):
     text: str
     next_offset: int
     truncated: bool
     remaining_bytes: int
 
 
-class ShellOutput(BaseModel):
+class ShellOutput(Record):
     """What `get_shell_output` returns; the keys of a stream that was not asked for are None."""
 
     shell_id: str

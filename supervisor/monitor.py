@@ -52,10 +52,16 @@ RESET_SIGNALS = {signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD, signal.SIGQUIT,
 
 
 class Monitor:
-    def __init__(self, layout: lay.Layout, shell_id: str, ready_fd: int) -> None:
+    """The monitor of one shell. `environ` is the environment it was started with (None: read from
+    /proc, as a monitor started by exec finds it); a queued shell's own environment waits in its env file.
+    """
+
+    def __init__(self, layout: lay.Layout, shell_id: str, ready_fd: int,
+                 environ: dict[str, str] | None = None) -> None:
         self.layout = layout
         self.shell_id = shell_id
         self.ready_fd = ready_fd
+        self.environ = environ
         self.me = os.getpid()
         self.job = 0
         self.wait_status: int | None = None
@@ -65,6 +71,7 @@ class Monitor:
         self.state: lifecycle.State = {}
         self.paused_since = 0.0
         self.watch: budget.Watch | None = None
+        self.subreaper = False
         self.over_budget: dict[str, object] | None = None
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
 
@@ -86,6 +93,7 @@ class Monitor:
         # Before the job exists: whatever it detaches at once (setsid, double fork) re-parents here.
         try:
             proc.become_subreaper()
+            self.subreaper = True
         except (OSError, AttributeError) as exc:
             self._log(f"not a subreaper ({exc}): only the tag finds what the job detaches\n")
         if not self._start_job(job, env):
@@ -290,7 +298,10 @@ class Monitor:
                 os.killpg(self.job, sig)
             except ProcessLookupError:
                 pass
-        proc.stop(lambda: proc.descendants(self.me), sig, grace, self._pause)
+        # A subreaper without children has no descendants at all: every orphan below it comes to it.
+        # Not scanning /proc for them then saves every short job a walk over all processes.
+        if not (self.subreaper and self.wait_status is not None and _childless()):
+            proc.stop(lambda: proc.descendants(self.me), sig, grace, self._pause)
         while self.wait_status is None:
             self._pause(0.05)
 
@@ -332,7 +343,7 @@ class Monitor:
         try:
             env = dict(lay.read_json(env_file))
         except FileNotFoundError:
-            env = _initial_environ()
+            env = _initial_environ() if self.environ is None else dict(self.environ)
         else:
             os.unlink(env_file)
         env.pop(proc.MONITOR_VAR, None)
@@ -345,6 +356,9 @@ class Monitor:
         err = os.open(self.layout.file(self.shell_id, lay.STDERR), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             os.chdir(job.cwd)
+            # posix_spawnp searches the PATH of this process: make it the job's, which the request was
+            # checked against (a queued job's monitor, or one forked by the launcher, was started with another).
+            os.environ["PATH"] = env.get("PATH", os.defpath)
             return os.posix_spawnp(
                 job.argv[0], job.argv, env,
                 file_actions=[
@@ -427,6 +441,15 @@ class Monitor:
                     self._log(f"the queue was not handed on: {exc.strerror}\n")
                     return
             time.sleep(RETRY_PAUSE)
+
+
+def _childless() -> bool:
+    """Whether this process has no child at all (reaped or not)."""
+    try:
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return True
+    return False
 
 
 def _initial_environ() -> dict[str, str]:

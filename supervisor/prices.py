@@ -23,8 +23,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .errors import InvalidRequest
 
 SHIPPED = Path(__file__).parent / "data" / "prices.yaml"
@@ -72,6 +70,8 @@ def table_for_reading() -> dict[str, list[float]]:
 
 def shipped_date() -> str | None:
     """The date of the shipped table's prices."""
+    import yaml
+
     data = yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
     date = data.get(DATE_KEY)
     return str(date) if date is not None else None
@@ -79,6 +79,8 @@ def shipped_date() -> str | None:
 
 def read(path: Path) -> dict[str, list[float]]:
     """The models and prices of one price file; InvalidRequest says which entry is wrong and how."""
+    import yaml  # only when a table is needed: a command listing shells does without it
+
     where = f"price file {str(path)!r}"
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))

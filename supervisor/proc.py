@@ -247,10 +247,14 @@ def stop(find: Callable[[], set[int]], sig: int, grace: float, pause: Callable[[
         pids = find()
 
 
+def lean_argv(script: str, *args: str) -> list[str]:
+    """How the monitor and the launcher are started: no site imports, frozen stdlib, UTF-8 file names
+    whatever the locale."""
+    return [sys.executable, "-I", "-S", "-X", "frozen_modules=on", "-X", "utf8", script, *args]
+
+
 def monitor_argv(home: str, shell_id: str, ready_fd: int) -> list[str]:
-    """How a monitor is started: no site imports, frozen stdlib, UTF-8 file names whatever the locale."""
-    return [sys.executable, "-I", "-S", "-X", "frozen_modules=on", "-X", "utf8", MONITOR_FILE, home, shell_id,
-            str(ready_fd)]
+    return lean_argv(MONITOR_FILE, home, shell_id, str(ready_fd))
 
 
 def spawn_monitor(home: str, shell_id: str, env: dict[str, str] | None, log: str) -> int:

@@ -1,7 +1,8 @@
 """How `mgsup` shows shells: rich tables and live views for a terminal, plain lines for pipes.
 
 Everything here turns status dicts (as `Supervisor.get_shell_status` returns them) into text; nothing
-here reads the state directory or touches a process.
+here reads the state directory or touches a process. rich is imported only by what builds rich
+objects: the plain helpers serve commands that must start fast (`mgsup list`, `status` in a pipe).
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ import shlex
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
-from rich.progress_bar import ProgressBar
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+    from rich.table import Table
+    from rich.text import Text
 
 from .exitcodes import job_exit_code
 
@@ -182,6 +183,8 @@ def _figure(key: str, value: Any) -> str:
 
 
 def styled_status(status: str) -> Text:
+    from rich.text import Text
+
     return Text(status, style=STATUS_STYLES.get(status, ""))
 
 
@@ -210,10 +213,53 @@ def what_text(status: StatusDict) -> str:
     return command_text(status["command"], program_name=True)
 
 
+def list_line(status: StatusDict) -> str:
+    """The line of `mgsup list`: id, status, exit code (as `mgsup wait` exits), name and what it runs, tab-separated."""
+    what = what_text(status) if status.get("question") else command_text(status["command"])
+    return "\t".join((status["shell_id"], status_text(status), exit_text(status), status.get("name") or "-", what))
+
+
+# How many shells the status table shows unless told otherwise: the newest, where a person looks first.
+TABLE_ROWS = 20
+
+
+def older_note(left_out: int) -> str:
+    """The line (on stderr) under a status table that left out older shells."""
+    return f"{left_out} older shells not shown (--limit 0 shows all)"
+
+
 # NAME takes what it needs within these bounds; WHAT gets the rest of the width, at least _WHAT_MIN.
 _NAME_WIDTH = (4, 16)
 _WHAT_MIN = 12
 _FIXED = ("ID", "STATUS", "AGE", "TIME", "EXIT")
+_RIGHT = ("AGE", "TIME", "EXIT", "COST")
+
+
+class TableLayout(NamedTuple):
+    """The status table as plain text: its columns, one list of cells per shell, and the widths
+    NAME and WHAT may take (cells longer than that are cut with an ellipsis)."""
+
+    columns: tuple[str, ...]
+    rows: list[list[str]]
+    name_width: int
+    what_width: int
+
+
+def table_layout(shells: list[dict[str, Any]], now: float | None = None, width: int = 80) -> TableLayout:
+    """The cells of `shells_table` and the widths of its cut columns, for a screen `width` columns wide."""
+    cells = [{"ID": short_id(s["shell_id"]), "NAME": s.get("name") or "-", "STATUS": status_text(s),
+              "AGE": age(s.get("created_at"), now), "TIME": human_seconds(live_duration(s, now)),
+              "EXIT": exit_text(s), "COST": cost_text(s),
+              "WHAT": ("ray: " if s.get("backend") == "ray" else "") + what_text(s)} for s in shells]
+    # A cost column only when a run shown has one: most listings have none, and every column takes room.
+    fixed_columns = (*_FIXED, "COST") if any(row["COST"] != "-" for row in cells) else _FIXED
+    fixed = sum(max([len(column), *(len(row[column]) for row in cells)]) for column in fixed_columns)
+    room = width - fixed - len(fixed_columns) - 1  # NAME and WHAT, after one space between each two columns
+    name_width = min(_NAME_WIDTH[1], max([_NAME_WIDTH[0], *(len(row["NAME"]) for row in cells)]))
+    name_width = max(_NAME_WIDTH[0], min(name_width, room - _WHAT_MIN))
+    columns = ("ID", "NAME", "STATUS", "AGE", "TIME", "EXIT", *(("COST",) if "COST" in fixed_columns else ()), "WHAT")
+    return TableLayout(columns, [[row[column] for column in columns] for row in cells], name_width,
+                       max(_WHAT_MIN, room - name_width))
 
 
 def shells_table(shells: list[dict[str, Any]], now: float | None = None, width: int = 80) -> Table:
@@ -223,35 +269,51 @@ def shells_table(shells: list[dict[str, Any]], now: float | None = None, width: 
     (with its progress) in place of the runner's command line, `ray: ` before a cluster shell's;
     a COST column when a run shown has a known cost. Pids are in `mgsup status REF`.
     """
-    rows = [{"ID": short_id(s["shell_id"]), "NAME": s.get("name") or "-", "STATUS": status_text(s),
-             "AGE": age(s.get("created_at"), now), "TIME": human_seconds(live_duration(s, now)), "EXIT": exit_text(s),
-             "COST": cost_text(s), "WHAT": ("ray: " if s.get("backend") == "ray" else "") + what_text(s),
-             "style": STATUS_STYLES.get(s["status"], "")} for s in shells]
-    # A cost column only when a run shown has one: most listings have none, and every column takes room.
-    fixed_columns = (*_FIXED, "COST") if any(row["COST"] != "-" for row in rows) else _FIXED
-    fixed = sum(max([len(column), *(len(row[column]) for row in rows)]) for column in fixed_columns)
-    room = width - fixed - len(fixed_columns) - 1  # NAME and WHAT, after one space between each two columns
-    name_width = min(_NAME_WIDTH[1], max([_NAME_WIDTH[0], *(len(row["NAME"]) for row in rows)]))
-    name_width = max(_NAME_WIDTH[0], min(name_width, room - _WHAT_MIN))
+    from rich.table import Table
+    from rich.text import Text
+
+    layout = table_layout(shells, now, width)
     table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1), collapse_padding=True)
-    table.add_column("ID", no_wrap=True)
-    table.add_column("NAME", no_wrap=True, width=name_width, overflow="ellipsis")
-    table.add_column("STATUS", no_wrap=True)
-    table.add_column("AGE", justify="right", no_wrap=True)
-    table.add_column("TIME", justify="right", no_wrap=True)
-    table.add_column("EXIT", justify="right", no_wrap=True)
-    if "COST" in fixed_columns:
-        table.add_column("COST", justify="right", no_wrap=True)
-    table.add_column("WHAT", no_wrap=True, max_width=max(_WHAT_MIN, room - name_width), overflow="ellipsis")
-    for row in rows:
-        cells = [row["ID"], _cut(row["NAME"]), Text(row["STATUS"], style=row["style"]), row["AGE"], row["TIME"],
-                 row["EXIT"], *([row["COST"]] if "COST" in fixed_columns else []), _cut(row["WHAT"])]
-        table.add_row(*cells)
+    for column in layout.columns:
+        if column == "NAME":
+            table.add_column(column, no_wrap=True, width=layout.name_width, overflow="ellipsis")
+        elif column == "WHAT":
+            table.add_column(column, no_wrap=True, max_width=layout.what_width, overflow="ellipsis")
+        else:
+            table.add_column(column, no_wrap=True, justify="right" if column in _RIGHT else "left")
+    for s, row in zip(shells, layout.rows, strict=True):
+        # Every cell as Text: rich reads markup ([bold]) and emoji codes (:x:) in plain strings.
+        table.add_row(*(Text(cell, style=STATUS_STYLES.get(s["status"], "") if column == "STATUS" else "",
+                             no_wrap=True, overflow="ellipsis")
+                        for column, cell in zip(layout.columns, row, strict=True)))
     return table
+
+
+def plain_table(shells: list[dict[str, Any]], width: int, now: float | None = None) -> list[str] | None:
+    """The lines `shells_table` shows on a screen `width` columns wide without colour, when no cell
+    needs rich's care: None when one is not plain ASCII or is cut (a long name or command), or the
+    table is wider than the screen. Trailing spaces are left out, as `progress.show` does.
+    """
+    layout = table_layout(shells, now, width)
+    rows = [list(layout.columns), *layout.rows]
+    if not all(cell.isascii() and cell.isprintable() for row in rows for cell in row):
+        return None
+    widths = [max(len(row[i]) for row in rows) for i in range(len(layout.columns))]
+    name, what = layout.columns.index("NAME"), layout.columns.index("WHAT")
+    if widths[name] > layout.name_width or widths[what] > layout.what_width:
+        return None
+    widths[name] = layout.name_width
+    if sum(widths) + len(widths) - 1 > width:
+        return None
+    right = [column in _RIGHT for column in layout.columns]
+    return [" ".join(cell.rjust(w) if r else cell.ljust(w) for cell, w, r in zip(row, widths, right, strict=True))
+            .rstrip() for row in rows]
 
 
 def groups_table(groups: list[dict[str, Any]]) -> Table:
     """The table of `mgsup group`: each group's own limit and how many of its shells run, wait, exist."""
+    from rich.table import Table
+
     table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1), collapse_padding=True)
     for column in ("GROUP", "MAX", "RUNNING", "QUEUED", "SHELLS"):
         table.add_column(column, no_wrap=True, justify="left" if column == "GROUP" else "right")
@@ -259,12 +321,6 @@ def groups_table(groups: list[dict[str, Any]]) -> Table:
         table.add_row(g["group"], "-" if g["max_concurrent"] is None else str(g["max_concurrent"]), str(g["running"]),
                       str(g["queued"]), str(g["shells"]))
     return table
-
-
-def _cut(text: str) -> Text:
-    # Wrappable columns are the ones rich narrows first on a small screen; the cell itself is cut
-    # to one line with an ellipsis rather than wrapped.
-    return Text(text, no_wrap=True, overflow="ellipsis")
 
 
 class ShellView:
@@ -285,6 +341,9 @@ class ShellView:
 
 
 def _view(status: StatusDict) -> RenderableType:
+    from rich.console import Group
+    from rich.text import Text
+
     header = Text.assemble(
         (status["shell_id"], "bold"), f" ({status['name']})" if status.get("name") else "", "  ",
         styled_status(status["status"]),
@@ -309,6 +368,10 @@ def _view(status: StatusDict) -> RenderableType:
 
 
 def _coordination_parts(coordination: Mapping[str, Any]) -> list[RenderableType]:
+    from rich.progress_bar import ProgressBar
+    from rich.table import Table
+    from rich.text import Text
+
     percent = coordination.get("completion_percentage") or 0
     bar = Table.grid(padding=(0, 1))
     bar.add_row(Text(f"{coordination.get('phase') or 'starting':<15}", style="bold"),
@@ -353,6 +416,8 @@ def outcome(status: StatusDict) -> list[tuple[str, str, str]]:
 
 
 def _outcome_parts(status: StatusDict) -> list[RenderableType]:
+    from rich.text import Text
+
     return [Text.assemble((f"{label}: ", "bold red" if key == "error" else "bold"),
                           (value, OUTCOME_STYLES.get(key, "")))
             for key, label, value in outcome(status)]
@@ -360,6 +425,10 @@ def _outcome_parts(status: StatusDict) -> list[RenderableType]:
 
 def details(status: StatusDict) -> RenderableType:
     """`mgsup status SHELL_ID`: every key of the status, then the coordination view when there is one."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")

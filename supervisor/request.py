@@ -9,11 +9,9 @@ import shutil
 import signal
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from . import budget as budgets
 from .admission import MAX_LIMIT
 from .errors import InvalidRequest
 from .lifecycle import MAX_RETRIES, MAX_SECONDS
@@ -34,8 +32,7 @@ QUOTED = 200
 QUOTED_PATH = 4096
 
 
-@dataclass(frozen=True)
-class StartRequest:
+class StartRequest(NamedTuple):
     command: str | list[str]
     argv: list[str]
     cwd: Path
@@ -45,8 +42,7 @@ class StartRequest:
     timeout: float | None
 
 
-@dataclass(frozen=True)
-class Options:
+class Options(NamedTuple):
     """How a start is scheduled and what a restart repeats, beyond the command itself (all checked)."""
 
     group: str | None = None
@@ -209,6 +205,8 @@ def budget(value: Any) -> dict[str, Any] | None:
         value = {key: item for key, item in value.items() if item is not None}
         if not value:
             return None
+    from . import budget as budgets  # only for a run with a budget: a command reading shells does without it
+
     problem = budgets.problem(value)
     if problem is not None:
         raise InvalidRequest(f"invalid budget: {problem}")

@@ -13,13 +13,12 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from . import admission
 from . import layout as lay
 from .errors import ShellNotFound, StateDirError
 from .host import Host
 from .models import Spec, State
+from .records import RecordError
 
 
 class StateMissing(ValueError):
@@ -79,7 +78,8 @@ class Store:
         try:
             os.mkdir(draft, mode=0o700)
             os.chmod(draft, 0o700)
-            lay.write_json(os.path.join(draft, lay.SPEC), spec.model_dump(mode="python"))
+            # Not fsynced: it is read back only by this machine's readers, and a crash ends the job anyway.
+            lay.write_json(os.path.join(draft, lay.SPEC), spec.model_dump(mode="python"), durable=False)
             for reserve in (lay.RESERVE_RUNNING, lay.RESERVE_END):
                 lay.make_reserve(os.path.join(draft, reserve))
             os.rename(draft, self.layout.shell_dir(spec.shell_id))
@@ -141,35 +141,39 @@ class Store:
             raise ValueError("spec.json is missing") from None
         except OSError as exc:
             raise ValueError(f"spec.json cannot be read: {exc.strerror}") from None
-        except ValidationError as exc:
+        except RecordError as exc:
             raise ValueError(f"spec.json is damaged ({exc.error_count()} problems)") from None
         except ValueError:
             raise ValueError("spec.json is damaged") from None
 
     def raw_state(self, shell_id: str) -> dict[str, object]:
         """The state.json of `shell_id` as stored; StateMissing or ValueError when it cannot be used."""
-        self._check_dir(shell_id)
-        try:
-            raw = lay.read_json(self.layout.file(shell_id, lay.STATE))
-            State.model_validate(raw)
-        except FileNotFoundError:
-            raise StateMissing("state.json is missing") from None
-        except OSError as exc:
-            raise ValueError(f"state.json cannot be read: {exc.strerror}") from None
-        except (ValueError, ValidationError):
-            raise ValueError("state.json is damaged") from None
-        return raw  # type: ignore[no-any-return]
+        return self._read_state(shell_id)[0]
 
     def state(self, shell_id: str) -> State:
         """The state as it reads now: `lost` for a shell whose supervising process vanished.
 
         Nothing is written or signalled; `admission.settle` records and acts on what this reports.
         """
-        raw = self.raw_state(shell_id)
+        raw, state = self._read_state(shell_id)
         current = admission.view(self.layout, shell_id, raw, self.host)
+        if current is raw:
+            return state
         try:
             return State.model_validate(current)
-        except ValidationError:
+        except RecordError:
+            raise ValueError("state.json is damaged") from None
+
+    def _read_state(self, shell_id: str) -> tuple[dict[str, object], State]:
+        self._check_dir(shell_id)
+        try:
+            raw = lay.read_json(self.layout.file(shell_id, lay.STATE))
+            return raw, State.model_validate(raw)
+        except FileNotFoundError:
+            raise StateMissing("state.json is missing") from None
+        except OSError as exc:
+            raise ValueError(f"state.json cannot be read: {exc.strerror}") from None
+        except ValueError:
             raise ValueError("state.json is damaged") from None
 
     def path(self, shell_id: str, name: str) -> Path:

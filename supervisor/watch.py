@@ -1,36 +1,32 @@
-"""Following a shell by file watching (inotify through watchfiles), never by busy polling.
+"""Following a shell by file watching (inotify), never by busy polling.
 
-The shell directory is watched for state.json (and for stdout.log until the run announces its
-log directory); once a coordination run's status.json is known, its folder is watched too.
-A slow periodic check (LIVENESS_MS) notices a monitor that died without writing anything; it
-settles the shell (`Supervisor.settle`), so waiting on a shell also hands on a slot a dead
-monitor held and records `lost`.
+The shell directory is watched for its records (state.json is replaced by rename), and for writes
+only while the job's stdout may still announce a coordination run (its first
+`automation.locate.HEAD_BYTES`): a job writing gigabytes of output does not wake the waiter for each
+write. Once a coordination run's status.json is known, its folder is watched too. A slow
+periodic check (LIVENESS_MS) notices a monitor that died without writing anything; it settles
+the shell (`Supervisor.settle`), so waiting on a shell also hands on a slot a dead monitor held
+and records `lost`.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import watchfiles
-
-from . import lifecycle
+from . import inotify, lifecycle
+from . import layout as lay
+from .automation import locate
 from .cluster.polling import poll_changes
 
 if TYPE_CHECKING:
     from .core import Supervisor
 
 LIVENESS_MS = 1000
-# Group the bursts of a rename (temp file written, then moved) into one wake-up.
-DEBOUNCE_MS = 200
-STEP_MS = 5
-# The watcher wakes this often without a change: the first wake-up after it is in place re-reads
-# the status (a change between the first read and the watch is not missed), later ones only
-# count towards LIVENESS_MS and the caller's deadline. A wake-up reads no file.
-TICK_MS = 50
 _VOLATILE = ("duration_seconds",)
 
 
@@ -63,42 +59,54 @@ def _changes(sup: Supervisor, shell_id: str, timeout: float | None) -> Iterator[
         yield from poll_changes(sup, shell_id, timeout, status_changed)
         return
     last: dict[str, Any] | None = None
-    shell_dir = Path(sup.layout.shell_dir(shell_id))
-    while True:
-        folders = _folders(shell_dir, status)
-        watcher = _watch(folders)
-        try:
-            fresh = True
-            check_at = time.monotonic() + LIVENESS_MS / 1000
-            while True:
-                if status_changed(status, last):
-                    last = status
-                    yield status
-                if lifecycle.is_ended(status):
-                    return
-                if _folders(shell_dir, status) != folders:
-                    break
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise TimeoutError(f"{shell_id} is still {status['status']} after {timeout:g} s")
-                changes = next(watcher)
-                now = time.monotonic()
-                if now >= check_at:
-                    check_at = now + LIVENESS_MS / 1000
-                    status = sup.settle(shell_id)
-                elif changes or fresh or (deadline is not None and now >= deadline):
-                    status = sup.get_shell_status(shell_id)
-                    if status["status"] == "lost":
-                        status = sup.settle(shell_id)  # what a read finds lost is acted on before it is final
-                fresh = False
-        finally:
-            watcher.close()
+    shell_dir = sup.layout.shell_dir(shell_id)
+    with inotify.Watcher() as watcher:
+        watched: dict[str, int] = {}
+        check_at = time.monotonic() + LIVENESS_MS / 1000
+        while True:
+            if status_changed(status, last):
+                last = status
+                yield status
+            if lifecycle.is_ended(status):
+                return
+            wanted = _watches(shell_dir, status)
+            # A change between the last read and a new watch is not missed: read once more.
+            changed = wanted != watched
+            watcher.watch(wanted)
+            watched = wanted
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                raise TimeoutError(f"{shell_id} is still {status['status']} after {timeout:g} s")
+            if not changed:
+                changed = watcher.wait(min(check_at, deadline if deadline is not None else check_at) - now)
+            now = time.monotonic()
+            if now >= check_at:
+                check_at = now + LIVENESS_MS / 1000
+                status = sup.settle(shell_id)
+            elif changed or (deadline is not None and now >= deadline):
+                status = sup.get_shell_status(shell_id)
+                if status["status"] == "lost":
+                    status = sup.settle(shell_id)  # what a read finds lost is acted on before it is final
 
 
-def _watch(folders: list[Path]) -> Generator[set[tuple[watchfiles.Change, str]], None, None]:
-    """Changes in `folders` (not below them), or an empty set every TICK_MS; KeyboardInterrupt on a signal."""
-    return watchfiles.watch(*folders, watch_filter=None, debounce=DEBOUNCE_MS, step=STEP_MS, rust_timeout=TICK_MS,
-                            yield_on_timeout=True, recursive=False, ignore_permission_denied=True,
-                            force_polling=False, debug=False)
+def _watches(shell_dir: str, status: dict[str, Any]) -> dict[str, int]:
+    """The directories to watch for `status`, each with the events that can change it."""
+    mask = inotify.RECORDS
+    if not status.get("status_file") and _size(os.path.join(shell_dir, lay.STDOUT)) < locate.HEAD_BYTES:
+        mask |= inotify.IN_MODIFY  # the run may still print where its status.json is
+    wanted = {shell_dir: mask}
+    if status.get("status_file"):
+        parent = str(Path(status["status_file"]).parent)
+        if os.path.isdir(parent):
+            wanted[parent] = inotify.RECORDS
+    return wanted
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
 def _kill_stalled(sup: Supervisor, shell_id: str) -> dict[str, Any]:
@@ -108,15 +116,6 @@ def _kill_stalled(sup: Supervisor, shell_id: str) -> dict[str, Any]:
         final["message"] = (f"killed because it stalled: its status.json did not change for more than "
                             f"{sup.stall_seconds:g} s")
     return final
-
-
-def _folders(shell_dir: Path, status: dict[str, Any]) -> list[Path]:
-    folders = [shell_dir]
-    if status.get("status_file"):
-        parent = Path(status["status_file"]).parent
-        if parent.is_dir():
-            folders.append(parent)
-    return folders
 
 
 def status_changed(status: dict[str, Any], last: dict[str, Any] | None) -> bool:

@@ -20,7 +20,7 @@ import psutil
 import pytest
 from faults import damaged_home, hostile, nobody, special_files, tiny_home  # noqa: F401  (fixtures for every test)
 
-from supervisor import Supervisor, lifecycle
+from supervisor import Supervisor, launch, lifecycle
 from supervisor.proc import MONITOR_FILE, SHELL_ID_VAR
 
 T = TypeVar("T")
@@ -76,6 +76,8 @@ class Reaper:
                         sup.kill_shell(shell["shell_id"], grace=1.0)
                     except Exception as exc:
                         problems.append(f"kill_shell({shell['shell_id']}) failed: {exc!r}")
+            # A launcher outlives its last start by its idle time; it holds no shell, so it just goes.
+            launch.stop(str(home))
         return problems
 
 

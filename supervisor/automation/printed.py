@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 from .. import layout as lay
 from ..output import open_log, read_window
@@ -60,8 +60,7 @@ def line(key: str, value: object) -> str:
     return f"{key}: {value}"
 
 
-@dataclass(frozen=True)
-class Printed:
+class Printed(NamedTuple):
     """What a job printed of the contract; None for what it did not print.
 
     `answer_file` is absolute; `error` is the run's own one-line reason for failing.
@@ -107,7 +106,7 @@ def printed(stdout_path: str | os.PathLike[str], *, ended: bool, cwd: str | os.P
     found = Printed(log_dir, status_file, answer_file, error)
     if record is not None:
         try:
-            lay.write_json(record, asdict(found), durable=False)
+            lay.write_json(record, found._asdict(), durable=False)
         except OSError:
             pass
     return found

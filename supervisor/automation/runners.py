@@ -16,8 +16,8 @@ import os
 import shlex
 import shutil
 import sys
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ..errors import InvalidRequest
 
@@ -29,8 +29,7 @@ RUNNER_VAR = "MGSUP_RUNNER"
 Runner = str | list[str]
 
 
-@dataclass(frozen=True)
-class ResolvedRunner:
+class ResolvedRunner(NamedTuple):
     """A runner checked and located: its `kind` (mgcoord, massgen or command) and its program argv."""
 
     kind: str

@@ -12,11 +12,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-AgentStatus = Literal["streaming", "answered", "voted", "restarting", "error", "timeout", "completed"]
-Phase = Literal["initial_answer", "enforcement", "presentation", "completed", "timeout", "error", "interrupted"]
-FinalPhase = Literal["completed", "timeout", "error", "interrupted"]
-FINAL_PHASES: tuple[FinalPhase, ...] = ("completed", "timeout", "error", "interrupted")
-PRESENTATION: Phase = "presentation"
+# Part of the schema; named in `phases.py` so that the supervisor's reader needs no pydantic.
+from .phases import AgentStatus as AgentStatus
+from .phases import FinalPhase as FinalPhase
+from .phases import Phase as Phase
 
 
 class _Model(BaseModel):

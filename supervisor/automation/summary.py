@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import files
 from .locate import MAX_SCAN_ENTRIES
+from .phases import FINAL_PHASES, PRESENTATION
 from .printed import Printed
-from .schema import FINAL_PHASES, PRESENTATION
 from .usage import cost, count, mapping, number, read_status, tokens
 
 if TYPE_CHECKING:

@@ -19,7 +19,6 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -88,9 +87,10 @@ class Mirror:
         # Ray merges stderr into stdout: an error line is found there; the answer file is the local copy.
         found = printed.printed(stdout, ended=True, cwd=self.layout.shell_dir(self.shell_id), coordination=True)
         status_file = os.path.join(run_dir(self.layout, self.shell_id), "status.json")
-        local = replace(found, log_dir=run_dir(self.layout, self.shell_id),
-                        status_file=status_file if os.path.exists(status_file) else None, answer_file=answer_file)
-        lay.write_json(self.layout.file(self.shell_id, lay.PRINTED), asdict(local))
+        local = found._replace(log_dir=run_dir(self.layout, self.shell_id),
+                               status_file=status_file if os.path.exists(status_file) else None,
+                               answer_file=answer_file)
+        lay.write_json(self.layout.file(self.shell_id, lay.PRINTED), local._asdict())
 
     def _keep_answer(self, data: dict[str, Any]) -> str:
         # Laid out as in the run's own log directory: final/<winner>/answer.txt.

@@ -48,8 +48,9 @@ class Mgsup:
     def __init__(self, home: Path, work: Path) -> None:
         self.home = home
         self.work = work
+        # The launcher's switch stays: the suite also runs with the launcher off.
         self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith("MGSUP_") and k not in ("COLUMNS", "FORCE_COLOR")}
+                    if (not k.startswith("MGSUP_") or k == "MGSUP_LAUNCHER") and k not in ("COLUMNS", "FORCE_COLOR")}
         self.env |= {"NO_COLOR": "1", "XDG_STATE_HOME": str(home.parent / "xdg")}
         self.followers: list[subprocess.Popen[bytes]] = []
 

@@ -11,7 +11,6 @@ import os
 import shutil
 import signal
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -182,24 +181,21 @@ def test_a_shell_planted_by_another_user_is_never_run(reachable: Mgsup, nobody: 
     mgsup.home.mkdir(mode=0o777)
     os.chmod(mgsup.home, 0o777)
     proof = tmp_path / "planted-ran"
-    plant = f"""
-import json, os, time
-home = {str(mgsup.home)!r}
-sid = "shell_0bad0bad"
-os.makedirs(f"{{home}}/shells/{{sid}}")
-os.makedirs(f"{{home}}/queue")
-os.makedirs(f"{{home}}/running")
-json.dump({{"shell_id": sid, "command": "touch {proof}", "argv": ["/bin/sh", "-c", "touch {proof}"],
-           "cwd": "/", "created": time.time()}}, open(f"{{home}}/shells/{{sid}}/spec.json", "w"))
-json.dump({{"status": "queued", "created": time.time()}}, open(f"{{home}}/shells/{{sid}}/state.json", "w"))
-open(f"{{home}}/queue/{{time.time_ns():020d}}-{{sid}}", "w").close()
-"""
-    done = nobody.run("python3", "-c", plant)
+    # Planted with the shell alone: the Python of the test run may live where `nobody` cannot read.
+    shell = mgsup.home / "shells" / "shell_0bad0bad"
+    plant = (f'set -e; mkdir -p {shell} {mgsup.home}/queue {mgsup.home}/running; now=$(date +%s); '
+             f'printf \'{{"shell_id":"shell_0bad0bad","command":"touch {proof}",'
+             f'"argv":["/bin/sh","-c","touch {proof}"],"cwd":"/","created":%s}}\' "$now" > {shell}/spec.json; '
+             f'printf \'{{"status":"queued","created":%s}}\' "$now" > {shell}/state.json; '
+             f': > {mgsup.home}/queue/$(printf %020d "$(date +%s%N)")-shell_0bad0bad')
+    done = nobody.run("/bin/sh", "-c", plant)
     assert done.returncode == 0, done.stderr
     for verb in (["list"], ["status", "shell_0bad0bad"], ["start", "--", "true"], ["wait", "shell_0bad0bad"]):
         result = mgsup.run(*verb)
         assert result.code == 5 and "refusing the state directory" in result.error_line(), (verb, result)
-    time.sleep(0.3)  # what would have run it has returned; give a started job a moment to show itself
+    # Nothing took it from the queue (a start would have rewritten its state first) and nothing ran it.
+    assert json.loads((shell / "state.json").read_text())["status"] == "queued"
+    assert list((mgsup.home / "queue").iterdir()) and not list((mgsup.home / "running").iterdir())
     assert not proof.exists(), "a shell planted by another user ran as this user"
 
 

@@ -102,8 +102,8 @@ def test_a_spent_batch_budget_stops_running_runs_starts_no_more_and_holds_on_res
 def test_batch_script_budget_usd_shows_each_runs_cost_and_the_total(home: Supervisor, tmp_path: Path) -> None:
     prices = tmp_path / "prices.yaml"
     prices.write_text("lab-model: {input: 2.0, output: 10.0}\n")
-    # The first run's three requests and the second run's first answer are answered; later ones are held, so
-    # the second run spends no more than its first answer whenever the batch gets to stop it.
+    # The first run makes three requests; the second's first answer is the fourth. Later requests are held, so
+    # the second run cannot go past its first answer before the batch sees what it spent, however fast it runs.
     with OpenAIServer(prompt_tokens=1000, completion_tokens=100, stall_after=4) as server:
         config = tmp_path / "paid.yaml"
         config.write_text(yaml.safe_dump({"agents": [

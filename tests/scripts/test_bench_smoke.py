@@ -86,7 +86,7 @@ def test_bench_all_writes_the_report(tmp_path: Path) -> None:
     assert text.startswith("# mgsup benchmarks")
     assert "--quick" in text, "a quick run says its numbers mean nothing"
     for needle in ("| CPU |", "| kernel |", "| Python |", "| date |", "## Targets", "get_shell_status < 5 ms",
-                   "## Status with", "## `get_shell_output(tail_lines=100)`"):
+                   "## Status with", "## Big output: "):
         assert needle in text, needle
     assert "FAILED" not in text
     assert_clean(tmp_path)
@@ -98,3 +98,15 @@ def test_bench_all_rejects_an_unknown_benchmark(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "unknown benchmark(s): nonsense" in done.stderr
     assert not report.exists()
+
+
+@pytest.mark.timeout(120)
+def test_bench_all_writes_nothing_unless_asked(tmp_path: Path) -> None:
+    doc = SCRIPTS.parent / "docs" / "benchmarks.md"
+    before = doc.stat().st_mtime_ns
+    done = run_script("bench_all", tmp_path, "--only", "status")
+    assert done.returncode == 0, done.stderr
+    assert "## Status with" in done.stdout, "the tables are printed"
+    assert doc.stat().st_mtime_ns == before
+    assert "wrote" not in done.stderr
+    assert_clean(tmp_path)

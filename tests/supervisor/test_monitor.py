@@ -409,10 +409,14 @@ FAKE_MONITOR = textwrap.dedent("""
 
 @pytest.fixture
 def dying_monitor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Monitors started from this process start their job and die before they answer."""
+    """Monitors started from this process start their job and die before they answer.
+
+    Started directly: a launcher forks the real monitor code (tests/supervisor/test_launcher.py).
+    """
     fake = tmp_path / "fake_monitor.py"
     fake.write_text(FAKE_MONITOR)
     monkeypatch.setattr("supervisor.proc.MONITOR_FILE", str(fake))
+    monkeypatch.setenv("MGSUP_LAUNCHER", "0")
 
 
 @pytest.mark.timeout(30)
@@ -444,8 +448,8 @@ def test_a_slot_reserved_by_a_process_that_died_is_reclaimed_at_once(sup_factory
     sup = sup_factory(max_concurrent=1)
     script = textwrap.dedent("""
         import os, signal
-        from supervisor import Supervisor, proc
-        proc.spawn_monitor = lambda *args: os.kill(os.getpid(), signal.SIGKILL)
+        from supervisor import Supervisor, launch
+        launch.spawn_monitor = lambda *args: os.kill(os.getpid(), signal.SIGKILL)
         Supervisor(max_concurrent=1).start_shell("echo never")
     """)
     done = subprocess.run([PY, "-c", script], capture_output=True, text=True, timeout=20)
