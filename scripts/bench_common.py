@@ -125,6 +125,17 @@ def main(run: Callable[[bool], Result]) -> None:
     print(timed(run, args.quick).markdown())
 
 
+def call_times(count: int, call: Callable[[], object]) -> list[float]:
+    """The wall time of `count` calls of `call`, each alone, after one unmeasured warm-up call."""
+    call()
+    values = []
+    for _ in range(count):
+        began = time.perf_counter()
+        call()
+        values.append(time.perf_counter() - began)
+    return values
+
+
 def timed(run: Callable[[bool], Result], quick: bool) -> Result:
     began = time.monotonic()
     result = run(quick)

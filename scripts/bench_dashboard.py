@@ -20,13 +20,13 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
-from bench_common import REPO, Result, Table, at_most, main, ms, percentile, poll, temp_home
+from bench_common import REPO, Result, Table, at_most, call_times, main, ms, percentile, poll, temp_home
 from bench_status import _write_records
 
 from supervisor import Supervisor
@@ -167,17 +167,17 @@ def _table_cost(sup: Supervisor, page: Any, records: int, quick: bool) -> tuple[
     _write_records(sup, records)
     table = Table(["step", "p50", "p90", "runs"], caption=f"the shells table with {records:,} shells on record")
     runs = 3 if quick else 15
-    load = _times(3 if quick else 5, sup.list_shells)
+    load = call_times(3 if quick else 5, sup.list_shells)
     table.rows.append(_cost_row(f"reading every status (the Hub's first load, {records:,} shells)", load))
     statuses = sup.list_shells()
     query = views.Query()
-    page_times = _times(runs, lambda: json.dumps(views.table(statuses, query, time.time())))
+    page_times = call_times(runs, lambda: json.dumps(views.table(statuses, query, time.time())))
     table.rows.append(_cost_row("one page of the table from the Hub (filter, sort, 100 rows, JSON)", page_times))
     # A new connection per request: with a kept-alive one, httpx's client adds ~40 ms (delayed ACK), curl does not.
     with dashboard(sup) as (base, token), httpx.Client(limits=httpx.Limits(max_keepalive_connections=0)) as client:
         client.get(f"{base}?token={token}", follow_redirects=True)
         poll(lambda: client.get(f"{base}api/shells").json()["total"] == records, 60, "the Hub's first load")
-        http_times = _times(runs, lambda: client.get(f"{base}api/shells").raise_for_status())
+        http_times = call_times(runs, lambda: client.get(f"{base}api/shells").raise_for_status())
         table.rows.append(_cost_row("`GET /api/shells` over HTTP (first page, a new connection each)", http_times))
         page.goto(f"{base}?token={token}")
         shown = min(records, views.PER_PAGE)
@@ -195,15 +195,6 @@ def _table_cost(sup: Supervisor, page: Any, records: int, quick: bool) -> tuple[
 def _cost_row(what: str, values: list[float]) -> list[str]:
     return [what, ms(percentile(values, 50)), ms(percentile(values, 90)), str(len(values))]
 
-
-def _times(count: int, call: Callable[[], object]) -> list[float]:
-    call()
-    values = []
-    for _ in range(count):
-        began = time.perf_counter()
-        call()
-        values.append(time.perf_counter() - began)
-    return values
 
 
 def write_section(result: Result, path: Path = DOC) -> None:

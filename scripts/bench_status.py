@@ -12,11 +12,10 @@ import os
 import random
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from baseline_manager import BaselineManager
-from bench_common import PY, Result, Table, at_most, main, ms, percentile, temp_home
+from bench_common import PY, Result, Table, at_most, call_times, main, ms, percentile, temp_home
 
 from supervisor import Supervisor, lifecycle
 from supervisor import layout as lay
@@ -39,10 +38,10 @@ def run(quick: bool) -> Result:
         ended = _write_records(sup, records)
         running = [sup.start_shell(["sleep", "120"]) for _ in range(RUNNING)]
         picks = random.Random(7)
-        status_times = _times(calls, lambda: sup.get_shell_status(picks.choice(ended)))
-        running_times = _times(calls, lambda: sup.get_shell_status(picks.choice(running)))
-        list_times = _times(listings, lambda: _check_count(sup.list_shells(), records + RUNNING))
-        running_list = _times(listings, lambda: _check_count(sup.list_shells("running"), RUNNING))
+        status_times = call_times(calls, lambda: sup.get_shell_status(picks.choice(ended)))
+        running_times = call_times(calls, lambda: sup.get_shell_status(picks.choice(running)))
+        list_times = call_times(listings, lambda: _check_count(sup.list_shells(), records + RUNNING))
+        running_list = call_times(listings, lambda: _check_count(sup.list_shells("running"), RUNNING))
         for shell_id in running:
             sup.kill_shell(shell_id, grace=1.0)
     rows = {
@@ -135,15 +134,6 @@ def _write_records(sup: Supervisor, count: int) -> list[str]:
     return ids
 
 
-def _times(count: int, call: Callable[[], object]) -> list[float]:
-    call()  # warm-up
-    values = []
-    for _ in range(count):
-        began = time.perf_counter()
-        call()
-        values.append(time.perf_counter() - began)
-    return values
-
 
 def _check_count(shells: list[dict[str, object]], expected: int) -> None:
     if len(shells) != expected:
@@ -162,9 +152,9 @@ def _baseline(records: int, calls: int, listings: int) -> dict[str, list[float]]
             ids += started
         picks = random.Random(7)
         return {
-            "baseline `get_shell_status` (in memory)": _times(calls, lambda: manager.get_shell_status(
+            "baseline `get_shell_status` (in memory)": call_times(calls, lambda: manager.get_shell_status(
                 picks.choice(ids))),
-            f"baseline `list_shells()` ({records:,} in memory)": _times(listings, manager.list_shells),
+            f"baseline `list_shells()` ({records:,} in memory)": call_times(listings, manager.list_shells),
         }
     finally:
         manager.close()

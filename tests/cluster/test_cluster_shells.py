@@ -8,6 +8,7 @@ from typing import Any
 
 import psutil
 import pytest
+from processes import tagged
 
 from supervisor import Supervisor
 from supervisor.proc import SHELL_ID_VAR
@@ -73,7 +74,7 @@ def test_kill_leaves_no_descendant(cluster_sup: Supervisor, work: Path, wait_for
     assert result == {"shell_id": shell_id, "status": "killed", "signal": "SIGTERM"}
     # kill_shell returned: nothing of the job may be left, the setsid'd and the double-forked ones included.
     assert [name for name, pid in started.items() if _alive(pid)] == []
-    assert _tagged(shell_id) == []
+    assert tagged(shell_id) == []
     status = cluster_sup.get_shell_status(shell_id)
     assert (status["status"], status["exit_code"]) == ("killed", -9)
 
@@ -157,14 +158,4 @@ def _alive(pid: int) -> bool:
     except psutil.NoSuchProcess:
         return False
 
-
-def _tagged(shell_id: str) -> list[int]:
-    found = []
-    for process in psutil.process_iter():
-        try:
-            if process.environ().get(SHELL_ID_VAR) == shell_id and process.status() != psutil.STATUS_ZOMBIE:
-                found.append(process.pid)
-        except psutil.Error:
-            continue
-    return found
 

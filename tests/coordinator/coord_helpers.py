@@ -64,6 +64,14 @@ def write_config(
     return path
 
 
+def one_openai_agent(tmp_path: Path, **backend: Any) -> Path:
+    """config.yaml in `tmp_path` with one openai agent `meta` (model `m`) and these backend keys."""
+    document = {"agents": [{"id": "meta", "backend": {"type": "openai", "model": "m", **backend}}]}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
 def command_agent(agent_id: str, argv: list[str], **backend: Any) -> dict[str, Any]:
     return {"id": agent_id, "backend": {"type": "command", "command": argv, **backend}}
 

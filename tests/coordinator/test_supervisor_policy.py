@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from coord_helpers import ChatServer, chat_response
+from coord_helpers import ChatServer, chat_response, one_openai_agent
 
 from coordinator.backends import build_backend
 from coordinator.config import AgentConfig, OpenAIBackendConfig, load_config
@@ -22,17 +21,10 @@ pytestmark = pytest.mark.timeout(60)
 KEY_ENV = "TEST_POLICY_KEY"
 
 
-def _config(tmp_path: Path, **backend: Any) -> Path:
-    document = {"agents": [{"id": "meta", "backend": {"type": "openai", "model": "m", **backend}}]}
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(document))
-    return path
-
-
 def test_a_policy_file_is_found_from_the_configs_folder(tmp_path: Path) -> None:
     (tmp_path / "policies").mkdir()
     (tmp_path / "policies" / "p.yaml").write_text("read_only: true\n")
-    report = load_config(_config(tmp_path, supervisor_tools=True, supervisor_policy="policies/p.yaml"),
+    report = load_config(one_openai_agent(tmp_path, supervisor_tools=True, supervisor_policy="policies/p.yaml"),
                          run_cwd=Path("/"))
     assert report.valid, report.errors
     assert report.config is not None
@@ -47,14 +39,14 @@ def test_a_policy_file_is_found_from_the_configs_folder(tmp_path: Path) -> None:
     ({"max_shells_per_session": -1}, "max_shells_per_session: Input should be greater than or equal to 0"),
 ])
 def test_a_bad_policy_is_a_located_config_error(tmp_path: Path, policy: Any, message: str) -> None:
-    report = load_config(_config(tmp_path, supervisor_tools=True, supervisor_policy=policy), run_cwd=tmp_path)
+    report = load_config(one_openai_agent(tmp_path, supervisor_tools=True, supervisor_policy=policy), run_cwd=tmp_path)
     assert not report.valid
     assert [(e.location, e.message) for e in report.errors] == [
         ("agents[0].backend.supervisor_policy", message.format(tmp=tmp_path))]
 
 
 def test_a_policy_without_tools_is_a_warning(tmp_path: Path) -> None:
-    report = load_config(_config(tmp_path, supervisor_policy={"read_only": True}), run_cwd=tmp_path)
+    report = load_config(one_openai_agent(tmp_path, supervisor_policy={"read_only": True}), run_cwd=tmp_path)
     assert report.valid
     assert ("agents[0].backend.supervisor_policy", "not used: the agent has no supervisor_tools") in [
         (w.location, w.message) for w in report.warnings]

@@ -15,7 +15,16 @@ from typing import Any
 import psutil
 import pytest
 import yaml
-from coord_helpers import REPO, ChatServer, WaitFor, chat_response, child_env, run_mgcoord, write_config
+from coord_helpers import (
+    REPO,
+    ChatServer,
+    WaitFor,
+    chat_response,
+    child_env,
+    one_openai_agent,
+    run_mgcoord,
+    write_config,
+)
 
 from coordinator.backends import build_backend
 from coordinator.config import AgentConfig, OpenAIBackendConfig, load_config
@@ -33,13 +42,6 @@ NESTED_QUESTION = "What is 17 * 23?"
 KEY_ENV = "TEST_META_KEY"
 
 
-def _openai_config(tmp_path: Path, **backend: Any) -> Path:
-    document = {"agents": [{"id": "meta", "backend": {"type": "openai", "model": "m", **backend}}]}
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(document))
-    return path
-
-
 # The flag -------------------------------------------------------------------------------------------
 
 
@@ -53,7 +55,7 @@ def _openai_config(tmp_path: Path, **backend: Any) -> Path:
     ],
 )
 def test_supervisor_tools_flag(tmp_path: Path, value: Any, expected: list[str] | None) -> None:
-    report = load_config(_openai_config(tmp_path, supervisor_tools=value), run_cwd=tmp_path)
+    report = load_config(one_openai_agent(tmp_path, supervisor_tools=value), run_cwd=tmp_path)
     assert report.valid, report.errors
     assert report.config is not None
     backend = report.config.agents[0].backend
@@ -80,7 +82,7 @@ def test_supervisor_tools_flag(tmp_path: Path, value: Any, expected: list[str] |
     ],
 )
 def test_bad_flag_values_are_located(tmp_path: Path, backend: dict[str, Any], location: str, fragment: str) -> None:
-    report = load_config(_openai_config(tmp_path, **backend), run_cwd=tmp_path)
+    report = load_config(one_openai_agent(tmp_path, **backend), run_cwd=tmp_path)
     assert not report.valid
     assert [(issue.location, fragment in issue.message) for issue in report.errors] == [(location, True)]
 
@@ -96,7 +98,7 @@ def test_flag_on_a_command_backend_is_a_warning(tmp_path: Path) -> None:
 
 
 def test_unknown_tool_is_reported_by_validate_and_starts_nothing(run_dir: Path, tmp_path: Path) -> None:
-    config = _openai_config(run_dir, supervisor_tools=["start_coordination", "rm_rf"], api_key_env=KEY_ENV)
+    config = one_openai_agent(run_dir, supervisor_tools=["start_coordination", "rm_rf"], api_key_env=KEY_ENV)
     home = tmp_path / "home"
     env = child_env(**{KEY_ENV: "k", "MGSUP_HOME": str(home)})
     checked = run_mgcoord("--validate", str(config), "--json", cwd=run_dir, env=env)

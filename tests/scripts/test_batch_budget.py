@@ -10,32 +10,18 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fakes.command_agent import HOLD_AFTER_ANSWER, agent_script
 from fakes.openai_server import OpenAIServer
 
 from supervisor import Supervisor
 from supervisor.experiments import batch_plan, load_results, outcome, run_experiments
 from supervisor.experiments.budget import BatchBudget
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("no_shell_left")]
 REPO = Path(__file__).resolve().parents[2]
 
 # Answers at once reporting 1,000 tokens; every later turn waits while the `hold` file exists.
-SPENDER = """
-import json, os, sys, time
-req = json.load(sys.stdin)
-if any(a["anon_id"] == req["anon_id"] for a in req["answers"]) or req["phase"] == "present":
-    while os.path.exists(sys.argv[1]):
-        time.sleep(0.05)
-usage = {"prompt_tokens": 900, "completion_tokens": 100}
-if req["phase"] == "present":
-    reply = {"content": "final: 4"}
-elif req["can_answer"] and not any(a["anon_id"] == req["anon_id"] for a in req["answers"]):
-    reply = {"action": "new_answer", "content": "4"}
-else:
-    reply = {"action": "vote", "agent_id": req["vote_options"][0], "reason": "fine"}
-reply["usage"] = usage
-print(json.dumps(reply))
-"""
+SPENDER = agent_script(prompt_tokens=900, completion_tokens=100, hold=HOLD_AFTER_ANSWER)
 
 
 @pytest.fixture
@@ -45,14 +31,6 @@ def hold(tmp_path: Path) -> Iterator[Path]:
     yield path
     path.unlink(missing_ok=True)
 
-
-@pytest.fixture(autouse=True)
-def no_shell_left(home: Supervisor) -> Iterator[None]:
-    yield
-    left = [s["shell_id"] for s in home.list_shells() if s["status"] in ("queued", "running")]
-    for shell_id in left:
-        home.kill_shell(shell_id, grace=1)
-    assert not left, f"shells still running: {left}"
 
 
 def spender(tmp_path: Path, hold: Path) -> Path:

@@ -20,9 +20,10 @@ from typing import Any
 
 import pytest
 import yaml
+from fakes.command_agent import agent_script
 from rich.console import Console
 
-from supervisor import InvalidRequest, Supervisor, lifecycle
+from supervisor import InvalidRequest, Supervisor
 from supervisor.experiments import (
     BatchFolder,
     Experiment,
@@ -45,6 +46,8 @@ from supervisor.experiments.plot import sweep_grid
 from supervisor.experiments.results import ResultsTable
 from supervisor.experiments.stats import fisher_exact, mann_whitney_u
 
+# Every run a test started must have ended by its end.
+pytestmark = pytest.mark.usefixtures("no_shell_left")
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "configs" / "demo.yaml"
 SCRIPTS = REPO / "scripts"
@@ -52,31 +55,8 @@ MGSUP = Path(sys.executable).parent / "mgsup"
 PNG = b"\x89PNG\r\n\x1a\n"
 
 # One turn per call; with a path argument, it first waits while that file exists (a run held open).
-QUICK_AGENT = """
-import json, os, sys, time
-while len(sys.argv) > 1 and os.path.exists(sys.argv[1]):
-    time.sleep(0.05)
-req = json.load(sys.stdin)
-usage = {"prompt_tokens": 10, "completion_tokens": 5}
-if req["phase"] == "present":
-    reply = {"content": "final: 4"}
-elif req["can_answer"] and not any(a["anon_id"] == req["anon_id"] for a in req["answers"]):
-    reply = {"action": "new_answer", "content": "4"}
-else:
-    reply = {"action": "vote", "agent_id": req["vote_options"][0], "reason": "fine"}
-reply["usage"] = usage
-print(json.dumps(reply))
-"""
+QUICK_AGENT = agent_script(prompt_tokens=10, completion_tokens=5)
 
-
-@pytest.fixture(autouse=True)
-def no_shell_left(home: Supervisor) -> Iterator[None]:
-    """Every run a test started must have ended by its end (an ended shell has no process left)."""
-    yield
-    left = [s["shell_id"] for s in home.list_shells() if s["status"] in lifecycle.LIVE]
-    for shell_id in left:
-        home.kill_shell(shell_id, grace=1)
-    assert not left, f"shells still running: {left}"
 
 
 @pytest.fixture

@@ -7,28 +7,18 @@ from typing import Any
 
 import psutil
 import pytest
+from processes import tagged
 
 from supervisor import LimitReached, Supervisor
 from supervisor.errors import InvalidRequest
-from supervisor.proc import SHELL_ID_VAR
 
 TREE = "sleep 30 & sleep 30 & (sleep 30 &) ; wait"
 
 
-def _tree(shell_id: str) -> list[psutil.Process]:
-    found = []
-    for p in psutil.process_iter():
-        try:
-            if p.environ().get(SHELL_ID_VAR) == shell_id and p.status() != psutil.STATUS_ZOMBIE:
-                found.append(p)
-        except psutil.Error:
-            continue
-    return found
-
 
 def _states(shell_id: str) -> set[str]:
     states = set()
-    for p in _tree(shell_id):
+    for p in tagged(shell_id):
         try:
             states.add(p.status())
         except psutil.Error:
@@ -39,7 +29,7 @@ def _states(shell_id: str) -> set[str]:
 def test_pause_stops_every_process_and_resume_continues_them(home: Supervisor,
                                                              wait_for: Callable[..., Any]) -> None:
     shell_id = home.start_shell(TREE)
-    wait_for(lambda: len(_tree(shell_id)) == 4, what="the whole tree")
+    wait_for(lambda: len(tagged(shell_id)) == 4, what="the whole tree")
     paused = home.pause(shell_id)
     assert paused["status"] == "paused" and paused["pid"] is not None
     # A signal takes effect when its process is next scheduled: moments after the monitor sent it.
@@ -49,7 +39,7 @@ def test_pause_stops_every_process_and_resume_continues_them(home: Supervisor,
     resumed = home.resume(shell_id)
     assert resumed["status"] == "running"
     wait_for(lambda: psutil.STATUS_STOPPED not in _states(shell_id), what="every process to continue")
-    assert len(_tree(shell_id)) == 4
+    assert len(tagged(shell_id)) == 4
     assert home.resume(shell_id)["status"] == "running", "resuming a running shell changes nothing"
 
 
@@ -60,7 +50,7 @@ def test_a_paused_shell_keeps_its_slot_and_can_be_killed(sup_factory: Callable[.
     with pytest.raises(LimitReached):
         sup.start_shell("true")
     assert sup.kill_shell(shell_id, grace=1.0) == {"shell_id": shell_id, "status": "killed", "signal": "SIGTERM"}
-    assert _tree(shell_id) == []
+    assert tagged(shell_id) == []
     assert sup.wait_shell(sup.start_shell("true"), timeout=10)["status"] == "stopped"
 
 
