@@ -14,7 +14,8 @@ Every key is optional; a key left out restricts nothing:
 A `Policy` is also one agent session: `max_shells_per_session` counts the shells started through
 that object (one MCP server, one `supervisor_tools` agent, one `dispatch` caller that passes the
 same object each time). `check` decides one call: it returns the arguments to run with (a missing
-timeout or budget set to the cap, `isolate` forced) or raises `Denied`, whose message quotes the rule.
+timeout or budget set to the cap, or a timeout to each attempt's share of it with `retries`, `isolate`
+forced) or raises `Denied`, whose message quotes the rule.
 
 >>> policy = load_policy("policy.yaml")
 >>> policy.check("kill_shell", {"shell_id": "shell_1a2b3c4d"})

@@ -36,16 +36,13 @@ Resources = Annotated[list[Annotated[str, Field(pattern=r"^[^=]+=")]] | None, Fi
     description="Only when the server runs shells on a Ray cluster: custom resources the job needs, as "
                 "'NAME=AMOUNT' strings.")]
 Detail = Annotated[bool, Field(description="true: every field of the result, paths and times included.")]
-Group = Annotated[str | None, Field(description="A group to run in (letters, digits, '.', '_', '-'): when the user "
-                                                "has set a limit for it, at most that many of its shells run at "
-                                                "once. Optional.")]
-After = Annotated[list[str] | None, Field(description="Shells (ids, prefixes, names) that must all end 'stopped' "
-                                                      "first: until then this one is 'queued'; if one fails, this "
-                                                      "one ends 'failed' without running. Optional.")]
-Retries = Annotated[int, Field(ge=0, le=MAX_RETRIES, description="Run the job again up to this many times when "
-                                                                 "it fails or times out (not after kill_shell); "
-                                                                 "status shows 'attempt'. Default 0.")]
-RetryDelay = Annotated[float, Field(ge=0, description="Seconds between a failed attempt and the next. Default 0.")]
+Group = Annotated[str | None, Field(description="Group name; a limit set for the group caps how many of its shells "
+                                                "run at once.")]
+After = Annotated[list[str] | None, Field(description="Shells (ids or names) that must all end 'stopped' first; until "
+                                                      "then it is 'queued', and it ends 'failed' if one fails.")]
+Retries = Annotated[int, Field(ge=0, le=MAX_RETRIES, description="Run again up to this many times on failure or "
+                                                                 "timeout (not after kill_shell). Default 0.")]
+RetryDelay = Annotated[float, Field(ge=0, description="Seconds between attempts. Default 0.")]
 
 
 class Arguments(BaseModel):
@@ -71,7 +68,7 @@ class StartShellArgs(Arguments):
     after: After = None
     retries: Retries = 0
     retry_delay: RetryDelay = 0.0
-    merge_output: bool = Field(False, description="true: stderr goes into stdout, both in the order written.")
+    merge_output: bool = Field(False, description="true: stderr into stdout, in the order written.")
     cpus: Cpus = None
     gpus: Gpus = None
     resources: Resources = None
@@ -108,7 +105,7 @@ class ListShellsArgs(Arguments):
     status: Status | None = Field(None, description="Only shells in this status. Default: all.")
     name: str | None = Field(None, min_length=1, description="Only shells with this name, or whose name matches "
                                                              "this pattern ('train-*'). Default: all.")
-    group: str | None = Field(None, min_length=1, description="Only shells of this group. Default: all.")
+    group: str | None = Field(None, min_length=1, description="Only shells of this group.")
     limit: int = Field(DEFAULT_LIST_LIMIT, ge=1, le=MAX_LIST_LIMIT,
                        description=f"At most this many shells, newest first (default {DEFAULT_LIST_LIMIT}).")
     offset: int = Field(0, ge=0, description="Skip this many of the newest matching shells (the next page).")
