@@ -14,7 +14,8 @@ Every key is optional; a key left out restricts nothing:
 A `Policy` is also one agent session: `max_shells_per_session` counts the shells started through
 that object (one MCP server, one `supervisor_tools` agent, one `dispatch` caller that passes the
 same object each time). `check` decides one call: it returns the arguments to run with (a missing
-timeout or budget set to the cap, `isolate` forced) or raises `Denied`, whose message quotes the rule.
+timeout or budget set to the cap, or a timeout to each attempt's share of it with `retries`, `isolate`
+forced) or raises `Denied`, whose message quotes the rule.
 
 >>> policy = load_policy("policy.yaml")
 >>> policy.check("kill_shell", {"shell_id": "shell_1a2b3c4d"})
@@ -159,8 +160,7 @@ class Policy:
             args["cwd"] = self._checked_cwd(args.get("cwd"), self.roots)
         self._check_env(args.get("env"))
         if r.max_timeout_seconds is not None:
-            args["timeout"] = self._capped("max_timeout_seconds", "timeout", args.get("timeout"),
-                                           r.max_timeout_seconds, " seconds")
+            args["timeout"] = self._attempts_timeout(args, r.max_timeout_seconds)
         if tool == "start_coordination" and r.max_budget is not None:
             args["budget"] = self._check_budget(args.get("budget"), r.max_budget)
         if tool == "start_shell" and r.isolate:
@@ -234,6 +234,33 @@ class Policy:
             self._deny(f"{rule}: {cap:g}", f"{what} {value:g}{unit} is more than that; ask for at most "
                        f"{cap:g} (leaving it out applies {cap:g})")
         return value
+
+    def _attempts_timeout(self, args: Mapping[str, Any], cap: float) -> float:
+        """The timeout of each attempt, such that all attempts and the waits between them stay within `cap`.
+
+        `timeout` is per attempt: with `retries`, a job may run `retries + 1` times, so the cap bounds
+        `timeout * (retries + 1) + retry_delay * retries`. A start without a timeout gets its share.
+        """
+        retries = args.get("retries") or 0
+        if not retries:
+            return self._capped("max_timeout_seconds", "timeout", args.get("timeout"), cap, " seconds")
+        attempts, waits = retries + 1, retries * (args.get("retry_delay") or 0.0)
+        rule = f"max_timeout_seconds: {cap:g}"
+        timeout = args.get("timeout")
+        if timeout is None:
+            share = (cap - waits) / attempts
+            if share <= 0:
+                self._deny(rule, f"retries={retries} with retry_delay={args.get('retry_delay'):g} waits {waits:g} "
+                           "seconds between attempts, which leaves no time to run; ask for fewer retries or a "
+                           "shorter retry_delay")
+            return share
+        total = timeout * attempts + waits
+        if total > cap:
+            between = f" + {waits:g} seconds between them" if waits else ""
+            self._deny(rule, f"timeout {timeout:g} seconds per attempt x {attempts} attempts (retries={retries})"
+                       f"{between} is {total:g} seconds, more than that; keep timeout x (retries + 1) + "
+                       f"retry_delay x retries within {cap:g} (leaving timeout out gives each attempt its share)")
+        return float(timeout)
 
     def _check_budget(self, budget: Mapping[str, Any] | None, cap: BudgetCap) -> dict[str, Any]:
         asked = dict(budget or {})

@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .. import audit, bulk
+from .. import audit, bulk, request
 from ..core import Supervisor
 from ..errors import AmbiguousReference, InvalidRequest, LimitReached, ShellNotFound, StateDirError, SupervisorError
 from .guard import guarded
@@ -92,17 +92,40 @@ def default_max_bytes() -> int:
 def _start_shell(sup: Supervisor, a: StartShellArgs) -> dict[str, Any]:
     env = None if a.env is None else dict(item.split("=", 1) for item in a.env)
     shell_id = sup.start_shell(a.command, cwd=a.cwd, env=env, inherit_env=a.inherit_env, name=a.name,
-                               timeout=a.timeout, queue=a.queue, isolate=a.isolate, cpus=a.cpus, gpus=a.gpus,
+                               timeout=a.timeout, queue=a.queue, isolate=a.isolate, group=a.group,
+                               after=_after(sup, "start_shell", a.after), retries=a.retries,
+                               retry_delay=a.retry_delay, merge_output=a.merge_output, cpus=a.cpus, gpus=a.gpus,
                                resources=_resources(a.resources))
     return shell_view(sup.get_shell_status(shell_id), detail=a.detail)
 
 
 def _start_coordination(sup: Supervisor, a: StartCoordinationArgs) -> dict[str, Any]:
     shell_id = sup.start_coordination(a.config, a.question, runner=a.runner, cwd=a.cwd, timeout=a.timeout,
-                                      queue=a.queue, name=a.name, cpus=a.cpus, gpus=a.gpus,
+                                      queue=a.queue, name=a.name, group=a.group,
+                                      after=_after(sup, "start_coordination", a.after), retries=a.retries,
+                                      retry_delay=a.retry_delay, cpus=a.cpus, gpus=a.gpus,
                                       resources=_resources(a.resources),
                                       budget=a.budget.model_dump(exclude_none=True) if a.budget else None)
     return shell_view(sup.get_shell_status(shell_id), detail=a.detail)
+
+
+def _after(sup: Supervisor, tool: str, refs: list[str] | None) -> list[str] | None:
+    """The ids of the shells `after` names; a reference that fits no shell, or several, is a failure naming it.
+
+    Resolved here, before the start, because the library's error does not say which reference of the
+    list it was; the library checks the ids again when it records the shell.
+    """
+    if refs is None:
+        return None
+    ids = []
+    for ref in refs:
+        try:
+            ids.append(sup.resolve(ref))
+        except ShellNotFound as exc:
+            raise unknown_shell(exc, ref, argument="after", tool=tool) from None
+        except AmbiguousReference as exc:
+            raise ambiguous(exc, ref, argument="after", tool=tool) from None
+    return ids
 
 
 def _resources(items: list[str] | None) -> dict[str, float] | None:
@@ -138,8 +161,9 @@ def _kill_shell(sup: Supervisor, a: KillShellArgs) -> dict[str, Any]:
 
 
 def _list_shells(sup: Supervisor, a: ListShellsArgs) -> dict[str, Any]:
+    group = request.group_name("group", a.group)
     every = sup.list_shells(newest_first=True)
-    matching = [s for s in every if bulk.selected(s, status=a.status, group=None, name=a.name)]
+    matching = [s for s in every if bulk.selected(s, status=a.status, group=group, name=a.name)]
     page = matching[a.offset:a.offset + a.limit]
     result = {"shells": [shell_view(s, detail=a.detail) for s in page], "total": len(matching),
               "running": sum(s["status"] == "running" for s in every),
@@ -156,7 +180,8 @@ def _next_page(a: ListShellsArgs, *, shown: int, total: int) -> str | None:
     parts = [f"offset={a.offset + shown}"]
     if a.limit != DEFAULT_LIST_LIMIT:
         parts.append(f"limit={a.limit}")
-    parts += [f"{key}={value!r}" for key, value in (("status", a.status), ("name", a.name)) if value]
+    parts += [f"{key}={value!r}" for key, value in (("status", a.status), ("group", a.group), ("name", a.name))
+              if value]
     if a.detail:
         parts.append("detail=true")
     return f"{left} older shells not shown: call list_shells with {', '.join(parts)}"
@@ -205,7 +230,7 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "list_shells",
         "List shells on record, newest first, at most `limit` (default 20), optionally only those in one "
-        "status or with one name; plus how many match (total), how many run and wait in line, and the "
+        "status, group or with one name; plus how many match (total), how many run and wait in line, and the "
         "concurrency limit. 'hint' gives the call for the next page. Use it to find a shell id you lost, "
         "to see what is still running, or to decide whether a new job would have to queue.",
         ListShellsArgs, ShellPage, _list_shells, read_only=True),
@@ -230,12 +255,28 @@ TOOLS: tuple[ToolSpec, ...] = (
 _BY_NAME = {spec.name: spec for spec in TOOLS}
 
 
-def unknown_shell(exc: ShellNotFound, ref: object) -> ToolFailure:
-    """The failure for a shell reference that fits no shell: the near names, and what to call instead."""
+def unknown_shell(exc: ShellNotFound, ref: object, *, argument: str = "shell_id",
+                  tool: str | None = None) -> ToolFailure:
+    """The failure for a shell reference that fits no shell: the near names, and what to call instead.
+
+    A reference in a start's `after` says so, and that nothing was started.
+    """
     close = f"did you mean {' or '.join(repr(s) for s in exc.suggestions)}? " if exc.suggestions else ""
-    return ToolFailure(f"unknown shell id {ref!r}: no shell on record has this id or name; {close}call list_shells to "
-                       "see the shells on record (a shell_id is an id like 'shell_1a2b3c4d', a unique prefix of its "
-                       "hex digits, a shell's name, or 'last')")
+    if argument == "shell_id":
+        return ToolFailure(f"unknown shell id {ref!r}: no shell on record has this id or name; {close}call list_shells "
+                           "to see the shells on record (a shell_id is an id like 'shell_1a2b3c4d', a unique prefix "
+                           "of its hex digits, a shell's name, or 'last')")
+    return ToolFailure(f"unknown shell {ref!r} in {argument}: no shell on record has this id or name, and nothing was "
+                       f"started; {close}call list_shells to see the shells on record, then call {tool} again with "
+                       f"{argument} naming shells that exist (an id like 'shell_1a2b3c4d', a unique prefix of its hex "
+                       "digits, a shell's name, or 'last')")
+
+
+def ambiguous(exc: AmbiguousReference, ref: object, *, argument: str, tool: str) -> ToolFailure:
+    """The failure for a shell reference that fits several shells: their ids, and the call to make."""
+    where = "" if argument == "shell_id" else f" in {argument}"
+    return ToolFailure(f"{ref!r}{where} fits several shells, newest first: {', '.join(exc.candidates)}; "
+                       f"call {tool} again with one of these ids{where}")
 
 
 def find(name: str) -> ToolSpec:
@@ -276,7 +317,7 @@ def misconfigured(exc: Exception) -> ToolFailure:
                        "it is fixed: tell the user")
 
 
-_LIMIT = re.compile(r"Maximum concurrent shells \(\d+\) reached")
+_LIMIT = re.compile(r"Maximum concurrent shells (?:of group '([^']+)' )?\(\d+\) reached")
 
 
 @contextmanager
@@ -287,15 +328,18 @@ def failures(spec: ToolSpec, arguments: BaseModel) -> Iterator[None]:
     except Denied as exc:
         raise ToolFailure(str(exc)) from None
     except ShellNotFound as exc:
-        raise unknown_shell(exc, getattr(arguments, "shell_id", None)) from None
+        if hasattr(arguments, "shell_id"):
+            raise unknown_shell(exc, arguments.shell_id) from None
+        # A start whose `after` named a shell that was removed after `_after` resolved it.
+        raise unknown_shell(exc, getattr(arguments, "after", None), argument="after", tool=spec.name) from None
     except AmbiguousReference as exc:
-        raise ToolFailure(f"{getattr(arguments, 'shell_id', None)!r} fits several shells, newest first: "
-                          f"{', '.join(exc.candidates)}; call {spec.name} again with one of these ids") from None
+        raise ambiguous(exc, getattr(arguments, "shell_id", None), argument="shell_id", tool=spec.name) from None
     except LimitReached as exc:
         found = _LIMIT.search(str(exc))
+        group = f"group={found.group(1)!r}, " if found and found.group(1) else ""
         raise ToolFailure(f"{found.group(0) if found else 'The concurrency limit is reached'}: nothing was started. "
                           f"Call {spec.name} again with queue=true to have it start by itself when a slot frees, "
-                          "or call list_shells with status='running' to see what runs, then wait_shell or "
+                          f"or call list_shells with {group}status='running' to see what runs, then wait_shell or "
                           "kill_shell one of those") from None
     except InvalidRequest as exc:
         raise ToolFailure(f"invalid request: {exc}. Correct the arguments and call {spec.name} again") from None

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..lifecycle import MAX_RETRIES
 from ..models import Backend, Status
 
 MAX_WAIT_SECONDS = 600.0
@@ -35,6 +36,13 @@ Resources = Annotated[list[Annotated[str, Field(pattern=r"^[^=]+=")]] | None, Fi
     description="Only when the server runs shells on a Ray cluster: custom resources the job needs, as "
                 "'NAME=AMOUNT' strings.")]
 Detail = Annotated[bool, Field(description="true: every field of the result, paths and times included.")]
+Group = Annotated[str | None, Field(description="Group name; a limit set for the group caps how many of its shells "
+                                                "run at once.")]
+After = Annotated[list[str] | None, Field(description="Shells (ids or names) that must all end 'stopped' first; until "
+                                                      "then it is 'queued', and it ends 'failed' if one fails.")]
+Retries = Annotated[int, Field(ge=0, le=MAX_RETRIES, description="Run again up to this many times on failure or "
+                                                                 "timeout (not after kill_shell). Default 0.")]
+RetryDelay = Annotated[float, Field(ge=0, description="Seconds between attempts. Default 0.")]
 
 
 class Arguments(BaseModel):
@@ -56,6 +64,11 @@ class StartShellArgs(Arguments):
     queue: Queue = False
     isolate: bool = Field(False, description="Run in a fresh empty directory <cwd>/.mgsup/workspaces/<name>_<id> "
                                              "so parallel jobs never touch each other's files.")
+    group: Group = None
+    after: After = None
+    retries: Retries = 0
+    retry_delay: RetryDelay = 0.0
+    merge_output: bool = Field(False, description="true: stderr into stdout, in the order written.")
     cpus: Cpus = None
     gpus: Gpus = None
     resources: Resources = None
@@ -92,6 +105,7 @@ class ListShellsArgs(Arguments):
     status: Status | None = Field(None, description="Only shells in this status. Default: all.")
     name: str | None = Field(None, min_length=1, description="Only shells with this name, or whose name matches "
                                                              "this pattern ('train-*'). Default: all.")
+    group: str | None = Field(None, min_length=1, description="Only shells of this group.")
     limit: int = Field(DEFAULT_LIST_LIMIT, ge=1, le=MAX_LIST_LIMIT,
                        description=f"At most this many shells, newest first (default {DEFAULT_LIST_LIMIT}).")
     offset: int = Field(0, ge=0, description="Skip this many of the newest matching shells (the next page).")
@@ -124,6 +138,10 @@ class StartCoordinationArgs(Arguments):
     timeout: Timeout = None
     queue: Queue = False
     name: Name = None
+    group: Group = None
+    after: After = None
+    retries: Retries = 0
+    retry_delay: RetryDelay = 0.0
     cpus: Cpus = None
     gpus: Gpus = None
     resources: Resources = None
@@ -150,6 +168,10 @@ class ShellView(Result):
     duration_seconds: float | None = None
     message: str | None = None
     coordination: dict[str, Any] | None = Field(None, description="A coordination run's progress and result.")
+    group: str | None = None
+    after: list[str] | None = Field(None, description="The shells it starts after.")
+    attempt: int | None = Field(None, description="With retries: the attempt running or last run (1 is the first).")
+    retries: int | None = None
     backend: Backend | None = Field(None, description="'ray': a job of the Ray cluster (absent: this machine).")
 
 
