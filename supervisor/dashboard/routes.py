@@ -211,8 +211,8 @@ async def _switch(request: Request, *, pause: bool) -> Response:
     shell_id = request.path_params["shell_id"]
     try:
         await _json_body(request)
-        # A shell that is not running (for pause) or paused (for resume) is InvalidRequest: a 400 whose
-        # message the page shows, e.g. when the shell ended while its confirmation was open.
+        # A queued or ended shell is InvalidRequest: a 400 whose message the confirmation dialog shows
+        # (the shell may have ended while it was open).
         status = await anyio.to_thread.run_sync(hub.sup.pause if pause else hub.sup.resume, shell_id)
     except SupervisorError as exc:
         return error_response(exc)
