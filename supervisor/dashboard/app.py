@@ -28,6 +28,8 @@ ROUTES = [
     Route("/api/shells/{shell_id}/output", routes.output_json),
     Route("/api/shells/{shell_id}/kill", routes.kill_action, methods=["POST"]),
     Route("/api/shells/{shell_id}/restart", routes.restart_action, methods=["POST"]),
+    Route("/api/shells/{shell_id}/pause", routes.pause_action, methods=["POST"]),
+    Route("/api/shells/{shell_id}/resume", routes.resume_action, methods=["POST"]),
     Route("/api/clean", routes.clean_action, methods=["POST"]),
     Route("/api/experiments", routes.experiments_json),
     Route("/api/experiments/{key}", routes.experiment_json),

@@ -196,6 +196,30 @@ async def restart_action(request: Request) -> Response:
     return JSONResponse({"shell_id": new_id, "restarted_from": shell_id})
 
 
+async def pause_action(request: Request) -> Response:
+    """Stop a running shell's whole tree until resumed; answers the shell's status, now `paused`."""
+    return await _switch(request, pause=True)
+
+
+async def resume_action(request: Request) -> Response:
+    """Let a paused shell's whole tree continue; answers the shell's status, `running` again."""
+    return await _switch(request, pause=False)
+
+
+async def _switch(request: Request, *, pause: bool) -> Response:
+    hub = hub_of(request)
+    shell_id = request.path_params["shell_id"]
+    try:
+        await _json_body(request)
+        # A queued or ended shell is InvalidRequest: a 400 whose message the confirmation dialog shows
+        # (the shell may have ended while it was open).
+        status = await anyio.to_thread.run_sync(hub.sup.pause if pause else hub.sup.resume, shell_id)
+    except SupervisorError as exc:
+        return error_response(exc)
+    await hub.refresh([status["shell_id"]])
+    return JSONResponse(status)
+
+
 async def clean_action(request: Request) -> Response:
     """Remove the records and logs of every ended shell."""
     hub = hub_of(request)

@@ -147,8 +147,8 @@ const MG = (() => {
   }
 
   // A modal question; resolves to true when confirmed. `action` runs before the dialog closes, so
-  // its error can be shown in it.
-  function confirmDialog({ title, text, ok, extra, action }) {
+  // its error can be shown in it. `undoable` actions get a plain OK button instead of a red one.
+  function confirmDialog({ title, text, ok, extra, action, undoable }) {
     const dialog = document.getElementById("confirm");
     const error = document.getElementById("confirm-error");
     document.getElementById("confirm-title").textContent = title;
@@ -156,6 +156,7 @@ const MG = (() => {
     document.getElementById("confirm-extra").replaceChildren(...(extra ? [extra] : []));
     const okButton = document.getElementById("confirm-ok");
     okButton.textContent = ok;
+    okButton.className = undoable ? "" : "danger";
     okButton.disabled = false;
     error.hidden = true;
     return new Promise((resolve) => {
@@ -198,6 +199,28 @@ const MG = (() => {
     });
   }
 
+  // What a shell's pause/resume button does: pause a running one, resume a paused one; a cluster
+  // shell (a Ray job) cannot be paused.
+  function switchable(status, backend) {
+    if (backend && backend !== "local") return null;
+    return { running: "pause", paused: "resume" }[status] || null;
+  }
+
+  // Pausing stops the whole tree with SIGSTOP (its slot is kept, its timeout waits); resuming continues it.
+  function switchDialog(shellId, name, pause) {
+    const verb = pause ? "Pause" : "Resume";
+    return confirmDialog({
+      title: `${verb} ${name ? `${name} (${shellId})` : shellId}?`,
+      text: pause
+        ? "Every process of its tree is stopped (SIGSTOP) until you resume it. It keeps its slot, and its " +
+          "timeout does not run while it is paused; Kill still ends it."
+        : "Every process of its tree continues (SIGCONT), and so does its timeout.",
+      ok: verb,
+      undoable: true,
+      action: () => post(`/api/shells/${encodeURIComponent(shellId)}/${pause ? "pause" : "resume"}`),
+    });
+  }
+
   // Restarting runs the same command as a new shell; its page is opened once it exists.
   async function restartDialog(shellId, name, live) {
     let started = null;
@@ -214,6 +237,6 @@ const MG = (() => {
 
   return {
     el, now, syncClock, seconds, bytes, clock, age, duration, pill, phaseName, progressBar, exitText,
-    post, getJSON, live, confirmDialog, killDialog, restartDialog,
+    post, getJSON, live, confirmDialog, killDialog, switchable, switchDialog, restartDialog,
   };
 })();

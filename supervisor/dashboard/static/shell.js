@@ -38,6 +38,9 @@
     message.hidden = !status.message;
     message.textContent = status.message || "";
     document.getElementById("kill").hidden = !LIVE.has(status.status);
+    const verb = MG.switchable(status.status, status.backend);
+    document.getElementById("pause").hidden = verb !== "pause";
+    document.getElementById("resume").hidden = verb !== "resume";
     document.getElementById("restart").hidden = false;
     const facts = [
       ["PID", status.pid ?? "–"],
@@ -258,6 +261,8 @@
   });
   earlier.addEventListener("click", loadEarlier);
   document.getElementById("kill").addEventListener("click", () => MG.killDialog(shellId, last && last.status.name));
+  document.getElementById("pause").addEventListener("click", () => MG.switchDialog(shellId, last && last.status.name, true));
+  document.getElementById("resume").addEventListener("click", () => MG.switchDialog(shellId, last && last.status.name, false));
   document.getElementById("restart").addEventListener("click", () => MG.restartDialog(
     shellId, last && last.status.name, Boolean(last && LIVE.has(last.status.status))));
 
@@ -278,8 +283,7 @@
       output: append,
       gone: () => {
         source.close();
-        document.getElementById("kill").hidden = true;
-        document.getElementById("restart").hidden = true;
+        for (const id of ["kill", "pause", "resume", "restart"]) document.getElementById(id).hidden = true;
         document.getElementById("message").hidden = false;
         document.getElementById("message").textContent = "This shell's record was removed (cleaned).";
       },

@@ -86,6 +86,12 @@
       ? el("button", { type: "button", class: "icon danger", title: "Kill…", "aria-label": `kill ${row.id}`,
         onclick: () => MG.killDialog(row.id, row.name), text: "■" })
       : null;
+    const verb = MG.switchable(row.status, row.backend);
+    const change = verb
+      ? el("button", { type: "button", class: `icon secondary ${verb}`, title: verb === "pause" ? "Pause…" : "Resume…",
+        "aria-label": `${verb} ${row.id}`, onclick: () => MG.switchDialog(row.id, row.name, verb === "pause"),
+        text: verb === "pause" ? "❚❚" : "▶" })
+      : null;
     tr.replaceChildren(
       el("td", { class: "c-status" }, MG.pill(row.status), row.timed_out ? el("span", { class: "tag", text: "timeout" }) : null),
       el("td", { class: "c-id" }, link),
@@ -96,7 +102,7 @@
       el("td", { class: "c-age", text: MG.age(row) }),
       el("td", { class: "c-duration", text: MG.duration(row) }),
       el("td", { class: `c-exit${row.exit_code ? " bad" : ""}`, text: MG.exitText(row) }),
-      el("td", { class: "c-actions" }, kill),
+      el("td", { class: "c-actions" }, change, kill),
     );
   }
 

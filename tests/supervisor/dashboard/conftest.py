@@ -145,6 +145,18 @@ def page(browser: Any, served: Served) -> Iterator[Any]:
     assert not errors, f"the page raised: {errors}"
 
 
+def _process_state(pid: int) -> str:
+    # The state letter follows the command name in parentheses, which may itself hold spaces or ')'.
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rindex(")") + 2]
+
+
+@pytest.fixture
+def process_state() -> Callable[[int], str]:
+    """`process_state(pid)`: the kernel's one-letter state of a process (`T` when stopped by SIGSTOP)."""
+    return _process_state
+
+
 @pytest.fixture
 def shoot() -> Callable[..., None]:
     """`shoot(page, name)`: a screenshot as $MGSUP_SCREENSHOTS/<name>.png when that is set, else nothing."""

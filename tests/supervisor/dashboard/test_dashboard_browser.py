@@ -130,9 +130,85 @@ def test_the_kill_button_kills_the_whole_tree(page: Any, shoot: Callable[..., No
     shoot(page, "kill-confirmation")
     page.locator("#confirm-ok").click()
     page.wait_for_function("() => document.querySelector('#status-pill').textContent === 'killed'", timeout=WAIT_MS)
-    assert not page.locator("#confirm").is_visible()
+    # The pushed status may arrive before the POST's answer, which closes the dialog.
+    page.locator("#confirm").wait_for(state="hidden", timeout=WAIT_MS)
     assert [p.pid for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
     assert home.get_shell_status(shell_id)["status"] == "killed"
+
+
+def confirm(page: Any, ok: str) -> None:
+    """Answer the open confirmation with its OK button, which says `ok`, and wait for it to close."""
+    page.locator("#confirm").wait_for(state="visible")
+    assert page.locator("#confirm-ok").text_content() == ok
+    page.locator("#confirm-ok").click()
+    page.locator("#confirm").wait_for(state="hidden")
+
+
+def test_pause_and_resume_stop_and_continue_the_job_in_the_table_and_on_its_page(
+        page: Any, shoot: Callable[..., None], home: Supervisor, served: Any, wait_for: Callable[..., Any],
+        process_state: Callable[[int], str]) -> None:
+    page.evaluate("() => { window.__loaded = 'once'; }")
+    shell_id = home.start_shell("sleep 300", name="napper")
+    pid = home.get_shell_status(shell_id)["pid"]
+    line = row(page, shell_id)
+    line.wait_for(timeout=WAIT_MS)
+    assert line.get_by_role("button", name=f"resume {shell_id}").count() == 0
+
+    line.get_by_role("button", name=f"pause {shell_id}").click()
+    assert "SIGSTOP" in page.locator("#confirm-text").text_content()
+    shoot(page, "pause-confirmation")
+    confirm(page, "Pause")
+    page.wait_for_function(f"() => document.querySelector('tr[data-id=\"{shell_id}\"]')?.dataset.status === 'paused'",
+                           timeout=WAIT_MS)
+    wait_for(lambda: process_state(pid) == "T", timeout=30, what="the job stopped")
+    assert line.get_by_role("button", name=f"pause {shell_id}").count() == 0
+    page.locator("#chips .s-paused").click()
+    page.wait_for_function("() => document.querySelectorAll('#shells tbody tr').length === 1", timeout=WAIT_MS)
+    assert page.locator("#shells tbody tr").get_attribute("data-id") == shell_id
+    shoot(page, "shells-paused")
+
+    line.get_by_role("button", name=f"resume {shell_id}").click()
+    confirm(page, "Resume")
+    page.wait_for_function("() => document.querySelectorAll('#shells tbody tr').length === 0", timeout=WAIT_MS)
+    wait_for(lambda: process_state(pid) != "T", timeout=30, what="the job continuing")
+    assert home.get_shell_status(shell_id)["status"] == "running"
+    assert page.evaluate("() => window.__loaded") == "once"  # pushed, not reloaded
+
+    page.goto(f"{served.base}shells/{shell_id}")
+    pill = "() => document.querySelector('#status-pill').textContent === '{}'"
+    page.wait_for_function(pill.format("running"), timeout=WAIT_MS)
+    page.evaluate("() => { window.__loaded = 'shell page'; }")
+    assert page.locator("#resume").is_hidden()
+    page.locator("#pause").click()
+    confirm(page, "Pause")
+    page.wait_for_function(pill.format("paused"), timeout=WAIT_MS)
+    wait_for(lambda: process_state(pid) == "T", timeout=30, what="the job stopped")
+    assert page.locator("#pause").is_hidden()
+    page.locator("#resume").click()
+    confirm(page, "Resume")
+    page.wait_for_function(pill.format("running"), timeout=WAIT_MS)
+    wait_for(lambda: process_state(pid) != "T", timeout=30, what="the job continuing")
+    assert page.evaluate("() => window.__loaded") == "shell page"
+    home.kill_shell(shell_id, grace=1)
+
+
+def test_pausing_a_shell_that_ended_meanwhile_says_why_in_the_dialog(page: Any, home: Supervisor,
+                                                                     tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    shell_id = home.start_shell(f"while [ ! -e {go} ]; do sleep 0.05; done")
+    row(page, shell_id).get_by_role("button", name=f"pause {shell_id}").click()
+    page.locator("#confirm").wait_for(state="visible")
+    go.touch()
+    home.wait_shell(shell_id, timeout=30)
+    page.locator("#confirm-ok").click()
+    error = page.locator("#confirm-error")
+    error.wait_for(state="visible", timeout=WAIT_MS)
+    assert error.text_content() == (f"{shell_id} is stopped: only a running shell can be paused and only a paused "
+                                    "one resumed")
+    assert page.locator("#confirm").is_visible()
+    page.get_by_role("button", name="Cancel").click()
+    page.locator("#confirm").wait_for(state="hidden")
+    assert home.get_shell_status(shell_id)["status"] == "stopped"
 
 
 def test_the_restart_button_asks_then_opens_the_new_shell(page: Any, shoot: Callable[..., None], home: Supervisor,
@@ -155,7 +231,7 @@ def test_the_restart_button_asks_then_opens_the_new_shell(page: Any, shoot: Call
 
 def test_cancelling_the_confirmation_kills_nothing(page: Any, home: Supervisor) -> None:
     shell_id = home.start_shell("sleep 300")
-    row(page, shell_id).locator("button").click()
+    row(page, shell_id).get_by_role("button", name=f"kill {shell_id}").click()
     page.locator("#confirm").wait_for(state="visible")
     page.get_by_role("button", name="Cancel").click()
     page.locator("#confirm").wait_for(state="hidden")

@@ -27,7 +27,8 @@ GET_ROUTES = ["/", "/shells/shell_00000000", "/experiments", "/experiments/00000
               "/api/shells/shell_00000000/output", "/api/experiments", "/api/experiments/000000000000",
               "/events/shells", "/events/shells/shell_00000000", "/events/experiments",
               "/events/experiments/000000000000", "/static/dashboard.css", "/static/nothing.js"]
-POST_ROUTES = ["/api/shells/shell_00000000/kill", "/api/shells/shell_00000000/restart", "/api/clean"]
+POST_ROUTES = ["/api/shells/shell_00000000/kill", "/api/shells/shell_00000000/restart",
+               "/api/shells/shell_00000000/pause", "/api/shells/shell_00000000/resume", "/api/clean"]
 SECRET = "s3cret-value-never-shown"
 
 
@@ -381,6 +382,86 @@ def test_a_restart_that_needs_an_environment_value_is_400_and_kills_nothing(dash
     assert dash.sup.get_shell_status(old)["status"] == "running"
     assert len(dash.sup.list_shells()) == 1
     assert dash.post("/api/shells/shell_00000000/restart").status_code == 404
+
+
+def test_pause_and_resume_stop_and_continue_the_whole_tree(dash: Any, wait_for: Callable[..., Any],
+                                                          process_state: Callable[[int], str]) -> None:
+    shell_id = dash.sup.start_shell("sleep 300 & sleep 300", name="nap")
+    wait_for(lambda: len(tree_of(shell_id)) >= 2, what="the job's tree")
+    pids = [p.pid for p in tree_of(shell_id)]
+    response = dash.post(f"/api/shells/{shell_id}/pause")
+    assert response.status_code == 200, response.text
+    assert (response.json()["shell_id"], response.json()["status"]) == (shell_id, "paused")
+    wait_for(lambda: all(process_state(pid) == "T" for pid in pids), what="every process stopped")
+    # Paused shells have their own filter, and its count.
+    assert ids(listed(dash, status="paused")) == [shell_id]
+    assert listed(dash)["counts"]["paused"] == 1
+    assert dash.post(f"/api/shells/{shell_id}/pause").json()["status"] == "paused", "pausing again changes nothing"
+
+    response = dash.post(f"/api/shells/{shell_id}/resume")
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "running"
+    wait_for(lambda: all(process_state(pid) != "T" for pid in pids), what="every process continuing")
+    assert ids(listed(dash, status="running")) == [shell_id]
+
+
+def _paused_or_running(dash: Any, verb: str) -> tuple[str, int]:
+    """A shell that `verb` applies to (running for pause, paused for resume), and its job's pid."""
+    shell_id = dash.sup.start_shell("sleep 300")
+    if verb == "resume":
+        dash.sup.pause(shell_id)
+    return shell_id, dash.sup.get_shell_status(shell_id)["pid"]
+
+
+@pytest.mark.parametrize("verb", ["pause", "resume"])
+@pytest.mark.parametrize(("refusal", "code"), [("no cookie", 401), ("wrong CSRF token", 403), ("GET", 405)])
+def test_a_refused_pause_or_resume_changes_nothing(dash: Any, process_state: Callable[[int], str], verb: str,
+                                                   refusal: str, code: int) -> None:
+    shell_id, pid = _paused_or_running(dash, verb)
+    before = "paused" if verb == "resume" else "running"
+    path = f"/api/shells/{shell_id}/{verb}"
+    if refusal == "no cookie":
+        dash.client.cookies.clear()
+        response = dash.post(path)
+        dash.client.cookies.set(dash.keys.cookie, dash.keys.token)
+    elif refusal == "GET":
+        response = dash.client.get(path)
+    else:
+        response = dash.post(path, **{"x-csrf-token": "guess"})
+    assert response.status_code == code
+    assert dash.sup.get_shell_status(shell_id)["status"] == before
+    assert (process_state(pid) == "T") is (before == "paused")
+
+
+@pytest.mark.parametrize("verb", ["pause", "resume"])
+def test_pause_or_resume_of_an_ended_shell_is_400_with_the_reason(dash: Any, verb: str) -> None:
+    shell_id = dash.sup.start_shell("true")
+    dash.sup.wait_shell(shell_id, timeout=30)
+    response = dash.post(f"/api/shells/{shell_id}/{verb}")
+    assert response.status_code == 400
+    assert response.json() == {"error": f"{shell_id} is stopped: only a running shell can be paused and only a "
+                                        "paused one resumed"}
+    assert dash.sup.get_shell_status(shell_id)["status"] == "stopped"
+
+
+def test_resume_of_a_running_shell_changes_nothing(dash: Any, process_state: Callable[[int], str]) -> None:
+    shell_id = dash.sup.start_shell("sleep 300")
+    response = dash.post(f"/api/shells/{shell_id}/resume")
+    assert response.status_code == 200
+    assert response.json()["status"] == "running"
+    assert process_state(dash.sup.get_shell_status(shell_id)["pid"]) != "T"
+
+
+def test_pause_of_a_queued_or_unknown_shell_is_refused(dash: Any) -> None:
+    home = dash.sup.home
+    busy = Supervisor(home, max_concurrent=1).start_shell("sleep 30")
+    waiting = Supervisor(home, max_concurrent=1).start_shell("true", queue=True)
+    response = dash.post(f"/api/shells/{waiting}/pause")
+    assert response.status_code == 400 and "is queued" in response.json()["error"]
+    assert dash.sup.get_shell_status(waiting)["status"] == "queued"
+    response = dash.post("/api/shells/shell_00000000/pause")
+    assert response.status_code == 404 and "no shell" in response.json()["error"]
+    dash.sup.kill_many([waiting, busy])
 
 
 def test_clean_removes_ended_shells_only(dash: Any, wait_for: Callable[..., Any]) -> None:
