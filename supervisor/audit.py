@@ -22,6 +22,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from . import settings
 from .layout import UnsafeHome, safe_dir
 
 AUDIT_FILE = "audit.jsonl"
@@ -37,19 +38,7 @@ def path(home: str | os.PathLike[str]) -> str:
 
 def max_bytes() -> int:
     """The size at which the log is rotated: $MGSUP_AUDIT_MAX_BYTES, else 10 MB."""
-    raw = os.environ.get("MGSUP_AUDIT_MAX_BYTES")
-    if not raw:
-        return DEFAULT_MAX_BYTES
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        # Imported lazily: the errors module is light, but this module stays dependency-free.
-        from .errors import InvalidRequest
-
-        raise InvalidRequest(f"MGSUP_AUDIT_MAX_BYTES must be a whole number >= 1, got {raw!r}")
-    return value
+    return settings.whole_number("MGSUP_AUDIT_MAX_BYTES", DEFAULT_MAX_BYTES)
 
 
 def redact(arguments: Mapping[str, Any]) -> dict[str, Any]:

@@ -486,8 +486,8 @@ def audit(session: Session, tail: int | None, as_json: bool) -> None:
 def dashboard(session: Session, host: str, port: int, open_browser: bool, experiment_dirs: tuple[str, ...]) -> None:
     """Serve a live web view of the home: shells, their output, coordination progress, batch results.
 
-    Prints the URL to open, with a random token: every request needs it (then a cookie). Kill and
-    clean ask for confirmation. Ctrl-C stops the dashboard; the shells go on.
+    Prints the URL to open, with a random token: every request needs it (then a cookie). Kill, restart,
+    pause, resume and clean ask for confirmation. Ctrl-C stops the dashboard; the shells go on.
     """
     from .dashboard.server import serve
 

@@ -35,9 +35,8 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ValidationError
 
-from .. import audit
+from .. import audit, settings
 from ..core import Supervisor
-from ..errors import InvalidRequest
 from .guard import rejected
 from .policy import Policy
 from .registry import TOOLS, SupervisorFactory, ToolFailure, ToolSpec, call, invalid_arguments
@@ -75,10 +74,11 @@ def build_server(supervisor: SupervisorFactory = Supervisor, *, threads: int | N
     >>> server = build_server(policy=load_policy("policy.yaml"))
     >>> server.run("stdio")
     """
-    size = _setting("MGSUP_MCP_THREADS", threads, DEFAULT_THREADS)
+    size = settings.whole_number("MGSUP_MCP_THREADS", DEFAULT_THREADS, threads)
     audit.max_bytes()  # a bad setting refuses to serve rather than failing every call
     reads, changes = Pool(size), Pool(size)
-    waiting = Waits(supervisor, reads, changes, _setting("MGSUP_MCP_MAX_WAITS", waits, DEFAULT_MOST), policy)
+    most = settings.whole_number("MGSUP_MCP_MAX_WAITS", DEFAULT_MOST, waits)
+    waiting = Waits(supervisor, reads, changes, most, policy)
 
     def runner(spec: ToolSpec) -> Callable[[BaseModel], Awaitable[dict[str, Any]]]:
         if spec.name == "wait_shell":
@@ -142,19 +142,6 @@ class _Arguments(FuncMetadata):
         except ValidationError as exc:
             return {_INVALID: (invalid_arguments(self.tool_name, exc), arguments_to_validate)}
 
-
-def _setting(name: str, given: int | None, default: int) -> int:
-    if given is not None:
-        value: int | str = given
-    else:
-        value = os.environ.get(name) or default
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise InvalidRequest(f"{name} must be a whole number >= 1, got {value!r}")
-    return number
 
 
 def _version() -> str:

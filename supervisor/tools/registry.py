@@ -15,7 +15,6 @@ Results are compact for a model's budget unless a call asks for `detail` (see `v
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .. import audit, bulk, request
+from .. import audit, bulk, request, settings
 from ..core import Supervisor
 from ..errors import AmbiguousReference, InvalidRequest, LimitReached, ShellNotFound, StateDirError, SupervisorError
 from .guard import guarded
@@ -77,16 +76,7 @@ class ToolSpec:
 
 def default_max_bytes() -> int:
     """The per-stream byte budget of get_shell_output: $MGSUP_TOOL_MAX_BYTES, else 30 KB."""
-    raw = os.environ.get("MGSUP_TOOL_MAX_BYTES")
-    if not raw:
-        return DEFAULT_MAX_BYTES
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise InvalidRequest(f"MGSUP_TOOL_MAX_BYTES must be a whole number >= 1, got {raw!r}")
-    return value
+    return settings.whole_number("MGSUP_TOOL_MAX_BYTES", DEFAULT_MAX_BYTES)
 
 
 def _start_shell(sup: Supervisor, a: StartShellArgs) -> dict[str, Any]:

@@ -14,9 +14,9 @@ from typing import Any
 
 import psutil
 import pytest
+from processes import tagged
 
 from supervisor import Supervisor
-from supervisor.proc import SHELL_ID_VAR
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
@@ -35,16 +35,6 @@ def shows(page: Any, method: str, text: str) -> None:
 def row(page: Any, shell_id: str) -> Any:
     return page.locator(f'#shells tbody tr[data-id="{shell_id}"]')
 
-
-def tree_of(shell_id: str) -> list[psutil.Process]:
-    found = []
-    for p in psutil.process_iter():
-        try:
-            if p.environ().get(SHELL_ID_VAR) == shell_id and p.status() != psutil.STATUS_ZOMBIE:
-                found.append(p)
-        except psutil.Error:
-            continue
-    return found
 
 
 def test_a_shell_started_from_python_appears_and_its_output_follows(
@@ -121,8 +111,8 @@ def test_a_demo_coordination_run_moves_its_progress_bar_and_shows_the_winner(
 def test_the_kill_button_kills_the_whole_tree(page: Any, shoot: Callable[..., None], home: Supervisor, served: Any,
                                               wait_for: Callable[..., Any]) -> None:
     shell_id = home.start_shell("sleep 300 & (setsid sleep 300 &); sh -c 'sleep 300'", name="tree")
-    wait_for(lambda: len(tree_of(shell_id)) >= 4, what="the job's tree")
-    processes = tree_of(shell_id)
+    wait_for(lambda: len(tagged(shell_id)) >= 4, what="the job's tree")
+    processes = tagged(shell_id)
     page.goto(f"{served.base}shells/{shell_id}")
     page.locator("#kill").click()
     page.locator("#confirm").wait_for(state="visible")

@@ -13,12 +13,12 @@ from typing import Any
 
 import psutil
 import pytest
+from processes import tagged
 
 from supervisor import Supervisor
 from supervisor.dashboard import hub as hub_module
 from supervisor.experiments import Result
 from supervisor.experiments.results import ResultsTable
-from supervisor.proc import SHELL_ID_VAR
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -46,16 +46,6 @@ def counted(dash: Any, *statuses: str) -> list[int]:
 def ids(view: dict[str, Any]) -> list[str]:
     return [row["id"] for row in view["rows"]]
 
-
-def tree_of(shell_id: str) -> list[psutil.Process]:
-    found = []
-    for p in psutil.process_iter():
-        try:
-            if p.environ().get(SHELL_ID_VAR) == shell_id:
-                found.append(p)
-        except psutil.Error:
-            continue
-    return found
 
 
 # -- the guard ---------------------------------------------------------------------------------------
@@ -311,8 +301,8 @@ def test_bad_output_queries_are_400(dash: Any, params: dict[str, str], message: 
 
 def test_kill_stops_the_whole_tree(dash: Any, wait_for: Callable[..., Any]) -> None:
     shell_id = dash.sup.start_shell("sleep 300 & (setsid sleep 300 &); sleep 300")
-    wait_for(lambda: len(tree_of(shell_id)) >= 3, what="the job's tree")
-    processes = tree_of(shell_id)
+    wait_for(lambda: len(tagged(shell_id)) >= 3, what="the job's tree")
+    processes = tagged(shell_id)
     response = dash.post(f"/api/shells/{shell_id}/kill", {"grace": 1})
     assert response.status_code == 200
     assert response.json() == {"shell_id": shell_id, "outcome": "killed", "status": "killed", "signal": "SIGTERM",
@@ -387,8 +377,8 @@ def test_a_restart_that_needs_an_environment_value_is_400_and_kills_nothing(dash
 def test_pause_and_resume_stop_and_continue_the_whole_tree(dash: Any, wait_for: Callable[..., Any],
                                                           process_state: Callable[[int], str]) -> None:
     shell_id = dash.sup.start_shell("sleep 300 & sleep 300", name="nap")
-    wait_for(lambda: len(tree_of(shell_id)) >= 2, what="the job's tree")
-    pids = [p.pid for p in tree_of(shell_id)]
+    wait_for(lambda: len(tagged(shell_id)) >= 2, what="the job's tree")
+    pids = [p.pid for p in tagged(shell_id)]
     response = dash.post(f"/api/shells/{shell_id}/pause")
     assert response.status_code == 200, response.text
     assert (response.json()["shell_id"], response.json()["status"]) == (shell_id, "paused")
