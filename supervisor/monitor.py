@@ -19,6 +19,7 @@ late import of the admission module.
 
 from __future__ import annotations
 
+import functools
 import os
 import select
 import sys
@@ -126,6 +127,8 @@ class Monitor:
             self.wait_status = self.rusage = None
             if not self._start_job(job, env):
                 return
+        if spec.get("runner") is not None:
+            self._record_printed(job.cwd)
         self._record_end(ended)
         self._hand_over_slot()
 
@@ -148,6 +151,18 @@ class Monitor:
             return False
         self.state = state
         return True
+
+    def _record_printed(self, cwd: str) -> None:
+        """What a coordination run printed (its answer file or error), kept for readers: they never write."""
+        start = self.state.get("output_start", 0)
+        file = functools.partial(self.layout.file, self.shell_id)
+        try:
+            from supervisor.automation import printed
+
+            printed.record_printed(file(lay.PRINTED), file(lay.STDOUT), cwd=cwd, stderr_path=file(lay.STDERR),
+                                   start=start if isinstance(start, int) else 0)
+        except Exception as exc:  # nothing may keep the end from being recorded: readers read the output instead
+            self._log(f"could not keep what the run printed: {exc!r}\n")
 
     def _not_started(self, message: str, code: int) -> None:
         self._record_end(lifecycle.not_started(self.state, time.time(), message, exit_code=code))

@@ -80,8 +80,8 @@ def printed(stdout_path: str | os.PathLike[str], *, ended: bool, cwd: str | os.P
     The announcements are looked for from byte `start` of stdout (where the job's last attempt began).
     The end of the output is read only for a job that announced a log directory or that is
     known to be a `coordination` run. A relative answer file is taken from the run's `cwd`. With
-    `record`, an ended job's findings (including "nothing") are kept in that file and read back
-    from it next time; a home that cannot be written is read afresh each time.
+    `record`, an ended job's findings are taken from that file when it exists (written once by
+    `record_printed`); this function itself writes nothing.
 
     >>> printed(Path("stdout.log"), ended=True, cwd="/runs").answer_file
     '/runs/.massgen/massgen_logs/log_20250101_120000_000000/turn_1/final/agent_a/answer.txt'
@@ -103,13 +103,22 @@ def printed(stdout_path: str | os.PathLike[str], *, ended: bool, cwd: str | os.P
         if error is None and answer_file is None and stderr_path is not None:
             stderr_tail = read_window(stderr_path, tail_lines=STDERR_TAIL_LINES, max_bytes=STDERR_TAIL_BYTES)
             error = parse_closing(stderr_tail.text.splitlines()).get(ERROR)
-    found = Printed(log_dir, status_file, answer_file, error)
-    if record is not None:
-        try:
-            lay.write_json(record, found._asdict(), durable=False)
-        except OSError:
-            pass
-    return found
+    return Printed(log_dir, status_file, answer_file, error)
+
+
+def record_printed(record: str, stdout_path: str | os.PathLike[str], *, cwd: str | os.PathLike[str],
+                   stderr_path: str | os.PathLike[str], start: int = 0) -> None:
+    """Write what an ended coordination run printed to `record`, for `printed` to read back.
+
+    Called by the run's monitor once the job and all it started have ended, before the end is
+    recorded, so that reading the shells of a home never writes. Nothing is written when the disk
+    refuses: readers then read the output itself.
+    """
+    found = printed(stdout_path, ended=True, cwd=cwd, stderr_path=stderr_path, coordination=True, start=start)
+    try:
+        lay.write_json(record, found._asdict(), durable=False)
+    except OSError:
+        pass
 
 
 def closing_lines(stdout_path: str | os.PathLike[str], *, limit: int = TAIL_LIMIT) -> list[str]:

@@ -14,6 +14,7 @@ from supervisor.automation.printed import (
     closing_lines,
     parse_closing,
     printed,
+    record_printed,
 )
 
 MASSGEN = Path(__file__).resolve().parents[1] / "data" / "massgen-0.1.97"
@@ -87,17 +88,20 @@ def test_massgen_errors_are_read_from_stdout_or_stderr(tmp_path: Path) -> None:
     assert plain == Printed(), "a shell that is no coordination run and announced nothing has no closing lines"
 
 
-def test_printed_is_recorded_once_the_job_has_ended(tmp_path: Path) -> None:
-    out, record = tmp_path / "stdout.log", str(tmp_path / "printed.json")
+def test_printed_reads_a_record_and_never_writes_one(tmp_path: Path) -> None:
+    out, err, record = tmp_path / "stdout.log", tmp_path / "stderr.log", str(tmp_path / "printed.json")
     out.write_text("LOG_DIR: /l\nSTATUS: /l/status.json\nERROR: no agent answered\nCOMPLETED: 2 agents, 1.0s total\n")
+    err.write_text("")
     assert printed(out, ended=False, cwd="/", record=record) == Printed("/l", "/l/status.json")
-    assert not os.path.exists(record), "nothing is recorded while the job may still print"
     found = printed(out, ended=True, cwd="/", record=record)
     assert found == Printed("/l", "/l/status.json", None, "no agent answered")
+    assert not os.path.exists(record), "a read writes nothing"
+    record_printed(record, out, cwd="/", stderr_path=err)
     assert lay.read_json(record) == {"log_dir": "/l", "status_file": "/l/status.json", "answer_file": None,
                                      "error": "no agent answered"}
     out.write_text("")
     assert printed(out, ended=True, cwd="/", record=record) == found, "read back from the record, not the log"
+    assert printed(out, ended=False, cwd="/", record=record) == Printed(), "a record is for an ended job only"
 
 
 def test_printed_without_a_writable_record_reads_the_log(tmp_path: Path) -> None:
@@ -105,4 +109,5 @@ def test_printed_without_a_writable_record_reads_the_log(tmp_path: Path) -> None
     out.write_text("LOG_DIR: /l\nANSWER_FILE: /l/final/a/answer.txt\n")
     record = str(tmp_path / "missing-folder" / "printed.json")
     assert printed(out, ended=True, cwd="/", record=record).answer_file == "/l/final/a/answer.txt"
+    record_printed(record, out, cwd="/", stderr_path=tmp_path / "stderr.log")  # a folder that is not there
     assert not os.path.exists(record)

@@ -48,8 +48,23 @@ def test_status_of_an_ended_run_carries_its_answer_file_or_error(home: Superviso
     summary = home.wait_shell(failed, timeout=10)["coordination"]
     assert (summary["answer_file"], summary["error"], summary["outcome"]) == (
         None, "no agent produced an answer", "error")
-    assert os.path.exists(home.layout.file(won, lay.PRINTED))
+    assert not os.path.exists(home.layout.file(won, lay.PRINTED)), "reads write nothing"
 
+
+
+def test_a_coordination_runs_monitor_keeps_what_it_printed_and_reads_write_nothing(home: Supervisor,
+                                                                                     tmp_path: Path) -> None:
+    demo = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
+    run = home.start_coordination(demo, "What is 17 * 23?", cwd=tmp_path)
+    final = home.wait_shell(run, timeout=60)
+    record = home.layout.file(run, lay.PRINTED)
+    kept = lay.read_json(record)
+    assert kept["answer_file"] == final["coordination"]["answer_file"] is not None
+    assert kept["log_dir"] == final["log_dir"]
+    before = os.stat(record).st_mtime_ns
+    home.list_shells()
+    home.get_shell_status(run)
+    assert os.stat(record).st_mtime_ns == before
 
 def test_a_massgen_restart_is_followed_to_its_newest_attempt(home: Supervisor, tmp_path: Path) -> None:
     log_dir = tmp_path / "log_1"
