@@ -395,19 +395,24 @@ def test_pause_and_resume_stop_and_continue_the_whole_tree(dash: Any, wait_for: 
     assert ids(listed(dash, status="running")) == [shell_id]
 
 
-def _paused_or_running(dash: Any, verb: str) -> tuple[str, int]:
+def _paused_or_running(dash: Any, verb: str, wait_for: Callable[..., Any],
+                       process_state: Callable[[int], str]) -> tuple[str, int]:
     """A shell that `verb` applies to (running for pause, paused for resume), and its job's pid."""
     shell_id = dash.sup.start_shell("sleep 300")
+    pid = dash.sup.get_shell_status(shell_id)["pid"]
     if verb == "resume":
         dash.sup.pause(shell_id)
-    return shell_id, dash.sup.get_shell_status(shell_id)["pid"]
+        # The kernel stops the process when the signal is delivered, a moment after `pause` returns.
+        wait_for(lambda: process_state(pid) == "T", what="the job to be stopped")
+    return shell_id, pid
 
 
 @pytest.mark.parametrize("verb", ["pause", "resume"])
 @pytest.mark.parametrize(("refusal", "code"), [("no cookie", 401), ("wrong CSRF token", 403), ("GET", 405)])
-def test_a_refused_pause_or_resume_changes_nothing(dash: Any, process_state: Callable[[int], str], verb: str,
-                                                   refusal: str, code: int) -> None:
-    shell_id, pid = _paused_or_running(dash, verb)
+def test_a_refused_pause_or_resume_changes_nothing(dash: Any, process_state: Callable[[int], str],
+                                                   wait_for: Callable[..., Any], verb: str, refusal: str,
+                                                   code: int) -> None:
+    shell_id, pid = _paused_or_running(dash, verb, wait_for, process_state)
     before = "paused" if verb == "resume" else "running"
     path = f"/api/shells/{shell_id}/{verb}"
     if refusal == "no cookie":
