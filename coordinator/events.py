@@ -23,9 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from supervisor.automation.schema import escape_surrogates
 from supervisor.layout import atomic_write_text
-
-from .limits import clean_text
 
 _CLOSE = b"\n]}\n"
 
@@ -75,7 +74,8 @@ class EventLog:
 
 
 def _encode(value: Any) -> bytes:
-    return clean_text(json.dumps(value, ensure_ascii=False, default=str)).encode()
+    # Paths keep their bytes that are not UTF-8, as status.json does.
+    return escape_surrogates(json.dumps(value, ensure_ascii=False, default=str)).encode()
 
 
 def read_events(path: Path) -> dict[str, Any]:

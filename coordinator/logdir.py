@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from supervisor.automation.schema import escape_surrogates
 from supervisor.layout import atomic_write_text
 
 
@@ -71,7 +72,8 @@ class LogDir:
         path.touch()
 
         def write(text: str) -> None:
-            with path.open("a", encoding="utf-8") as handle:
+            # A path's bytes that are not UTF-8 (lone surrogates) are written as escapes, never refused.
+            with path.open("a", encoding="utf-8", errors="backslashreplace") as handle:
                 handle.write(text if text.endswith("\n") else text + "\n")
 
         return write
@@ -127,6 +129,6 @@ class LogDir:
         }
         atomic_write_text(
             self.path / "snapshot_mappings.json",
-            json.dumps(self._mappings, indent=2, ensure_ascii=False),
+            escape_surrogates(json.dumps(self._mappings, indent=2, ensure_ascii=False)),
             durable=False,
         )

@@ -23,6 +23,7 @@ from supervisor.automation.printed import (
     STATUS,
     WINNER,
     line,
+    line_bytes,
 )
 
 from .limits import clip
@@ -39,10 +40,14 @@ class Reporter:
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream if stream is not None else sys.stdout
 
-    def _print(self, line: str = "") -> None:
+    def _print(self, line: str | bytes = "") -> None:
+        """Print one line: text as UTF-8, bytes (a line holding a path, see ``line_bytes``) as they are."""
         try:
-            self._stream.write(line + "\n")
+            # The bytes go under the text layer: whatever it holds goes out first, keeping the order.
             self._stream.flush()
+            out = self._stream.buffer
+            out.write((line if isinstance(line, bytes) else line.encode("utf-8", "backslashreplace")) + b"\n")
+            out.flush()
         except OSError:
             # The reader is gone (a closed terminal after SIGHUP, a dead pipe): the run still
             # finishes its files. Later writes, and the interpreter's flush at exit, go nowhere.
@@ -55,15 +60,15 @@ class Reporter:
             os.close(devnull)
 
     def started(self, log_dir: Path, status_path: Path, question: str) -> None:
-        self._print(line(LOG_DIR, log_dir))
-        self._print(line(STATUS, status_path))
+        self._print(line_bytes(LOG_DIR, log_dir))
+        self._print(line_bytes(STATUS, status_path))
         self._print(line(QUESTION, one_line(question)))
         self._print(PROGRESS_LINE)
 
     def winner(self, agent_id: str, answer_file: Path, duration: float, answer: str) -> None:
         self._print()
         self._print(line(WINNER, agent_id))
-        self._print(line(ANSWER_FILE, answer_file))
+        self._print(line_bytes(ANSWER_FILE, answer_file))
         self._print(line(DURATION, f"{duration:.1f}s"))
         self._print(line(ANSWER_PREVIEW, preview(answer)))
 

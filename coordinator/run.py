@@ -22,7 +22,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from supervisor.automation.schema import FinalPhase
+from supervisor.automation.schema import FinalPhase, escape_surrogates
 
 from . import procs, signals
 from .backends import Backend, build_backend
@@ -359,7 +359,7 @@ class Run:
 
 
 def _short(details: Mapping[str, Any], limit: int = 160) -> str:
-    text = json.dumps(details, ensure_ascii=False, default=str)
+    text = escape_surrogates(json.dumps(details, ensure_ascii=False, default=str))
     return text if len(text) <= limit else text[:limit] + "..."
 
 
@@ -367,7 +367,7 @@ def _setup_logging(log_file: Path, debug: bool) -> list[logging.Handler]:
     logger = logging.getLogger("coordinator")
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
-    file_handler = logging.FileHandler(log_file, encoding="utf-8")
+    file_handler = logging.FileHandler(log_file, encoding="utf-8", errors="backslashreplace")
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     stderr_handler = logging.StreamHandler(sys.stderr)
     stderr_handler.setLevel(logging.DEBUG if debug else logging.WARNING)

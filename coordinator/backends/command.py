@@ -126,6 +126,8 @@ class CommandBackend:
                     "(backend.max_output_bytes); it was stopped"
                 )
         if process.returncode != 0:
+            # The tokens a failing program reports were spent all the same (budgets read the totals).
+            self._usage = add_reported_usage(self._usage, await asyncio.to_thread(_reported_usage, out))
             tail = err.strip()[-STDERR_TAIL_CHARS:].replace("\n", " | ")
             raise AgentError(f"command exited with code {process.returncode}" + (f": {tail}" if tail else ""))
         reply = await asyncio.to_thread(parse_json, out, "stdout")
@@ -133,6 +135,15 @@ class CommandBackend:
             raise AgentError(f"reply must be a JSON object, got {type(reply).__name__}")
         self._usage = add_reported_usage(self._usage, reply.get("usage"))
         return reply
+
+
+def _reported_usage(out: str) -> object:
+    """The ``usage`` of a reply on ``out``, if it is a JSON object that has one."""
+    try:
+        reply = parse_json(out, "stdout")
+    except AgentError:
+        return None
+    return reply.get("usage") if isinstance(reply, dict) else None
 
 
 async def _exit_or(process: asyncio.subprocess.Process, event: asyncio.Event) -> None:

@@ -343,8 +343,9 @@ class OpenAIBackend:
         if self._max_tokens is not None:
             body["max_tokens"] = self._max_tokens
         data = await self._endpoint.complete(body)
-        reply = read_reply(data)
+        # Counted first: a response without a usable message was still billed.
         self._usage = add_reported_usage(self._usage, data.get("usage"))
+        reply = read_reply(data)
         message = data["choices"][0]["message"]
         self._transcript(json.dumps({k: message.get(k) for k in ("content", "tool_calls")}, ensure_ascii=False))
         return reply

@@ -58,7 +58,8 @@ def _find(head: bytes, whole_file: bool) -> tuple[re.Match[bytes] | None, re.Mat
 def _line_value(match: re.Match[bytes] | None) -> str | None:
     if match is None:
         return None
-    return match.group(1).decode("utf-8", errors="replace").strip() or None
+    # The path's exact bytes, as `printed.line_bytes` printed them.
+    return os.fsdecode(match.group(1)).strip() or None
 
 
 def current_status_file(status_file: str) -> str:

@@ -39,6 +39,7 @@ COMPLETED = "COMPLETED"
 PROGRESS_LINE = "[Coordination in progress - monitor status.json for real-time updates]"
 ERROR_MARK = "❌"
 CLOSING_KEYS = (WINNER, ANSWER_FILE, ANSWER, DURATION, ANSWER_PREVIEW, ERROR, COMPLETED)
+_PATH_KEYS = (ANSWER_FILE, ANSWER)
 
 TAIL_BLOCK = 64 * 1024
 # How far back the end of a run is looked for: far beyond any closing block, and still a bounded read.
@@ -58,6 +59,20 @@ def line(key: str, value: object) -> str:
     'WINNER: agent_a'
     """
     return f"{key}: {value}"
+
+
+def line_bytes(key: str, value: str | os.PathLike[str]) -> bytes:
+    """One line of the contract as printed, without its newline: a path's value as its exact bytes.
+
+    POSIX paths are bytes, and those that are not UTF-8 must come back as they were: a path
+    (`os.PathLike`) is printed with `os.fsencode`, which the readers here undo with `os.fsdecode`.
+    Other text is UTF-8 (a lone surrogate, which UTF-8 cannot hold, as its `\\uXXXX` escape).
+
+    >>> line_bytes(LOG_DIR, Path(os.fsdecode(b"/tmp/d\\xe9/log_1")))
+    b'LOG_DIR: /tmp/d\\xe9/log_1'
+    """
+    data = os.fsencode(value) if isinstance(value, os.PathLike) else value.encode("utf-8", "backslashreplace")
+    return f"{key}: ".encode() + data
 
 
 class Printed(NamedTuple):
@@ -152,13 +167,16 @@ def closing_lines(stdout_path: str | os.PathLike[str], *, limit: int = TAIL_LIMI
         data = b"" if end_of_line < 0 else data[end_of_line + 1:]
     elif pos > 0:
         data = data[data.find(b"\n") + 1:]  # the first line was cut
-    return data.decode("utf-8", errors="replace").splitlines()
+    # Undoes `line_bytes`: an answer file's path keeps its exact bytes (see `parse_closing` for the rest).
+    return os.fsdecode(data).splitlines()
 
 
 def parse_closing(lines: list[str]) -> dict[str, str]:
     """The closing lines by key, the last of each kind; what follows a `❌` counts as `ERROR`.
 
     MassGen marks its errors with `❌`, at the start of a line on stdout, after a log prefix on stderr.
+    The paths (`ANSWER_FILE`, `ANSWER`) keep bytes that are not UTF-8 as `os.fsdecode` gives them;
+    in other values, which are only shown, such bytes become U+FFFD.
 
     >>> parse_closing(["WINNER: agent_a", "DURATION: 1.5s", "❌ Timeout error: no answer in 60 s"])
     {'WINNER': 'agent_a', 'DURATION': '1.5s', 'ERROR': 'Timeout error: no answer in 60 s'}
@@ -168,12 +186,17 @@ def parse_closing(lines: list[str]) -> dict[str, str]:
         text = _ANSI.sub("", raw).strip()
         _, mark, reason = text.partition(ERROR_MARK)
         if mark and reason.strip():
-            found[ERROR] = _bounded(reason.strip())
+            found[ERROR] = _bounded(_shown(reason.strip()))
             continue
         key, sep, value = text.partition(": ")
         if sep and key in CLOSING_KEYS:
-            found[key] = _bounded(value.strip()) if key == ERROR else value.strip()
+            value = value.strip() if key in _PATH_KEYS else _shown(value.strip())
+            found[key] = _bounded(value) if key == ERROR else value
     return found
+
+
+def _shown(text: str) -> str:
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _bounded(text: str) -> str:

@@ -8,6 +8,7 @@ reads them back, so the two cannot drift apart.
 from __future__ import annotations
 
 import json
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -90,4 +91,32 @@ class StatusDocument(_Model):
         data = self.model_dump(mode="json")
         if data["meta"]["exit_code"] is None:
             del data["meta"]["exit_code"]
-        return json.dumps(data, indent=2, ensure_ascii=False)
+        return escape_surrogates(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def escape_surrogates(json_text: str) -> str:
+    """``json_text`` (JSON written with ``ensure_ascii=False``) made fit for a UTF-8 file, losing no path byte.
+
+    A path's bytes that are not UTF-8 reach Python as lone surrogates U+DC80..U+DCFF (``\\udce9``
+    for the byte 0xE9, PEP 383). No UTF-8 file can hold them, but a JSON escape can, and a JSON
+    reader gives back the same string, whose ``os.fsencode`` is the path's bytes: status.json keeps
+    such a path exactly while the rest of its text stays readable UTF-8. Any other lone surrogate
+    is broken text (an emoji cut in half) and becomes U+FFFD. Only a string can hold a surrogate,
+    so each escape lands inside a JSON string.
+
+    >>> escape_surrogates(json.dumps({"log_dir": "/tmp/d\\udce9/é", "cut": "\\ud83d"}, ensure_ascii=False))
+    '{"log_dir": "/tmp/d\\\\udce9/é", "cut": "\ufffd"}'
+    """
+    try:
+        json_text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub(_escaped, json_text)
+    return json_text
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\u{code:04x}" if 0xDC80 <= code <= 0xDCFF else "\ufffd"

@@ -8,9 +8,11 @@ from functools import partial
 from typing import Any
 
 import anyio
+from starlette import responses
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, Response
 
+from ..automation.schema import escape_surrogates
 from ..errors import InvalidRequest, LimitReached, ShellNotFound, SupervisorError
 from . import pages, views, windows
 from .answer import final_answer
@@ -19,6 +21,15 @@ from .hub import Hub, StatusDict
 
 ERROR_CODES: tuple[tuple[type[SupervisorError], int], ...] = (
     (ShellNotFound, 404), (InvalidRequest, 400), (LimitReached, 409))
+
+
+class JSONResponse(responses.JSONResponse):
+    """Starlette's JSON response, except that a path's bytes that are not UTF-8 stay exact, as escapes
+    (see `escape_surrogates`): Starlette's own encoding refuses them."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return escape_surrogates(text).encode()
 
 
 def hub_of(request: Request) -> Hub:

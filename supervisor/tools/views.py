@@ -20,6 +20,8 @@ import json
 import shlex
 from typing import Any
 
+from ..automation.schema import escape_surrogates
+
 COMMAND_CHARS = 100
 MESSAGE_CHARS = 300
 _TIMES = frozenset({"created_at", "start_time", "end_time", "last_updated", "timestamp"})
@@ -29,7 +31,8 @@ _INTERNAL = frozenset({"resource_usage", "max_bytes"})
 
 def as_text(result: dict[str, Any]) -> str:
     """A result as the model reads it: JSON without spaces after separators (every character is paid for)."""
-    return json.dumps(result, ensure_ascii=False, separators=(",", ":"))
+    # A path's bytes that are not UTF-8 stay exact, as escapes (see `escape_surrogates`).
+    return escape_surrogates(json.dumps(result, ensure_ascii=False, separators=(",", ":")))
 
 
 def shell_view(status: dict[str, Any], *, detail: bool = False) -> dict[str, Any]:
