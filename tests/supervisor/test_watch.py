@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -51,9 +50,8 @@ def test_wait_shell_returns_when_killed_elsewhere(home: Supervisor) -> None:
     killer = threading.Timer(0.3, lambda: Supervisor(home.home).kill_shell(sid, grace=1))
     killer.start()
     try:
-        began = time.monotonic()
         final = home.wait_shell(sid, timeout=20)
-        assert final["status"] == "killed" and time.monotonic() - began < 5
+        assert final["status"] == "killed"
     finally:
         killer.join()
 
