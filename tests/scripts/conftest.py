@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,3 +18,12 @@ def no_shell_left(home: Supervisor) -> Iterator[None]:
     for shell_id in left:
         home.kill_shell(shell_id, grace=1)
     assert not left, f"shells still running: {left}"
+
+
+@pytest.fixture
+def gate(tmp_path: Path) -> Iterator[Path]:
+    """A file that holds the scripted agents given its path while it exists (`fakes.command_agent`)."""
+    path = tmp_path / "gate"
+    path.touch()
+    yield path
+    path.unlink(missing_ok=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,33 +19,25 @@ from supervisor.experiments.budget import BatchBudget
 pytestmark = [pytest.mark.timeout(120), pytest.mark.usefixtures("no_shell_left")]
 REPO = Path(__file__).resolve().parents[2]
 
-# Answers at once reporting 1,000 tokens; every later turn waits while the `hold` file exists.
+# Answers at once reporting 1,000 tokens; every later turn waits while the `gate` file exists.
 SPENDER = agent_script(prompt_tokens=900, completion_tokens=100, hold=HOLD_AFTER_ANSWER)
 
 
-@pytest.fixture
-def hold(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "hold"
-    path.touch()
-    yield path
-    path.unlink(missing_ok=True)
 
-
-
-def spender(tmp_path: Path, hold: Path) -> Path:
+def spender(tmp_path: Path, gate: Path) -> Path:
     (tmp_path / "spender.py").write_text(SPENDER)
     config = tmp_path / "spender.yaml"
     config.write_text(yaml.safe_dump({
         "agents": [{"id": "agent_a", "backend": {"type": "command",
-                                                  "command": ["${python}", "${config_dir}/spender.py", str(hold)]}}],
+                                                  "command": ["${python}", "${config_dir}/spender.py", str(gate)]}}],
         "orchestrator": {"max_new_answers_per_agent": 1},
         "timeout_settings": {"agent_timeout_seconds": 60, "orchestrator_timeout_seconds": 90}}))
     return config
 
 
-def test_a_spent_batch_budget_stops_running_runs_starts_no_more_and_holds_on_resume(tmp_path: Path, hold: Path) -> None:
+def test_a_spent_batch_budget_stops_running_runs_starts_no_more_and_holds_on_resume(tmp_path: Path, gate: Path) -> None:
     home = Supervisor(tmp_path / "home", max_concurrent=2)
-    plan = batch_plan([(spender(tmp_path, hold), "What is 2 + 2?")], repeat=4)
+    plan = batch_plan([(spender(tmp_path, gate), "What is 2 + 2?")], repeat=4)
     out = tmp_path / "out"
 
     rows = run_experiments(plan, out, supervisor=home, budget=BatchBudget(tokens=1500))
@@ -63,7 +54,7 @@ def test_a_spent_batch_budget_stops_running_runs_starts_no_more_and_holds_on_res
     assert {outcome(r) for r in rows} == {"budget spent"}
 
     # Resumed with the same budget: what was spent counts, nothing starts.
-    hold.unlink()
+    gate.unlink()
     again = run_experiments(plan, out, supervisor=home, budget=BatchBudget(tokens=1500))
     assert [r.outcome for r in again] == ["budget_exceeded"] * 4 and len(home.list_shells()) == 4
     assert [r.reason for r in again] == [r.reason for r in rows]

@@ -60,15 +60,6 @@ QUICK_AGENT = agent_script(prompt_tokens=10, completion_tokens=5)
 
 
 @pytest.fixture
-def gate(tmp_path: Path) -> Iterator[Path]:
-    """While this file exists, runs of the `gated` config wait before their first turn."""
-    path = tmp_path / "gate"
-    path.touch()
-    yield path
-    path.unlink(missing_ok=True)
-
-
-@pytest.fixture
 def configs(tmp_path: Path, gate: Path) -> dict[str, Path]:
     """`quick`: one agent answering at once; `broken`: an agent that always fails; `gated`: quick
     once `gate` is removed."""
