@@ -252,9 +252,16 @@ def monitor_failed(layout: lay.Layout, shell_id: str, reason: str | None, host: 
 
 
 def release(layout: lay.Layout, shell_id: str, host: Host = REAL) -> list[str]:
-    """Give back the slot of an ended shell; returns the queued shells to start in its place."""
+    """Give back the slot of an ended shell; returns the queued shells to start in its place.
+
+    With nothing queued there is nothing to decide: entries join the queue only under the lock,
+    so one that joins later was counted against the limit after this slot was freed. Slots of
+    dead owners are then reclaimed by the next admission, as they would be if no shell had ended.
+    """
     with Locked(layout):
         _unlink(os.path.join(layout.running, shell_id))
+        if not queue_entries(layout):
+            return []
     return admit(layout, limit_of(layout, shell_id), host=host).to_start
 
 
