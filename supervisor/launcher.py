@@ -248,6 +248,8 @@ class Launcher:
         if os.fork():
             return 0  # the spare is nobody's child: the launcher reaps this process at once
         os.setsid()
+        # Read while idle, so that a request only pays for the settings in which its caller differs.
+        own = _settings()
         try:
             line, ancillary, _, _ = pair.recvmsg(launch.MAX_REQUEST_BYTES, _socket.CMSG_SPACE(4))
         except OSError:
@@ -262,13 +264,18 @@ class Launcher:
         if not retitle(None, f"{proc.MONITOR_VAR}={shell_dir}"):
             os.write(fds[0], b"refused the home's path is too long for the launcher\n")
             return 0
-        return self._monitor(fds[0], request, detached=True)
+        return self._monitor(fds[0], request, own)
 
-    def _monitor(self, reply: int, request: dict[str, Any], *, detached: bool = False) -> int:
-        """Become the monitor of `request`'s shell, answering on `reply`; forked once more unless `detached`."""
+    def _monitor(self, reply: int, request: dict[str, Any], own: dict[str, Any] | None = None) -> int:
+        """Become the monitor of `request`'s shell, answering on `reply`.
+
+        `own` is this process's settings when it is the spare (detached already, read while it
+        waited); None forks once more and reads them now.
+        """
         home, shell_id = request["home"], request["shell_id"]
+        detached = own is not None
         try:
-            _inherit(request["context"])
+            _inherit(request["context"], _settings() if own is None else own)
             log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
             if not retitle("\0".join(proc.monitor_argv(home, shell_id, reply)), None):
                 raise Refused("the launcher's command line has no room for the monitor's")
@@ -289,21 +296,36 @@ class Launcher:
         return 0
 
 
-def _inherit(context: dict[str, Any]) -> None:
-    """Take the caller's process settings (a fork keeps the launcher's); Refused when one cannot be taken."""
+def _settings() -> dict[str, Any]:
+    """This process's settings that `_inherit` replaces by the caller's."""
+    try:
+        with open("/proc/self/oom_score_adj", "rb") as f:
+            oom: int | None = int(f.read())
+    except (OSError, ValueError):
+        oom = None
+    return {
+        "rlimits": {name: resource.getrlimit(getattr(resource, name)) for name in launch.RLIMITS
+                    if hasattr(resource, name)},
+        "nice": os.getpriority(os.PRIO_PROCESS, 0),
+        "cpus": sorted(os.sched_getaffinity(0)),
+        "oom_score_adj": oom,
+    }
+
+
+def _inherit(context: dict[str, Any], own: dict[str, Any]) -> None:
+    """Take the caller's process settings where they differ from `own`, this process's (a fork keeps the
+    launcher's); Refused when one cannot be taken."""
     os.umask(int(context["umask"]))
     for name, (soft, hard) in context["rlimits"].items():
-        which = getattr(resource, name)
-        if resource.getrlimit(which) != (soft, hard):
-            resource.setrlimit(which, (soft, hard))
-    if os.getpriority(os.PRIO_PROCESS, 0) != context["nice"]:
+        if own["rlimits"].get(name) != (soft, hard):
+            resource.setrlimit(getattr(resource, name), (soft, hard))
+    if own["nice"] != context["nice"]:
         os.setpriority(os.PRIO_PROCESS, 0, int(context["nice"]))
-    if sorted(os.sched_getaffinity(0)) != context["cpus"]:
+    if own["cpus"] != context["cpus"]:
         os.sched_setaffinity(0, context["cpus"])
-    if context["oom_score_adj"] is not None:
+    if context["oom_score_adj"] is not None and own["oom_score_adj"] != context["oom_score_adj"]:
         with open("/proc/self/oom_score_adj", "r+b", buffering=0) as f:
-            if int(f.read()) != context["oom_score_adj"]:
-                f.write(str(context["oom_score_adj"]).encode())
+            f.write(str(context["oom_score_adj"]).encode())
 
 
 class _Address(_ctypes._SimpleCData):  # type: ignore[type-arg]
@@ -329,6 +351,18 @@ class _MemMove(_ctypes.CFuncPtr):
 _memmove = _MemMove(_ctypes._memmove_addr)  # type: ignore[attr-defined]
 
 
+# Where this process's command line and environment lie: laid out by its exec, so the same in its forks.
+_AREAS: list[int] = []
+
+
+def _areas() -> list[int]:
+    with open("/proc/self/stat", "rb") as f:
+        fields = f.read().rpartition(b")")[2].split()
+    # Fields 48 to 51 of /proc/<pid>/stat (counted from 1): arg_start, arg_end, env_start, env_end.
+    _AREAS[:] = [int(value) for value in fields[45:49]]
+    return _AREAS
+
+
 def retitle(argv: str | None, environ: str | None) -> bool:
     """Rewrite what the kernel shows of this process's command line and environment (NUL-separated text).
 
@@ -336,10 +370,7 @@ def retitle(argv: str | None, environ: str | None) -> bool:
     written in place and the rest filled with NULs. False (nothing written) when `argv` or
     `environ` does not fit. What Python holds in sys.argv and os.environ are copies and stay as they are.
     """
-    with open("/proc/self/stat", "rb") as f:
-        fields = f.read().rpartition(b")")[2].split()
-    # Fields 48 to 51 of /proc/<pid>/stat (counted from 1): arg_start, arg_end, env_start, env_end.
-    arg_start, arg_end, env_start, env_end = (int(value) for value in fields[45:49])
+    arg_start, arg_end, env_start, env_end = _AREAS or _areas()
     areas = [(start, end, text) for start, end, text in ((arg_start, arg_end, argv), (env_start, env_end, environ))
              if text is not None]
     payloads = []
