@@ -248,8 +248,6 @@ class Launcher:
         if os.fork():
             return 0  # the spare is nobody's child: the launcher reaps this process at once
         os.setsid()
-        # Read while idle, so that a request only pays for the settings in which its caller differs.
-        own = _settings()
         try:
             line, ancillary, _, _ = pair.recvmsg(launch.MAX_REQUEST_BYTES, _socket.CMSG_SPACE(4))
         except OSError:
@@ -264,18 +262,13 @@ class Launcher:
         if not retitle(None, f"{proc.MONITOR_VAR}={shell_dir}"):
             os.write(fds[0], b"refused the home's path is too long for the launcher\n")
             return 0
-        return self._monitor(fds[0], request, own)
+        return self._monitor(fds[0], request, detached=True)
 
-    def _monitor(self, reply: int, request: dict[str, Any], own: dict[str, Any] | None = None) -> int:
-        """Become the monitor of `request`'s shell, answering on `reply`.
-
-        `own` is this process's settings when it is the spare (detached already, read while it
-        waited); None forks once more and reads them now.
-        """
+    def _monitor(self, reply: int, request: dict[str, Any], *, detached: bool = False) -> int:
+        """Become the monitor of `request`'s shell, answering on `reply`; forked once more unless `detached`."""
         home, shell_id = request["home"], request["shell_id"]
-        detached = own is not None
         try:
-            _inherit(request["context"], _settings() if own is None else own)
+            _inherit(request["context"])
             log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
             if not retitle("\0".join(proc.monitor_argv(home, shell_id, reply)), None):
                 raise Refused("the launcher's command line has no room for the monitor's")
@@ -296,36 +289,21 @@ class Launcher:
         return 0
 
 
-def _settings() -> dict[str, Any]:
-    """This process's settings that `_inherit` replaces by the caller's."""
-    try:
-        with open("/proc/self/oom_score_adj", "rb") as f:
-            oom: int | None = int(f.read())
-    except (OSError, ValueError):
-        oom = None
-    return {
-        "rlimits": {name: resource.getrlimit(getattr(resource, name)) for name in launch.RLIMITS
-                    if hasattr(resource, name)},
-        "nice": os.getpriority(os.PRIO_PROCESS, 0),
-        "cpus": sorted(os.sched_getaffinity(0)),
-        "oom_score_adj": oom,
-    }
-
-
-def _inherit(context: dict[str, Any], own: dict[str, Any]) -> None:
-    """Take the caller's process settings where they differ from `own`, this process's (a fork keeps the
-    launcher's); Refused when one cannot be taken."""
+def _inherit(context: dict[str, Any]) -> None:
+    """Take the caller's process settings (a fork keeps the launcher's); Refused when one cannot be taken."""
     os.umask(int(context["umask"]))
     for name, (soft, hard) in context["rlimits"].items():
-        if own["rlimits"].get(name) != (soft, hard):
-            resource.setrlimit(getattr(resource, name), (soft, hard))
-    if own["nice"] != context["nice"]:
+        which = getattr(resource, name)
+        if resource.getrlimit(which) != (soft, hard):
+            resource.setrlimit(which, (soft, hard))
+    if os.getpriority(os.PRIO_PROCESS, 0) != context["nice"]:
         os.setpriority(os.PRIO_PROCESS, 0, int(context["nice"]))
-    if own["cpus"] != context["cpus"]:
+    if sorted(os.sched_getaffinity(0)) != context["cpus"]:
         os.sched_setaffinity(0, context["cpus"])
-    if context["oom_score_adj"] is not None and own["oom_score_adj"] != context["oom_score_adj"]:
+    if context["oom_score_adj"] is not None:
         with open("/proc/self/oom_score_adj", "r+b", buffering=0) as f:
-            f.write(str(context["oom_score_adj"]).encode())
+            if int(f.read()) != context["oom_score_adj"]:
+                f.write(str(context["oom_score_adj"]).encode())
 
 
 class _Address(_ctypes._SimpleCData):  # type: ignore[type-arg]
