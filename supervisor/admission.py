@@ -102,28 +102,34 @@ def admit(layout: lay.Layout, limit: int, shell_id: str | None = None, *, queue:
     """
     orphans: list[str] = []
     with Locked(layout):
-        active = _count_active(layout, orphans, host)
+        group_limits = schedule.group_limits(layout)
+        active = _count_active(layout, orphans, host, by_group=bool(group_limits))
         if not orphans:
-            return _decide(layout, limit, active, shell_id, queue=queue, env=env, host=host)
+            return _decide(layout, limit, active, group_limits, shell_id, queue=queue, env=env, host=host)
     # A slot whose owner died stays taken until what is left of its job is stopped, which takes
     # time: done outside the lock. One that could not be reclaimed (a home this process cannot
     # write) still counts against the limit.
     for orphan in orphans:
         settle(layout, orphan, host)
     with Locked(layout):
-        return _decide(layout, limit, _count_active(layout, [], host), shell_id, queue=queue, env=env, host=host)
+        return _decide(layout, limit, None, None, shell_id, queue=queue, env=env, host=host)
 
 
-def _decide(layout: lay.Layout, limit: int, taken: dict[str | None, int], shell_id: str | None, *, queue: bool,
-            env: dict[str, str] | None, host: Host) -> Admission:
-    """The admission itself, under the lock, with `taken` slots taken (by group).
+def _decide(layout: lay.Layout, limit: int, taken: dict[str | None, int] | None,
+            group_limits: dict[str, int] | None, shell_id: str | None, *, queue: bool, env: dict[str, str] | None,
+            host: Host) -> Admission:
+    """The admission itself, under the lock, with `taken` slots taken (by group, when a group has a limit;
+    None: counted now) and the home's `group_limits` (None: read now).
 
     A queued shell that cannot start yet (its group is full, it waits for other shells) keeps its
     place without holding up those behind it; one whose dependency failed ends here.
     """
+    if group_limits is None:
+        group_limits = schedule.group_limits(layout)
+    if taken is None:
+        taken = _count_active(layout, [], host, by_group=bool(group_limits))
     now = host.now()
     result = Admission(taken)
-    group_limits = schedule.group_limits(layout)
     for entry, queued_id in queue_entries(layout):
         planned = entry.endswith(PLANNED)
         if not planned and result.active >= limit:
@@ -252,9 +258,16 @@ def monitor_failed(layout: lay.Layout, shell_id: str, reason: str | None, host: 
 
 
 def release(layout: lay.Layout, shell_id: str, host: Host = REAL) -> list[str]:
-    """Give back the slot of an ended shell; returns the queued shells to start in its place."""
+    """Give back the slot of an ended shell; returns the queued shells to start in its place.
+
+    With nothing queued there is nothing to decide: entries join the queue only under the lock,
+    so one that joins later was counted against the limit after this slot was freed. Slots of
+    dead owners are then reclaimed by the next admission, as they would be if no shell had ended.
+    """
     with Locked(layout):
         _unlink(os.path.join(layout.running, shell_id))
+        if not queue_entries(layout):
+            return []
     return admit(layout, limit_of(layout, shell_id), host=host).to_start
 
 
@@ -418,10 +431,11 @@ def _monitor_coming(layout: lay.Layout, shell_id: str, host: Host) -> bool:
     return bool(host.monitors_of(shell_dir))
 
 
-def _count_active(layout: lay.Layout, orphans: list[str], host: Host) -> dict[str | None, int]:
+def _count_active(layout: lay.Layout, orphans: list[str], host: Host, *, by_group: bool) -> dict[str | None, int]:
     """The slots taken, by group; frees those of ended shells, and lists in `orphans` those whose owner died.
 
-    Names in `running/` that are not shell ids are not slots: never counted, never removed.
+    Names in `running/` that are not shell ids are not slots: never counted, never removed. Without
+    `by_group` (no group has a limit) every slot counts under None, and no slot marker is read for it.
     """
     taken: dict[str | None, int] = {}
     for shell_id in os.listdir(layout.running):
@@ -438,7 +452,7 @@ def _count_active(layout: lay.Layout, orphans: list[str], host: Host) -> dict[st
         elif not (status == "queued" and _marker_alive(layout, shell_id, host)):
             _unlink(os.path.join(layout.running, shell_id))
             continue
-        group = _marker(layout, shell_id).get("group")
+        group = _marker(layout, shell_id).get("group") if by_group else None
         key = group if isinstance(group, str) else None
         taken[key] = taken.get(key, 0) + 1
     return taken

@@ -329,6 +329,18 @@ class _MemMove(_ctypes.CFuncPtr):
 _memmove = _MemMove(_ctypes._memmove_addr)  # type: ignore[attr-defined]
 
 
+# Where this process's command line and environment lie: laid out by its exec, so the same in its forks.
+_AREAS: list[int] = []
+
+
+def _areas() -> list[int]:
+    with open("/proc/self/stat", "rb") as f:
+        fields = f.read().rpartition(b")")[2].split()
+    # Fields 48 to 51 of /proc/<pid>/stat (counted from 1): arg_start, arg_end, env_start, env_end.
+    _AREAS[:] = [int(value) for value in fields[45:49]]
+    return _AREAS
+
+
 def retitle(argv: str | None, environ: str | None) -> bool:
     """Rewrite what the kernel shows of this process's command line and environment (NUL-separated text).
 
@@ -336,10 +348,7 @@ def retitle(argv: str | None, environ: str | None) -> bool:
     written in place and the rest filled with NULs. False (nothing written) when `argv` or
     `environ` does not fit. What Python holds in sys.argv and os.environ are copies and stay as they are.
     """
-    with open("/proc/self/stat", "rb") as f:
-        fields = f.read().rpartition(b")")[2].split()
-    # Fields 48 to 51 of /proc/<pid>/stat (counted from 1): arg_start, arg_end, env_start, env_end.
-    arg_start, arg_end, env_start, env_end = (int(value) for value in fields[45:49])
+    arg_start, arg_end, env_start, env_end = _AREAS or _areas()
     areas = [(start, end, text) for start, end, text in ((arg_start, arg_end, argv), (env_start, env_end, environ))
              if text is not None]
     payloads = []

@@ -91,10 +91,22 @@ def exit_fd(pid: int | None, ticks: int | None) -> int | None:
 
 def _stat(pid: int) -> _Stat | None:
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return _Stat(f.read())
+        return _Stat(_read_proc(f"/proc/{pid}/stat"))
     except (OSError, ValueError, IndexError):
         return None
+
+
+def _read_proc(path: str) -> bytes:
+    """The whole of a /proc file, through bare descriptors: a buffered file object costs five more
+    system calls per file, and the lookups here read one or two files of every process."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _all_pids() -> list[int]:
@@ -124,8 +136,7 @@ def descendants(root: int, *, include_zombies: bool = False) -> set[int]:
 
 def _environ(pid: int) -> list[bytes]:
     try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            return f.read().split(b"\0")
+        return _read_proc(f"/proc/{pid}/environ").split(b"\0")
     except OSError:
         return []
 

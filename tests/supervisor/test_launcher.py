@@ -6,6 +6,7 @@ suite also runs with it off.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -275,7 +276,7 @@ def test_the_launcher_never_takes_the_admission_lock(home: Supervisor, launcher_
     assert seen == []
 
 
-@pytest.mark.parametrize("change", ["variable", "PATH", "umask", "rlimit"])
+@pytest.mark.parametrize("change", ["variable", "PATH", "umask", "rlimit", "oom_score_adj"])
 def test_a_callers_change_is_seen_by_the_next_job(home: Supervisor, mode: str, change: str, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """No stale process setting from the launcher: each job starts with what its caller has now."""
@@ -302,6 +303,16 @@ def test_a_callers_change_is_seen_by_the_next_job(home: Supervisor, mode: str, c
                 assert job_output(home, "umask") == f"{mask:04o}\n"
             finally:
                 os.umask(old)
+    elif change == "oom_score_adj":
+        adj = Path("/proc/self/oom_score_adj")
+        old = int(adj.read_text())
+        try:
+            for value in (min(old + 100, 1000), min(old + 200, 1000)):  # raising needs no privilege
+                adj.write_text(str(value))
+                assert job_output(home, "cat /proc/self/oom_score_adj") == f"{value}\n"
+        finally:
+            with contextlib.suppress(OSError):  # lowering it again may need a privilege
+                adj.write_text(str(old))
     else:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         for limit in (min(soft, 200), min(soft, 100)):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,7 +36,8 @@ def test_restarting_a_running_shell_kills_it_first(home: Supervisor) -> None:
     assert home.get_shell_status(new)["status"] == "running"
 
 
-def test_environment_values_must_be_given_again(home: Supervisor, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_values_must_be_given_again(home: Supervisor, monkeypatch: pytest.MonkeyPatch,
+                                                 wait_for: Callable[..., Any]) -> None:
     monkeypatch.delenv("MGSUP_TEST_TOKEN", raising=False)
     old = home.start_shell("echo token=$MGSUP_TEST_TOKEN; sleep 30", env={"MGSUP_TEST_TOKEN": "first"})
     assert "first" not in "".join(p.read_text() for p in (home.home / "shells" / old).glob("*.json"))
@@ -48,6 +51,8 @@ def test_environment_values_must_be_given_again(home: Supervisor, monkeypatch: p
     inherited = home.restart(given)
     for shell_id, value in ((given, "second"), (inherited, "third")):
         assert home.get_shell_status(shell_id)["restarted_from"] in (old, given)
+        # Killed once it has printed: a kill that comes first (a loaded machine) would leave nothing to compare.
+        wait_for(lambda sid=shell_id: home.get_shell_output(sid)["stdout"], what="the job to print its token")
         home.kill_shell(shell_id)
         assert home.get_shell_output(shell_id)["stdout"] == f"token={value}\n"
 

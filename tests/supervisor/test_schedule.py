@@ -54,6 +54,17 @@ def test_raising_a_group_limit_starts_its_queued_shells(home: Supervisor, tmp_pa
     assert json.loads((home.home / "groups.json").read_text()) == {}
 
 
+def test_a_group_limit_set_later_counts_the_shells_already_running(home: Supervisor) -> None:
+    # Without any group limit, admission does not read which group a slot belongs to; the slot
+    # still records it, for a limit set afterwards.
+    running = home.start_shell("sleep 30", group="late")
+    home.set_group_limit("late", 1)
+    with pytest.raises(LimitReached, match="group 'late'"):
+        home.start_shell("true", group="late")
+    assert home.wait_shell(home.start_shell("true", group="other"), timeout=10)["status"] == "stopped"
+    assert home.kill_shell(running)["status"] == "killed"
+
+
 def test_the_group_limit_is_shared_across_processes(home: Supervisor) -> None:
     _run_python("""
         from supervisor import Supervisor

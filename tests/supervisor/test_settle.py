@@ -238,6 +238,24 @@ def test_admission_settles_an_orphaned_slot_before_deciding(home: Home) -> None:
     assert home.status(OTHER) == "lost" and home.slots() == [SID]
 
 
+
+def test_a_freed_slot_goes_to_the_head_of_the_queue(home: Home) -> None:
+    home.shell(OTHER, "stopped", marker=OWNER)
+    home.shell(SID, "queued", queued=1)
+    assert admission.release(home.layout, OTHER, ScriptedHost()) == [SID]
+    assert home.status(SID) == "starting" and home.slots() == [SID] and os.listdir(home.layout.queue) == []
+
+
+def test_a_freed_slot_with_nothing_queued_decides_nothing(home: Home) -> None:
+    # An empty queue has no one to give the slot to: the release neither counts the other slots nor
+    # settles an orphaned one (the next admission does, before it decides).
+    home.shell(OTHER, "stopped", marker=OWNER)
+    home.shell(SID, "running", marker=OWNER)
+    host = ScriptedHost(alive={JOB})
+    assert admission.release(home.layout, OTHER, host) == []
+    assert home.slots() == [SID] and home.status(SID) == "running" and host.stops == []
+    assert admission.admit(home.layout, 1, host=host).active == 0 and home.status(SID) == "lost"
+
 # -- the kill waits -----------------------------------------------------------------------------------
 
 
