@@ -138,7 +138,8 @@ def test_pause_and_resume_stop_and_continue_the_job_in_the_table_and_on_its_page
         page: Any, shoot: Callable[..., None], home: Supervisor, served: Any, wait_for: Callable[..., Any],
         process_state: Callable[[int], str]) -> None:
     page.evaluate("() => { window.__loaded = 'once'; }")
-    shell_id = home.start_shell("sleep 300", name="napper")
+    # One process, no shell: a shell caught in vfork by the pause shows `D`, not `T`.
+    shell_id = home.start_shell(["sleep", "300"], name="napper")
     pid = home.get_shell_status(shell_id)["pid"]
     line = row(page, shell_id)
     line.wait_for(timeout=WAIT_MS)

@@ -377,7 +377,8 @@ def test_a_restart_that_needs_an_environment_value_is_400_and_kills_nothing(dash
 def test_pause_and_resume_stop_and_continue_the_whole_tree(dash: Any, wait_for: Callable[..., Any],
                                                           process_state: Callable[[int], str]) -> None:
     shell_id = dash.sup.start_shell("sleep 300 & sleep 300", name="nap")
-    wait_for(lambda: len(tagged(shell_id)) >= 2, what="the job's tree")
+    # Both sleeps running (a shell paused between its vfork and the exec would show `D`, not `T`).
+    wait_for(lambda: sum(p.name() == "sleep" for p in tagged(shell_id)) == 2, what="the job's tree")
     pids = [p.pid for p in tagged(shell_id)]
     response = dash.post(f"/api/shells/{shell_id}/pause")
     assert response.status_code == 200, response.text
@@ -398,7 +399,8 @@ def test_pause_and_resume_stop_and_continue_the_whole_tree(dash: Any, wait_for: 
 def _paused_or_running(dash: Any, verb: str, wait_for: Callable[..., Any],
                        process_state: Callable[[int], str]) -> tuple[str, int]:
     """A shell that `verb` applies to (running for pause, paused for resume), and its job's pid."""
-    shell_id = dash.sup.start_shell("sleep 300")
+    # One process, no shell: a shell that vforks shows `D` (waiting for its stopped child), not `T`.
+    shell_id = dash.sup.start_shell(["sleep", "300"])
     pid = dash.sup.get_shell_status(shell_id)["pid"]
     if verb == "resume":
         dash.sup.pause(shell_id)
