@@ -31,6 +31,9 @@ SHELL_ID_VAR = "MGSUP_SHELL_ID"
 # look: a process is a monitor when that shell's state.json records it (pid and start time).
 MONITOR_VAR = "MGSUP_MONITOR_OF"
 PR_SET_CHILD_SUBREAPER = 36
+# How long a lookup waits for a process inside execve to show its new environment (it takes
+# microseconds once the process runs; this bounds a process stuck in the kernel).
+EXEC_PATIENCE = 1.0
 # What a monitor is sent to stop (SIGSTOP) or continue (SIGCONT) its job's whole tree: `pause`, `resume`.
 PAUSE_SIGNAL = _signal.SIGUSR1
 RESUME_SIGNAL = _signal.SIGUSR2
@@ -60,7 +63,7 @@ def _is_number(value: object) -> bool:
 class _Stat:
     """The fields of /proc/<pid>/stat that process lookups use."""
 
-    __slots__ = ("group", "parent", "session", "start", "state")
+    __slots__ = ("environ_pending", "group", "parent", "session", "start", "state")
 
     def __init__(self, stat: bytes) -> None:
         # The command name (field 2) may contain spaces and parentheses: split after the last ')'.
@@ -68,6 +71,9 @@ class _Stat:
         self.state = fields[0].decode()
         self.parent, self.group, self.session = int(fields[1]), int(fields[2]), int(fields[3])
         self.start = int(fields[19])
+        # An address space (vsize) whose environment is not placed yet (env_end, Linux 3.5+): the
+        # process is inside execve. Also 0 where /proc hides it from us, but then so is the environment.
+        self.environ_pending = int(fields[20]) > 0 and len(fields) > 48 and fields[48] == b"0"
 
 
 def exit_fd(pid: int | None, ticks: int | None) -> int | None:
@@ -91,15 +97,15 @@ def exit_fd(pid: int | None, ticks: int | None) -> int | None:
 
 def _stat(pid: int) -> _Stat | None:
     try:
-        return _Stat(_read_proc(f"/proc/{pid}/stat"))
+        return _Stat(_read(pid, "stat"))
     except (OSError, ValueError, IndexError):
         return None
 
 
-def _read_proc(path: str) -> bytes:
-    """The whole of a /proc file, through bare descriptors: a buffered file object costs five more
+def _read(pid: int, name: str) -> bytes:
+    """The whole of /proc/`pid`/`name`, through bare descriptors: a buffered file object costs five more
     system calls per file, and the lookups here read one or two files of every process."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    fd = os.open(f"/proc/{pid}/{name}", os.O_RDONLY | os.O_CLOEXEC)
     try:
         chunks = []
         while chunk := os.read(fd, 65536):
@@ -135,10 +141,28 @@ def descendants(root: int, *, include_zombies: bool = False) -> set[int]:
 
 
 def _environ(pid: int) -> list[bytes]:
-    try:
-        return _read_proc(f"/proc/{pid}/environ").split(b"\0")
-    except OSError:
-        return []
+    """The environment of `pid` ([] when it cannot be read), once an execve in progress has placed it.
+
+    The kernel lets the process that spawned a program (vfork, posix_spawn) go on before the new
+    program's environment is in place; meanwhile it reads empty, and a tag lookup would miss a job
+    whose monitor died right after spawning it.
+    """
+    deadline = time.monotonic() + EXEC_PATIENCE
+    pending = True
+    while True:
+        try:
+            env = _read(pid, "environ")
+        except OSError:
+            return []
+        if env or not pending:
+            return env.split(b"\0")
+        info = _stat(pid)
+        # Read again when the execve ended between the two reads, or after a moment while it goes on.
+        pending = info is not None and info.environ_pending and info.state != "Z"
+        if pending:
+            if time.monotonic() > deadline:
+                return env.split(b"\0")
+            time.sleep(0.001)
 
 
 def _is_monitor(pid: int, env: list[bytes] | None = None) -> bool:

@@ -70,6 +70,42 @@ def test_descendants_and_tagged(wait_for: Callable[..., Any]) -> None:
     assert proc.tagged(tag) == set()
 
 
+@pytest.mark.timeout(30)
+def test_a_program_is_found_by_its_tag_before_execve_has_placed_its_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lookup waits for the environment of a program that execve is still setting up.
+
+    posix_spawn returns once the child has its new address space; until execve has placed the
+    program's environment there, /proc shows it empty (and env_end 0 in stat). A monitor that dies
+    right after spawning its job leaves its settler just that to find. A process cannot be held in
+    that moment on demand, so a real tagged process is shown as the kernel shows it then, for its
+    first three looks.
+    """
+    tag = "shell_0e8ecbad"
+    p = subprocess.Popen(["sleep", "60"], env={**os.environ, proc.SHELL_ID_VAR: tag}, start_new_session=True)
+    read = proc._read
+    empty_looks = []
+
+    def in_execve(pid: int, name: str) -> bytes:
+        data = read(pid, name)
+        if pid != p.pid or len(empty_looks) == 3:
+            return data
+        if name == "environ":
+            empty_looks.append(pid)
+            return b""
+        head, fields = data[: data.rindex(b")") + 2], data[data.rindex(b")") + 2 :].split()
+        fields[48] = b"0"  # env_end
+        return head + b" ".join(fields) + b"\n"
+
+    monkeypatch.setattr(proc, "_read", in_execve)
+    try:
+        assert proc.job_processes(tag, None, None) == {p.pid}
+        assert len(empty_looks) == 3
+    finally:
+        p.kill()
+        p.wait()
+
+
 def test_stop_escalates_to_sigkill_after_grace() -> None:
     code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); " \
            "time.sleep(60)"
