@@ -151,14 +151,18 @@ def test_monitor_killed_hands_its_slot_to_the_queue(orphaned_slot: tuple[Supervi
 
 @pytest.mark.timeout(30)
 def test_limit_reached_still_starts_the_queued_shell_its_admission_freed(
-        orphaned_slot: tuple[Supervisor, str, str]) -> None:
-    sup, sid, queued = orphaned_slot
+        sup_factory: Callable[..., Supervisor], wait_for: Callable[..., Any]) -> None:
+    sup = sup_factory(max_concurrent=1)
+    sid = sup.start_shell("sleep 60")
+    # Runs until killed, so the slot it is given stays taken for the rest of the test.
+    queued = sup.start_shell(["sleep", "60"], queue=True)
+    kill_monitor(sup, sid, wait_for)
     # This admission finds the dead monitor's slot, gives it to the queued shell, and has none left.
     with pytest.raises(LimitReached):
         sup.start_shell("true")
-    assert raw_state(sup, queued)["status"] in ("running", "stopped"), "started by the caller that admitted it"
+    assert raw_state(sup, queued)["status"] == "running", "started by the caller that admitted it"
     assert raw_state(sup, sid)["status"] == "lost"
-    assert sup.wait_shell(queued, timeout=10)["status"] == "stopped"
+    assert sup.kill_shell(queued)["status"] == "killed"
 
 
 @pytest.mark.timeout(30)
