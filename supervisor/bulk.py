@@ -8,9 +8,7 @@ one of them), then the others are killed in parallel, each with its whole tree.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
@@ -42,7 +40,13 @@ class KillResult(TypedDict):
 def selected(shell: dict[str, Any], *, status: str | None, group: str | None, name: str | None) -> bool:
     """Whether a status dict is one of those a listing asks for: its status, its group, its name or name pattern."""
     return ((status is None or shell["status"] == status) and (group is None or shell.get("group") == group)
-            and (name is None or (shell["name"] is not None and fnmatch.fnmatchcase(shell["name"], name))))
+            and (name is None or (shell["name"] is not None and _matches(shell["name"], name))))
+
+
+def _matches(name: str, pattern: str) -> bool:
+    import fnmatch  # a listing without --name imports nothing for it
+
+    return fnmatch.fnmatchcase(name, pattern)
 
 
 def kill_many(sup: Supervisor, targets: Iterable[str] | Literal["all"], sig: str | int,
@@ -57,6 +61,8 @@ def kill_many(sup: Supervisor, targets: Iterable[str] | Literal["all"], sig: str
     others = [s["shell_id"] for s in chosen if s["status"] != "queued"]
     results = [_kill(sup, shell_id, sig, grace) for shell_id in queued]
     if others:
+        from concurrent.futures import ThreadPoolExecutor  # for kills only: reading shells does without it
+
         with ThreadPoolExecutor(max_workers=min(len(others), KILL_THREADS)) as pool:
             results += pool.map(lambda shell_id: _kill(sup, shell_id, sig, grace), others)
     return results

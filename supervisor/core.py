@@ -457,9 +457,11 @@ class Supervisor:
         coordination = None
         if damage is None:
             assert spec is not None
+            # Only a coordination run's monitor (or a cluster shell's mirror) records what it printed.
+            kept = final and (spec.runner is not None or spec.backend == "ray")
             printed = printed_lines.printed(stdout, ended=final, cwd=spec.cwd, stderr_path=stderr,
                                             coordination=spec.runner is not None,
-                                            record=self.layout.file(shell_id, lay.PRINTED) if final else None,
+                                            record=self.layout.file(shell_id, lay.PRINTED) if kept else None,
                                             start=state.output_start)
             log_dir, status_file = spec.log_dir or printed.log_dir, spec.status_file or printed.status_file
             if status_file:

@@ -9,11 +9,9 @@ fits none suggests the names and ids it is close to.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from . import layout as lay
 from .errors import AmbiguousReference, InvalidRequest, ShellNotFound
@@ -29,8 +27,7 @@ LISTED = 10
 SUGGESTED = 3
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """What resolution knows of one shell: its id, name and creation time (None when its spec is damaged)."""
 
     shell_id: str
@@ -89,6 +86,8 @@ def _close(ref: str, known: list[Entry]) -> list[str]:
     """The names and hex digits of shells on record that `ref` looks like a misspelling of."""
     words = {e.name for e in known if e.name} | {e.shell_id[len("shell_"):] for e in known}
     typed = ref[len("shell_"):] if ref.startswith("shell_") else ref
+    import difflib  # only for a reference that names nothing: resolving one costs no import
+
     return difflib.get_close_matches(typed, sorted(words), n=SUGGESTED, cutoff=0.6)
 
 
