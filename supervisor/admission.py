@@ -30,6 +30,7 @@ LOST_GRACE = 1.0
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100_000
 SIGTERM = 15
+SIGKILL = 9
 QUEUE_STAMP_DIGITS = 20
 # Ends the queue entry of a shell with a group or dependencies: only such an entry needs its spec read.
 PLANNED = "+"
@@ -238,14 +239,17 @@ def monitor_failed(layout: lay.Layout, shell_id: str, reason: str | None, host: 
 
     A monitor that reported why the job could not start has recorded that itself. One that died
     may have started the job first (its tag finds it): the job is stopped before the slot is given
-    back, and the shell is `lost`. A monitor that recorded `running` before it died is settled
-    like any other.
+    back, and the shell is `lost`. Whatever still claims to be its monitor is stopped first: one
+    that hangs, or a child of the dead one caught before its exec (it still carries the monitor's
+    environment, not the job's tag), must not run the job of a settled shell. A monitor that
+    recorded `running` before it died is settled like any other.
     """
     state = _read_state(layout, shell_id) or {}
     if state.get("status") == "running":
         settle(layout, shell_id, host)
     if state.get("status") != "starting":
         return
+    host.stop_monitors(layout.shell_dir(shell_id), SIGKILL, 0.0)
     host.stop_job(shell_id, state, SIGTERM, LOST_GRACE)
     now = host.now()
     ended = (lifecycle.not_started(state, now, reason) if reason is not None

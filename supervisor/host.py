@@ -63,6 +63,10 @@ class Host:
         pid, start = state.get("pid"), state.get("pid_start")
         proc.stop(lambda: proc.job_processes(shell_id, pid, start), sig, grace, self.sleep)
 
+    def stop_monitors(self, shell_dir: str, sig: int, grace: float) -> None:
+        """Stop every process that claims to be the monitor of the shell in `shell_dir` (see `proc.monitors_of`)."""
+        proc.stop(lambda: proc.monitors_of(shell_dir), sig, grace, self.sleep)
+
     def stop_process(self, pid: object, ticks: object, sig: int, grace: float) -> None:
         """The stop protocol for one process known by pid and start time."""
         proc.stop(lambda: {pid} if proc.is_alive(pid, ticks) else set(), sig, grace,  # type: ignore[arg-type]

@@ -411,6 +411,29 @@ FAKE_MONITOR = textwrap.dedent("""
 """)
 
 
+# A monitor killed during its spawn of the job leaves a child that has not run exec yet: it carries the
+# monitor's environment (MGSUP_MONITOR_OF), not the job's tag.
+CAUGHT_BEFORE_EXEC = textwrap.dedent("""
+    import os, sys
+    os.set_inheritable(int(sys.argv[3]), False)
+    os.posix_spawn("/bin/sleep", ["sleep", "60"], {"MGSUP_MONITOR_OF": os.environ["MGSUP_MONITOR_OF"]}, setsid=True)
+    os._exit(1)
+""")
+
+
+@pytest.mark.timeout(30)
+def test_a_process_left_with_a_dead_monitors_environment_is_stopped(home: Supervisor, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = tmp_path / "caught_before_exec.py"
+    fake.write_text(CAUGHT_BEFORE_EXEC)
+    monkeypatch.setattr("supervisor.proc.MONITOR_FILE", str(fake))
+    monkeypatch.setenv("MGSUP_LAUNCHER", "0")
+    sid = home.start_shell("sleep 60")
+    assert home.get_shell_status(sid)["status"] == "lost"
+    assert proc.monitors_of(home.layout.shell_dir(sid)) == set(), "it could still start the job"
+    assert list((home.home / "running").iterdir()) == []
+
+
 @pytest.fixture
 def dying_monitor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Monitors started from this process start their job and die before they answer.

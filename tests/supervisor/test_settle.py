@@ -74,6 +74,10 @@ class ScriptedHost(Host):
         self.stops.append((shell_id, state.get("pid"), sig))
         self.alive.discard((state.get("pid"), state.get("pid_start")))  # type: ignore[arg-type]
 
+    def stop_monitors(self, shell_dir: str, sig: int, grace: float) -> None:
+        self.stops.append(("monitors", sorted(self.monitors), sig))
+        self.monitors.clear()
+
     def stop_process(self, pid: object, ticks: object, sig: int, grace: float) -> None:
         self.stops.append(("process", pid, sig))
         self.alive.discard((pid, ticks))  # type: ignore[arg-type]
@@ -255,6 +259,16 @@ def test_a_freed_slot_with_nothing_queued_decides_nothing(home: Home) -> None:
     assert admission.release(home.layout, OTHER, host) == []
     assert home.slots() == [SID] and home.status(SID) == "running" and host.stops == []
     assert admission.admit(home.layout, 1, host=host).active == 0 and home.status(SID) == "lost"
+
+
+def test_a_monitor_that_did_not_answer_is_stopped_before_its_job_and_the_slot_goes_back(home: Home) -> None:
+    # A process still claiming to be the monitor (hung, or a child of the dead one before its exec) is
+    # stopped first, so that it cannot start the job once the shell is settled; then the job by its tag.
+    home.shell(SID, "starting", marker=OWNER)
+    host = ScriptedHost(monitors={4242})
+    admission.monitor_failed(home.layout, SID, None, host)
+    assert host.stops == [("monitors", [4242], 9), (SID, None, 15)]
+    assert home.status(SID) == "lost" and home.slots() == []
 
 # -- the kill waits -----------------------------------------------------------------------------------
 
