@@ -92,7 +92,7 @@ class Locked:
 
 
 def admit(layout: lay.Layout, limit: int, shell_id: str | None = None, *, queue: bool = False,
-          env: dict[str, str] | None = None, host: Host = REAL) -> Admission:
+          env: dict[str, str] | None = None, plan: schedule.Plan | None = None, host: Host = REAL) -> Admission:
     """Give free slots to queued shells (oldest first), then to `shell_id` when one is left.
 
     With `shell_id`, writes its first state: `starting` when admitted, `queued` when `queue` is
@@ -102,23 +102,25 @@ def admit(layout: lay.Layout, limit: int, shell_id: str | None = None, *, queue:
     `shell_id` in the queue or the slots.
     """
     orphans: list[str] = []
+    if shell_id is not None and plan is None:
+        plan = schedule.plan_of(layout, shell_id)
     with Locked(layout):
         group_limits = schedule.group_limits(layout)
         active = _count_active(layout, orphans, host, by_group=bool(group_limits))
         if not orphans:
-            return _decide(layout, limit, active, group_limits, shell_id, queue=queue, env=env, host=host)
+            return _decide(layout, limit, active, group_limits, shell_id, plan, queue=queue, env=env, host=host)
     # A slot whose owner died stays taken until what is left of its job is stopped, which takes
     # time: done outside the lock. One that could not be reclaimed (a home this process cannot
     # write) still counts against the limit.
     for orphan in orphans:
         settle(layout, orphan, host)
     with Locked(layout):
-        return _decide(layout, limit, None, None, shell_id, queue=queue, env=env, host=host)
+        return _decide(layout, limit, None, None, shell_id, plan, queue=queue, env=env, host=host)
 
 
 def _decide(layout: lay.Layout, limit: int, taken: dict[str | None, int] | None,
-            group_limits: dict[str, int] | None, shell_id: str | None, *, queue: bool, env: dict[str, str] | None,
-            host: Host) -> Admission:
+            group_limits: dict[str, int] | None, shell_id: str | None, plan: schedule.Plan | None, *, queue: bool,
+            env: dict[str, str] | None, host: Host) -> Admission:
     """The admission itself, under the lock, with `taken` slots taken (by group, when a group has a limit;
     None: counted now) and the home's `group_limits` (None: read now).
 
@@ -139,15 +141,15 @@ def _decide(layout: lay.Layout, limit: int, taken: dict[str | None, int] | None,
             # Not a directory this user made (a link, another owner): never started from here.
             _unlink(os.path.join(layout.queue, entry))
             continue
-        plan = schedule.plan_of(layout, queued_id) if planned else schedule.Plan(None, [])
-        verdict, why = schedule.dependencies(layout, plan.after)
+        waiting = schedule.plan_of(layout, queued_id) if planned else schedule.Plan(None, [])
+        verdict, why = schedule.dependencies(layout, waiting.after)
         if verdict == schedule.FAIL:
             _never_starts(layout, queued_id, why, now, entry)
             continue
-        if verdict == schedule.WAIT or not result.room(limit, plan.group, group_limits):
+        if verdict == schedule.WAIT or not result.room(limit, waiting.group, group_limits):
             continue
         state = _read_state(layout, queued_id) or lifecycle.new(now, queued=True)
-        _reserve(layout, queued_id, now, host, plan.group)
+        _reserve(layout, queued_id, now, host, waiting.group)
         try:
             lay.write_json(layout.file(queued_id, lay.STATE), {**state, "status": "starting"}, durable=False)
         except FileNotFoundError:
@@ -161,10 +163,9 @@ def _decide(layout: lay.Layout, limit: int, taken: dict[str | None, int] | None,
             raise
         _unlink(os.path.join(layout.queue, entry))
         result.to_start.append(queued_id)
-        result.take(plan.group)
-    if shell_id is None:
+        result.take(waiting.group)
+    if shell_id is None or plan is None:
         return result
-    plan = schedule.plan_of(layout, shell_id)
     verdict, why = schedule.dependencies(layout, plan.after)
     if verdict == schedule.FAIL:
         _never_starts(layout, shell_id, why, now, None)

@@ -316,8 +316,9 @@ class Supervisor:
         """Record the shell, then give it a slot or a place in the queue; LimitReached when neither is free."""
         self.store.create(spec)
         try:
+            # The spec just written says the group and dependencies: admission need not read it back.
             result = admission.admit(self.layout, self.max_concurrent, spec.shell_id, queue=queue, env=env,
-                                     host=self.host)
+                                     plan=schedule.Plan(spec.group, list(spec.after)), host=self.host)
         except BaseException as exc:
             self.store.remove(spec.shell_id)
             if isinstance(exc, lay.UnsafeHome):
